@@ -1,0 +1,5 @@
+import sys
+
+from natlink.cli import main
+
+sys.exit(main())

@@ -1,0 +1,133 @@
+"""The `natlink` command: global options, subcommands, and turning errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
+
+from natlink import __version__
+from natlink.errors import EXIT_RUNTIME, EXIT_USAGE, NatlinkError
+from natlink.logsetup import setup_logging
+from natlink.output import Output
+
+if TYPE_CHECKING:
+    from natlink.config import Config
+
+log = logging.getLogger("natlink")
+
+EXIT_CODES = """exit codes:
+  0  success; everything checked is healthy
+  1  a runtime problem or a failed check (router refused or absent, CGNAT, not reachable, provider error)
+  2  usage or configuration error (the message names the file, line and key)"""
+
+# subcommand -> (module in natlink.commands, one-line help). Modules keep heavy imports inside run().
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check-config": ("check_config", "validate the config and print a summary"),
+    "doctor": ("doctor", "walk the whole chain and name the first broken link with its fix"),
+    "map": ("map", "create or renew all configured port mappings now"),
+    "unmap": ("unmap", "remove natlink's own mappings (all, or the named ones)"),
+    "mappings": ("mappings", "list the router's mapping table, marking natlink's own"),
+    "ip": ("ip", "show the public IP, the router's WAN IP and the verdict (public / cgnat / double-nat)"),
+    "ddns": ("ddns", "push the current public IP to the DDNS providers (only if it changed)"),
+    "probe": ("probe", "check from outside that the mapped ports are reachable"),
+    "run": ("run", "run the background service (mappings, DDNS, probes on a schedule and on events)"),
+    "status": ("status", "show the last known state of everything, from the state directory"),
+    "reflector": ("reflector", "run the outside dial-back helper used by `natlink probe`"),
+    "demo": ("demo", "run the whole chain on a simulated home network (root, Linux)"),
+}
+
+
+@dataclass
+class Context:
+    """What every subcommand gets: the output channel and a lazily loaded config."""
+
+    out: Output
+    config_path: str | None
+    verbose: bool = False
+    _config: "Config | None" = field(default=None, repr=False)
+
+    def config(self) -> "Config":
+        if self._config is None:
+            from natlink.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("-c", "--config", metavar="PATH", default=default,
+                        help="config file (default: $NATLINK_CONFIG, /etc/natlink/config.toml, "
+                             "~/.config/natlink/config.toml)")
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="machine-readable output on stdout")
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="more detail; tracebacks for unexpected errors")
+    parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="only results and errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="natlink",
+        description="Keep a home server reachable from the internet: router port mappings (UPnP IGD, NAT-PMP, "
+                    "PCP) to a fixed LAN IP, DDNS that follows the public IP, and proof from outside.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"natlink {__version__}")
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"natlink.commands.{module_name}")
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
+                           epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        _global_options(p, suppress=True)
+        add = getattr(module, "add_arguments", None)
+        if add is not None:
+            add(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage and the error
+        return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
+    out = Output(json_mode=args.json, quiet=args.quiet, verbose=args.verbose)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    setup_logging(verbose=args.verbose, quiet=args.quiet)
+    ctx = Context(out=out, config_path=args.config, verbose=args.verbose)
+    try:
+        return int(args._module.run(ctx, args))
+    except NatlinkError as exc:
+        _report(out, str(exc), exc.message, exc.hint)
+        if args.verbose:
+            log.debug("details", exc_info=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("natlink: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user error: say so, traceback only with -v
+        _report(out, f"internal error: {type(exc).__name__}: {exc}", f"internal error: {exc}",
+                "run again with -v and report the traceback")
+        if args.verbose:
+            log.exception("traceback")
+        else:
+            print("natlink: run again with -v for the traceback", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+def _report(out: Output, line: str, message: str, hint: str) -> None:
+    print(f"natlink: {line}", file=sys.stderr, flush=True)
+    out.json({"ok": False, "error": message, "hint": hint})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

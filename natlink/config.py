@@ -1,0 +1,671 @@
+"""Read the TOML config and turn it into validated, typed settings in one place.
+
+Every problem is reported as `file:line: key.path: what is wrong (how to fix it)`, exit code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from natlink.durations import parse_duration
+from natlink.errors import ConfigError
+from natlink.secrets import SecretRef, SecretUnavailable, credential_path, read_secret
+
+DEFAULT_PATHS = (Path("/etc/natlink/config.toml"), Path("~/.config/natlink/config.toml"))
+PROTOCOLS = ("upnp", "natpmp", "pcp")
+VIAS = ("reflector", "hairpin", "echoip")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class RouterCfg:
+    protocols: tuple[str, ...] = PROTOCOLS
+    gateway: str | None = None  # None: the default route's gateway
+    igd_url: str | None = None  # None: SSDP discovery (result cached in state)
+    lan_ip: str = "auto"  # "auto": source address toward the gateway
+    lease: int = 3600
+    timeout: float = 2.0  # how long to wait for a router before saying it is absent
+
+
+@dataclass(frozen=True)
+class MappingCfg:
+    name: str
+    protocol: str  # "tcp" | "udp"
+    external_port: int
+    internal_port: int
+    internal_ip: str | None  # None: router.lan_ip resolved at run time ("auto")
+    allow_other_port: bool = False  # accept another external port when the wanted one is taken
+    lease: int | None = None  # None: router.lease
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PublicIpCfg:
+    sources: tuple[str, ...] = ("router", "https://api.ipify.org", "https://ipv4.icanhazip.com")
+    ipv6: bool = False
+    quorum: int = 0  # 0: all answering sources must agree; N: at least N agreeing sources
+    timeout: float = 3.0
+
+
+@dataclass(frozen=True)
+class DdnsCfg:
+    name: str
+    provider: str
+    hostnames: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)  # provider keys (server, zone, username, ttl, ...)
+    secrets: dict[str, SecretRef] = field(default_factory=dict)  # e.g. {"password": SecretRef("file", ...)}
+    ipv4: bool = True
+    ipv6: bool = False
+    keepalive: int | None = None  # seconds; None: provider default (0 = never)
+    verify: bool = True
+    line: int = 0
+
+    def config_hash_items(self) -> dict[str, Any]:
+        """What, when changed, makes the next run push an update (no secret values, only their sources)."""
+        return {
+            "provider": self.provider, "hostnames": list(self.hostnames), "options": self.options,
+            "secrets": {k: f"{v.kind}:{v.name}" for k, v in sorted(self.secrets.items())},
+            "ipv4": self.ipv4, "ipv6": self.ipv6,
+        }
+
+
+@dataclass(frozen=True)
+class ProbeCfg:
+    name: str
+    mapping: str | None  # a [[mapping]] name
+    target: str | None  # "host:port" when not a mapping
+    via: str
+    reflector: str | None = None
+    echoip: str | None = None
+    token: SecretRef | None = None  # shared reflector token
+    timeout: float = 3.0
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True)
+class ScheduleCfg:
+    mappings: int = 600
+    ddns: int = 300
+    probe: int = 900
+    public_ip: int = 60  # cheap poll of the router's external address (events come first)
+    jitter: int = 10
+
+
+@dataclass(frozen=True)
+class AlertsCfg:
+    webhook: str | None = None
+    command: tuple[str, ...] | None = None
+    min_interval: int = 600
+
+
+@dataclass(frozen=True)
+class ServiceCfg:
+    state_dir: str = "/var/lib/natlink"
+    unmap_on_stop: bool = False
+    metrics: str | None = None  # "127.0.0.1:9877"
+    alerts: AlertsCfg = field(default_factory=AlertsCfg)
+
+
+@dataclass(frozen=True)
+class DoctorCfg:
+    expected_connections: int = 1000
+    nat_timeout_max: int = 600
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    router: RouterCfg = field(default_factory=RouterCfg)
+    mappings: tuple[MappingCfg, ...] = ()
+    public_ip: PublicIpCfg = field(default_factory=PublicIpCfg)
+    ddns: tuple[DdnsCfg, ...] = ()
+    probes: tuple[ProbeCfg, ...] = ()
+    schedule: ScheduleCfg = field(default_factory=ScheduleCfg)
+    service: ServiceCfg = field(default_factory=ServiceCfg)
+    doctor: DoctorCfg = field(default_factory=DoctorCfg)
+
+    def mapping(self, name: str) -> MappingCfg | None:
+        return next((m for m in self.mappings if m.name == name), None)
+
+
+# --------------------------------------------------------------------------- providers
+
+
+@dataclass(frozen=True)
+class ProviderSchema:
+    """Keys one DDNS provider takes; secrets are given as <key>_file, <key>_env or <key>_credential."""
+
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()  # all required
+    optional_secrets: tuple[str, ...] = ()
+    keepalive: int = 0  # default keep-alive age in seconds; 0 = never push an unchanged address
+
+
+_DYNDNS2 = ProviderSchema(optional=("server", "username"), secrets=("password",))
+PROVIDERS: dict[str, ProviderSchema] = {
+    "dyndns2": ProviderSchema(required=("server", "username"), secrets=("password",)),
+    "noip": ProviderSchema(required=("username",), optional=("server",), secrets=("password",), keepalive=25 * 86400),
+    "oray": ProviderSchema(required=("username",), optional=("server",), secrets=("password",)),
+    "dynu": ProviderSchema(required=("username",), optional=("server",), secrets=("password",)),
+    "cloudflare": ProviderSchema(optional=("zone", "ttl", "proxied", "server"), secrets=("api_token",)),
+    "duckdns": ProviderSchema(optional=("server",), secrets=("token",)),
+    "rfc2136": ProviderSchema(required=("server",), optional=("port", "zone", "ttl", "tcp", "tsig_algorithm"),
+                              optional_secrets=("tsig_key",)),
+}
+# rfc2136 takes `tsig_key_file` (a BIND/knot key file); it is a secret source like the others.
+_SECRET_SUFFIXES = ("_file", "_env", "_credential")
+
+
+# --------------------------------------------------------------------------- line numbers
+
+
+class _Locator:
+    """Maps key paths like `mapping[0].external_port` to line numbers by scanning the TOML text."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        prefix = ""
+        for no, line in enumerate(text.splitlines(), 1):
+            header = self._HEADER.match(line)
+            if header:
+                name = header.group(2).replace('"', "").replace("'", "").strip()
+                if header.group(1) == "[[":
+                    index = counts.get(name, 0)
+                    counts[name] = index + 1
+                    prefix = f"{name}[{index}]"
+                else:
+                    prefix = name
+                self.lines.setdefault(prefix, no)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                name = key.group(1).replace('"', "").replace("'", "")
+                self.lines.setdefault(f"{prefix}.{name}" if prefix else name, no)
+
+    def line(self, path: str) -> int:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path.rsplit(".", 1)[0] if "." in path else ""
+        return 0
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+class _Section:
+    """One TOML table being validated; remembers which keys were read to report unknown ones."""
+
+    def __init__(self, loader: "_Loader", data: Any, path: str) -> None:
+        self.loader = loader
+        self.path = path
+        if not isinstance(data, dict):
+            loader.fail(path, f"must be a table ([{path}]), not {type(data).__name__}")
+        self.data: dict[str, Any] = data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, message: str) -> None:
+        self.loader.fail(self.key(name), message)
+
+    def raw(self, name: str) -> Any:
+        self.used.add(name)
+        return self.data.get(name)
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+        value = self.raw(name)
+        if value is None:
+            if required:
+                self.loader.fail(self.key(name) if self.path else name,
+                                 "is required", line_of=self.path or name)
+            return default
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            self.fail(name, f"expected {_kind_name(kinds)}, got a boolean ({str(value).lower()})")
+        if not isinstance(value, kinds):
+            self.fail(name, f"expected {_kind_name(kinds)}, got {_toml_type(value)} ({value!r})")
+        return value
+
+    def string(self, name: str, default: str | None = None, *, required: bool = False,
+               choices: tuple[str, ...] | None = None) -> str | None:
+        value = self.get(name, str, default, required=required)
+        if value is not None and choices is not None and value not in choices:
+            self.fail(name, f"{value!r} is not one of {', '.join(choices)}" + _did_you_mean(value, choices))
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        return self.get(name, bool, default)
+
+    def port(self, name: str, *, required: bool = False) -> int | None:
+        value = self.get(name, int, None, required=required)
+        if value is not None and not 1 <= value <= 65535:
+            self.fail(name, f"{value} is not a port (1-65535)")
+        return value
+
+    def duration(self, name: str, default: int | None) -> int | None:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(name, str(exc))
+        raise AssertionError  # unreachable
+
+    def seconds(self, name: str, default: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        if isinstance(value, str):
+            try:
+                parsed = parse_duration(value)
+            except ValueError as exc:
+                self.fail(name, str(exc))
+            if parsed > 0:
+                return float(parsed)
+        self.fail(name, f"{value!r} is not a positive number of seconds")
+        raise AssertionError
+
+    def ip(self, name: str, *, required: bool = False, allow_auto: bool = False) -> str | None:
+        value = self.string(name, required=required)
+        if value is None or (allow_auto and value == "auto"):
+            return value
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            extra = ' or "auto"' if allow_auto else ""
+            self.fail(name, f"{value!r} is not an IP address (e.g. \"10.0.1.201\"{extra})")
+        raise AssertionError
+
+    def url(self, name: str, *, required: bool = False, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+        value = self.string(name, required=required)
+        if value is not None:
+            parsed = urlparse(value)
+            if parsed.scheme not in schemes or not parsed.hostname:
+                self.fail(name, f"{value!r} is not a {'/'.join(schemes)} URL (e.g. \"{schemes[-1]}://host:port\")")
+        return value
+
+    def str_list(self, name: str, default: tuple[str, ...] | None = None, *, required: bool = False,
+                 nonempty: bool = False) -> tuple[str, ...] | None:
+        value = self.get(name, list, None, required=required)
+        if value is None:
+            return default
+        for item in value:
+            if not isinstance(item, str):
+                self.fail(name, f"every item must be a string, got {_toml_type(item)} ({item!r})")
+        if nonempty and not value:
+            self.fail(name, "must not be empty")
+        return tuple(value)
+
+    def secret(self, name: str, *, required: bool) -> SecretRef | None:
+        """Secrets only via <name>_file, <name>_env or <name>_credential; inline is an error."""
+        if self.has(name):
+            self.used.add(name)
+            self.fail(name, f"secrets must not be written in the config file; use {name}_file = \"/path\", "
+                            f"{name}_env = \"VAR\" or {name}_credential = \"NAME\" (systemd LoadCredential)")
+        given = [(suffix[1:], self.string(name + suffix)) for suffix in _SECRET_SUFFIXES if self.has(name + suffix)]
+        if len(given) > 1:
+            self.fail(name + given[1][0], f"give only one of {name}_file, {name}_env, {name}_credential")
+        if not given:
+            if required:
+                self.loader.fail(self.key(name + "_file"), f"is required (or {name}_env / {name}_credential)",
+                                 line_of=self.path)
+            return None
+        kind, where = given[0]
+        assert where is not None
+        if kind == "file":
+            where = str(self.loader.relative(where))
+        ref = SecretRef(kind, where)
+        key = name + "_" + kind
+        if kind == "file" or (kind == "credential" and credential_path(where) is not None):
+            try:
+                read_secret(ref)
+            except SecretUnavailable as exc:
+                self.fail(key, f"{exc.message} ({exc.hint})")
+        return ref
+
+    def finish(self, extra_known: tuple[str, ...] = ()) -> None:
+        known = self.used | set(extra_known)
+        for name in self.data:
+            if name not in known:
+                self.fail(name, "unknown key" + _did_you_mean(name, sorted(known)))
+
+
+def _kind_name(kinds: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list", dict: "a table"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _toml_type(value: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class _Loader:
+    def __init__(self, path: Path | None, text: str) -> None:
+        self.path = path
+        self.locator = _Locator(text)
+
+    def relative(self, file: str) -> Path:
+        p = Path(file).expanduser()
+        if not p.is_absolute() and self.path is not None:
+            p = self.path.parent / p
+        return p
+
+    def fail(self, key: str, message: str, *, line_of: str | None = None) -> None:
+        line = self.locator.line(line_of if line_of is not None else key)
+        where = self.path.name if self.path else "config"
+        raise ConfigError(f"{where}:{line}: {key}: {message}" if line else f"{where}: {key}: {message}")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def find_config_path(explicit: str | None) -> Path | None:
+    """-c PATH, else $NATLINK_CONFIG, else /etc/natlink/config.toml, else ~/.config/natlink/config.toml."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("NATLINK_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    for candidate in DEFAULT_PATHS:
+        candidate = candidate.expanduser()
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_config(explicit: str | None = None) -> Config:
+    path = find_config_path(explicit)
+    if path is None:
+        raise ConfigError("no config file found (tried $NATLINK_CONFIG, /etc/natlink/config.toml, "
+                          "~/.config/natlink/config.toml)",
+                          "copy config.example.toml to one of them, or pass -c PATH")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", "check the path given with -c or $NATLINK_CONFIG") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}", "check its permissions and encoding (UTF-8)") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        where = path.name if path else "config"
+        raise ConfigError(f"{where}:{line.group(1) if line else 0}: not valid TOML: {exc}",
+                          "fix the syntax (strings need quotes, tables are [name], lists of tables [[name]])") from None
+    loader = _Loader(path, text)
+    top = _Section(loader, data, "")
+    known_tables = ("router", "mapping", "public_ip", "ddns", "probe", "schedule", "service", "doctor")
+    for name in data:
+        if name not in known_tables:
+            loader.fail(name, "unknown section" + _did_you_mean(name, known_tables))
+
+    router = _router(_Section(loader, data.get("router", {}), "router"))
+    mappings = _mappings(loader, data.get("mapping", []), router)
+    public_ip = _public_ip(_Section(loader, data.get("public_ip", {}), "public_ip"))
+    ddns = _ddns_entries(loader, data.get("ddns", []))
+    probes = _probes(loader, data.get("probe", []), mappings)
+    schedule = _schedule(_Section(loader, data.get("schedule", {}), "schedule"))
+    service = _service(loader, _Section(loader, data.get("service", {}), "service"))
+    doctor = _doctor(_Section(loader, data.get("doctor", {}), "doctor"))
+    del top
+    return Config(path=path, router=router, mappings=mappings, public_ip=public_ip, ddns=ddns, probes=probes,
+                  schedule=schedule, service=service, doctor=doctor)
+
+
+def _router(s: _Section) -> RouterCfg:
+    protocols = s.str_list("protocols", PROTOCOLS, nonempty=True)
+    assert protocols is not None
+    for p in protocols:
+        if p not in PROTOCOLS:
+            s.fail("protocols", f"{p!r} is not a protocol; use {', '.join(PROTOCOLS)}" + _did_you_mean(p, PROTOCOLS))
+    if len(set(protocols)) != len(protocols):
+        s.fail("protocols", "lists a protocol twice")
+    cfg = RouterCfg(
+        protocols=protocols,
+        gateway=s.ip("gateway"),
+        igd_url=s.url("igd_url"),
+        lan_ip=s.ip("lan_ip", allow_auto=True) or "auto",
+        lease=s.duration("lease", 3600) or 0,
+        timeout=s.seconds("timeout", 2.0),
+    )
+    if cfg.lease > 604800:
+        s.fail("lease", f"{cfg.lease} s is longer than routers accept (at most 7 days, \"7d\"); use 0 for permanent")
+    s.finish()
+    return cfg
+
+
+def _tables(loader: _Loader, data: Any, name: str) -> list[_Section]:
+    if isinstance(data, dict):
+        loader.fail(name, f"must be a list of tables: write [[{name}]], not [{name}]")
+    if not isinstance(data, list):
+        loader.fail(name, f"must be a list of tables ([[{name}]])")
+    return [_Section(loader, item, f"{name}[{i}]") for i, item in enumerate(data)]
+
+
+def _name(s: _Section, seen: set[str], default: str | None = None) -> str:
+    name = s.string("name", default, required=default is None)
+    assert name is not None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}", name):
+        s.fail("name", f"{name!r} must be letters, digits, '-', '_' or '.' (at most 63)")
+    if name in seen:
+        s.fail("name", f"duplicate name {name!r}; every entry needs its own name")
+    seen.add(name)
+    return name
+
+
+def _mappings(loader: _Loader, data: Any, router: RouterCfg) -> tuple[MappingCfg, ...]:
+    out: list[MappingCfg] = []
+    names: set[str] = set()
+    ports: dict[tuple[int, str], str] = {}
+    for s in _tables(loader, data, "mapping"):
+        name = _name(s, names)
+        protocol = (s.string("protocol", "tcp", choices=("tcp", "udp", "TCP", "UDP")) or "tcp").lower()
+        external = s.port("external_port", required=True)
+        internal = s.port("internal_port") or external
+        assert external is not None and internal is not None
+        if (external, protocol) in ports:
+            s.fail("external_port", f"{protocol.upper()} {external} is already used by mapping {ports[(external, protocol)]!r}")
+        ports[(external, protocol)] = name
+        internal_ip = s.ip("internal_ip")
+        if internal_ip is None and router.lan_ip != "auto":
+            internal_ip = router.lan_ip
+        lease = s.duration("lease", None)
+        out.append(MappingCfg(name=name, protocol=protocol, external_port=external, internal_port=internal,
+                              internal_ip=internal_ip, allow_other_port=s.boolean("allow_other_port", False),
+                              lease=lease, description=s.string("description", "") or ""))
+        s.finish()
+    return tuple(out)
+
+
+def _public_ip(s: _Section) -> PublicIpCfg:
+    sources = s.str_list("sources", PublicIpCfg.sources, nonempty=True)
+    assert sources is not None
+    for src in sources:
+        if src == "router" or (src.startswith("interface:") and len(src) > len("interface:")):
+            continue
+        parsed = urlparse(src)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            s.fail("sources", f"{src!r} is not a source; use \"router\", \"interface:NAME\" or an http(s) echo URL")
+    quorum = s.get("quorum", int, 0)
+    if quorum < 0:
+        s.fail("quorum", "must be 0 (all answering sources agree) or a positive count")
+    cfg = PublicIpCfg(sources=sources, ipv6=s.boolean("ipv6", False), quorum=quorum,
+                      timeout=s.seconds("timeout", 3.0))
+    s.finish()
+    return cfg
+
+
+def _hostname_ok(name: str) -> bool:
+    return bool(re.fullmatch(r"(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9\-_]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9\-_]{0,61}[A-Za-z0-9_])?\.?", name))
+
+
+def _ddns_entries(loader: _Loader, data: Any) -> tuple[DdnsCfg, ...]:
+    out: list[DdnsCfg] = []
+    names: set[str] = set()
+    for s in _tables(loader, data, "ddns"):
+        name = _name(s, names)
+        provider = s.string("provider", required=True)
+        assert provider is not None
+        if provider not in PROVIDERS:
+            s.fail("provider", f"unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}"
+                   + _did_you_mean(provider, PROVIDERS))
+        schema = PROVIDERS[provider]
+        hostnames = s.str_list("hostnames", required=True, nonempty=True)
+        assert hostnames is not None
+        for h in hostnames:
+            if not _hostname_ok(h):
+                s.fail("hostnames", f"{h!r} is not a valid DNS name")
+        options: dict[str, Any] = {}
+        for key in schema.required + schema.optional:
+            value = s.raw(key)
+            if value is None:
+                if key in schema.required:
+                    loader.fail(s.key(key), f"is required for provider {provider!r}", line_of=s.path)
+                continue
+            options[key] = _provider_option(s, key, value)
+        secrets: dict[str, SecretRef] = {}
+        for key in schema.secrets + schema.optional_secrets:
+            ref = s.secret(key, required=key in schema.secrets)
+            if ref is not None:
+                secrets[key] = ref
+        known_secret_keys = tuple(k + suf for k in schema.secrets + schema.optional_secrets for suf in _SECRET_SUFFIXES)
+        entry = DdnsCfg(name=name, provider=provider, hostnames=hostnames, options=options, secrets=secrets,
+                        ipv4=s.boolean("ipv4", True), ipv6=s.boolean("ipv6", False),
+                        keepalive=s.duration("keepalive", None), verify=s.boolean("verify", True),
+                        line=loader.locator.line(s.path))
+        if not entry.ipv4 and not entry.ipv6:
+            s.fail("ipv4", "ipv4 and ipv6 are both false: this entry would never update anything")
+        s.finish(known_secret_keys)
+        out.append(entry)
+    return tuple(out)
+
+
+def _provider_option(s: _Section, key: str, value: Any) -> Any:
+    validators: dict[str, Callable[[], Any]] = {
+        "server": lambda: s.string(key),
+        "port": lambda: s.port(key),
+        "ttl": lambda: s.duration(key, None),
+        "proxied": lambda: s.boolean(key, False),
+        "tcp": lambda: s.boolean(key, False),
+    }
+    result = validators.get(key, lambda: s.string(key))()
+    if key == "server" and isinstance(result, str) and "://" not in result:
+        try:
+            ipaddress.ip_address(result)
+        except ValueError:
+            if not _hostname_ok(result.split(":")[0]):
+                s.fail(key, f"{result!r} is neither an address, a host name nor a URL")
+    return result
+
+
+def _probes(loader: _Loader, data: Any, mappings: tuple[MappingCfg, ...]) -> tuple[ProbeCfg, ...]:
+    out: list[ProbeCfg] = []
+    names: set[str] = set()
+    mapping_names = [m.name for m in mappings]
+    for s in _tables(loader, data, "probe"):
+        mapping = s.string("mapping")
+        target = s.string("target")
+        if (mapping is None) == (target is None):
+            loader.fail(s.path, "give either mapping = \"NAME\" or target = \"host:port\"")
+        if mapping is not None and mapping not in mapping_names:
+            s.fail("mapping", f"no [[mapping]] is named {mapping!r}" + _did_you_mean(mapping, mapping_names)
+                   if mapping_names else f"no [[mapping]] is named {mapping!r} (there are no mappings)")
+        if target is not None and parse_target(target) is None:
+            s.fail("target", f"{target!r} is not host:port (e.g. \"rdp.home.example:3390\", \"[2001:db8::1]:443\")")
+        name = _name(s, names, default=mapping or target)
+        via = s.string("via", "reflector", choices=VIAS)
+        reflector = s.url("reflector", required=via == "reflector")
+        echoip = s.url("echoip", required=via == "echoip")
+        out.append(ProbeCfg(name=name, mapping=mapping, target=target, via=via or "reflector", reflector=reflector,
+                            echoip=echoip, token=s.secret("token", required=False),
+                            timeout=s.seconds("timeout", 3.0),
+                            protocol=(s.string("protocol", "tcp", choices=("tcp", "udp")) or "tcp")))
+        s.finish()
+    return tuple(out)
+
+
+def parse_target(text: str) -> tuple[str, int] | None:
+    """"host:port" or "[v6]:port" -> (host, port); None when malformed."""
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^:\s\[\]]+):(\d{1,5})", text)
+    if not m:
+        return None
+    host, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    return (host, int(port)) if 1 <= int(port) <= 65535 else None
+
+
+def _schedule(s: _Section) -> ScheduleCfg:
+    d = ScheduleCfg()
+    cfg = ScheduleCfg(mappings=s.duration("mappings", d.mappings) or d.mappings,
+                      ddns=s.duration("ddns", d.ddns) or d.ddns,
+                      probe=s.duration("probe", d.probe) or 0,
+                      public_ip=s.duration("public_ip", d.public_ip) or d.public_ip,
+                      jitter=s.duration("jitter", d.jitter) or 0)
+    if cfg.ddns < 30:
+        s.fail("ddns", f"{cfg.ddns} s is too often; providers ban clients that poll that fast (use at least \"30s\")")
+    s.finish()
+    return cfg
+
+
+def _service(loader: _Loader, s: _Section) -> ServiceCfg:
+    metrics = s.string("metrics")
+    if metrics is not None and parse_target(metrics) is None:
+        s.fail("metrics", f"{metrics!r} is not ADDR:PORT (e.g. \"127.0.0.1:9877\")")
+    alerts_data = s.raw("alerts")
+    alerts = AlertsCfg()
+    if alerts_data is not None:
+        a = _Section(loader, alerts_data, "service.alerts")
+        command = a.str_list("command", nonempty=True)
+        alerts = AlertsCfg(webhook=a.url("webhook"), command=command,
+                           min_interval=a.duration("min_interval", 600) or 0)
+        a.finish()
+    state_dir = s.string("state_dir", None)
+    if state_dir is None:
+        state_dir = os.environ.get("STATE_DIRECTORY", "").split(":")[0] or ServiceCfg.state_dir
+    cfg = ServiceCfg(state_dir=str(loader.relative(state_dir)), unmap_on_stop=s.boolean("unmap_on_stop", False),
+                     metrics=metrics, alerts=alerts)
+    s.finish()
+    return cfg
+
+
+def _doctor(s: _Section) -> DoctorCfg:
+    d = DoctorCfg()
+    expected = s.get("expected_connections", int, d.expected_connections)
+    if expected < 1:
+        s.fail("expected_connections", "must be at least 1")
+    cfg = DoctorCfg(expected_connections=expected,
+                    nat_timeout_max=s.duration("nat_timeout_max", d.nat_timeout_max) or d.nat_timeout_max)
+    s.finish()
+    return cfg

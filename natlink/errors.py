@@ -1,0 +1,42 @@
+"""Errors a user can act on: one line naming the problem, a hint naming the fix, an exit code."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1  # a runtime problem or a failed check (router refused, unreachable, provider error)
+EXIT_USAGE = 2  # usage or configuration error
+
+
+class NatlinkError(Exception):
+    """An error shown to the user as one line, without a traceback."""
+
+    exit_code = EXIT_RUNTIME
+
+    def __init__(self, message: str, hint: str = "", *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
+class ConfigError(NatlinkError):
+    """The configuration is invalid; the message names file, line and key."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(NatlinkError):
+    exit_code = EXIT_USAGE
+
+
+class NotImplementedYet(NatlinkError):
+    """A subcommand whose capability has not landed yet."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, command: str) -> None:
+        super().__init__(f"'natlink {command}' is not implemented yet", "see the project's open issues")

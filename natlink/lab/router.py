@@ -1,0 +1,185 @@
+"""The lab router: nftables NAT/filter ruleset plus a miniupnpd (UPnP IGD, NAT-PMP, PCP).
+
+The ruleset mirrors what miniupnpd's own ``nft_init.sh`` builds (one ``inet filter``
+table holding the forward filter and the nat hooks, with the three ``*miniupnpd``
+chains it fills in), plus a separate ``inet natlink_isp`` table that emulates the ISP
+dropping inbound ports *before* the router's DNAT — it survives router reboots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+
+from natlink.lab.errors import LabError
+from natlink.lab.netns import run_cmd
+from natlink.lab.procs import stop_process, tail
+
+FILTER_TABLE = "filter"
+ISP_TABLE = "natlink_isp"
+MINIUPNPD_CHAINS = ("miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd")
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """What the router needs to know about its interfaces and LAN."""
+
+    ns: str
+    lan_if: str  # the LAN bridge; miniupnpd listens here
+    wan_if: str
+    lan_subnet: str = "10.0.1.0/24"
+    http_port: int = 5000
+    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def nft_ruleset(cfg: RouterConfig) -> str:
+    """The router's nftables ruleset (``nft -f`` wants one statement per line)."""
+    lan, wan = cfg.lan_if, cfg.wan_if
+    return f"""\
+table inet {FILTER_TABLE} {{
+    chain forward {{
+        type filter hook forward priority 0; policy drop;
+        ct state established,related accept
+        iifname "{lan}" oifname "{wan}" accept
+        jump miniupnpd
+    }}
+    chain miniupnpd {{
+    }}
+    chain prerouting {{
+        type nat hook prerouting priority -100; policy accept;
+        jump prerouting_miniupnpd
+    }}
+    chain postrouting {{
+        type nat hook postrouting priority 100; policy accept;
+        jump postrouting_miniupnpd
+        oifname "{wan}" masquerade
+    }}
+    chain prerouting_miniupnpd {{
+    }}
+    chain postrouting_miniupnpd {{
+    }}
+}}
+table inet {ISP_TABLE} {{
+    set blocked_tcp {{
+        type inet_service;
+    }}
+    set blocked_udp {{
+        type inet_service;
+    }}
+    chain prerouting {{
+        type filter hook prerouting priority -300; policy accept;
+        iifname "{wan}" tcp dport @blocked_tcp drop
+        iifname "{wan}" udp dport @blocked_udp drop
+    }}
+}}
+"""
+
+
+def miniupnpd_conf(cfg: RouterConfig) -> str:
+    """miniupnpd.conf: secure mode, only unprivileged ports for the LAN, NAT-PMP/PCP on."""
+    return f"""\
+ext_ifname={cfg.wan_if}
+listening_ip={cfg.lan_if}
+port={cfg.http_port}
+enable_upnp=yes
+enable_natpmp=yes
+secure_mode=yes
+system_uptime=yes
+notify_interval=60
+clean_ruleset_interval=600
+uuid={cfg.uuid}
+friendly_name=natlink lab router
+model_name=natlink-lab
+allow 1024-65535 {cfg.lan_subnet} 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+"""
+
+
+def nft(ns: str, *args: str, input: str | None = None) -> str:
+    """Run ``nft`` inside ``ns``."""
+    return run_cmd(["ip", "netns", "exec", ns, "nft", *args], input=input, timeout=10).stdout
+
+
+def install_ruleset(cfg: RouterConfig) -> None:
+    nft(cfg.ns, "-f", "-", input=nft_ruleset(cfg))
+
+
+def flush_miniupnpd_chains(ns: str) -> None:
+    """What a reboot does to the router's port mappings: they vanish."""
+    script = "".join(f"flush chain inet {FILTER_TABLE} {chain}\n" for chain in MINIUPNPD_CHAINS)
+    nft(ns, "-f", "-", input=script)
+
+
+def set_port_blocked(ns: str, port: int, proto: str, blocked: bool) -> None:
+    proto = proto.lower()
+    if proto not in ("tcp", "udp"):
+        raise LabError(f"blocked_port: proto must be tcp or udp, not {proto!r}")
+    element = ("element", "inet", ISP_TABLE, f"blocked_{proto}", f"{{ {int(port)} }}")
+    if blocked:
+        nft(ns, "add", *element)
+    else:
+        with contextlib.suppress(LabError):  # unblocking a port that is not blocked is fine
+            nft(ns, "delete", *element)
+
+
+@dataclass
+class Miniupnpd:
+    """One miniupnpd process in the router namespace, run in the foreground (-d).
+
+    Foreground keeps the Popen pid equal to the daemon's pid (``ip netns exec`` execs),
+    so stop() and the stale-lab cleanup can kill it reliably; -d also gives a debug log.
+    """
+
+    cfg: RouterConfig
+    workdir: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def conf_path(self) -> str:
+        return os.path.join(self.workdir, "miniupnpd.conf")
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.workdir, "miniupnpd.log")
+
+    @property
+    def pid(self) -> int | None:
+        if self.proc is not None and self.proc.poll() is None:
+            return self.proc.pid
+        return None
+
+    def start(self) -> None:
+        """Launch miniupnpd (does not wait for readiness; see Lab.wait_ready)."""
+        if self.pid is not None:
+            return
+        with open(self.conf_path, "w", encoding="ascii") as fh:
+            fh.write(miniupnpd_conf(self.cfg))
+        pidfile = os.path.join(self.workdir, "miniupnpd.pid")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.cfg.ns, "miniupnpd", "-d", "-f", self.conf_path, "-P", pidfile],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the terminal must not kill it before we tidy up
+            )
+
+    def signal(self, sig: int) -> None:
+        pid = self.pid
+        if pid is None:
+            raise LabError("miniupnpd is not running")
+        os.kill(pid, sig)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL; never raises."""
+        proc, self.proc = self.proc, None
+        stop_process(proc)
+
+    def exited_early(self) -> str | None:
+        """If the process died, the tail of its log (for a useful LabError)."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        return tail(self.log_path)
