@@ -1,0 +1,418 @@
+"""The Lab: a home network in network namespaces — LAN hosts, a NAT router with miniupnpd,
+and a WAN host running knot — built in well under a second and torn down completely.
+
+Topology (names carry the lab's tag, so parallel labs never collide)::
+
+    lan  10.0.1.201 ─┐
+                     ├─ bridge 10.0.1.1 [rtr] wan_ip ── wan_host_ip [wan] (knot)
+    lan2 10.0.1.99  ─┘     nftables NAT + miniupnpd
+
+Nothing touches the host's own interfaces or routes: every veth is created directly
+inside its namespaces, and the WAN subnet exists only between rtr and wan.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ipaddress
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, TypeVar
+
+from natlink.lab import probes, registry
+from natlink.lab.dns import Knot, TsigKey
+from natlink.lab.errors import LabError
+from natlink.lab.netns import (
+    add_netns,
+    add_veth,
+    call_in_netns,
+    enter_netns,
+    ip,
+    run_cmd,
+    write_sysctl,
+)
+from natlink.lab.prereq import check_prerequisites
+from natlink.lab.procs import stop_process
+from natlink.lab.router import Miniupnpd, RouterConfig, flush_miniupnpd_chains, install_ruleset, set_port_blocked
+from natlink.lab.services import TcpService
+
+T = TypeVar("T")
+
+HOSTS = ("lan", "lan2", "rtr", "wan")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Default WAN addressing per scenario; miniupnpd's reaction to the address does the rest."""
+
+    wan_ip: str
+    wan_host_ip: str
+    prefix: int = 24
+
+
+SCENARIOS = {
+    # 11.0.0.0/24 is not reserved, so miniupnpd treats it as a public address.
+    "normal": Scenario("11.0.0.2", "11.0.0.1"),
+    # Carrier-grade NAT: miniupnpd sees 100.64/10, reports no external IP and refuses mappings (501).
+    "cgnat": Scenario("100.64.0.2", "100.64.0.1"),
+    # Behind another home router: same miniupnpd behaviour, private WAN address.
+    "double-nat": Scenario("192.168.100.2", "192.168.100.1"),
+}
+
+
+def _sigterm_to_exit(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM → SystemExit, so try/finally blocks and atexit hooks tear labs down."""
+    raise SystemExit(128 + signum)
+
+
+class Lab:
+    """A disposable network-namespace test bed. Use as ``with Lab() as lab:``."""
+
+    lan_ip = "10.0.1.201"
+    lan2_ip = "10.0.1.99"
+    gateway = "10.0.1.1"
+    lan_prefix = 24
+    dns_port = 53
+    zone = "home.example"
+    tsig_algorithm = "hmac-sha256"
+
+    def __init__(
+        self,
+        scenario: str = "normal",
+        *,
+        knot: bool = True,
+        miniupnpd: bool = True,
+        lan2: bool = True,
+        wan_ip: str | None = None,
+        tag: str | None = None,
+    ) -> None:
+        if scenario not in SCENARIOS:
+            raise LabError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+        self.scenario = scenario
+        self.tag = tag or secrets.token_hex(3)
+        if not registry.TAG_RE.match(self.tag):
+            raise LabError(f"lab tag must be 1-8 characters [0-9a-z], not {self.tag!r}")
+        preset = SCENARIOS[scenario]
+        self.wan_ip = wan_ip or preset.wan_ip
+        self.wan_prefix = preset.prefix
+        self.wan_host_ip = self._wan_host_for(self.wan_ip, preset)
+        self.dns_server = self.wan_host_ip
+        self.with_knot = knot
+        self.with_miniupnpd = miniupnpd
+        self.with_lan2 = lan2
+
+        p = f"nl{self.tag}"
+        self.lan_ifname = f"{p}-lan"
+        self.lan2_ifname = f"{p}-l2"
+        self.lan_bridge = f"{p}-br"  # the router's LAN interface (10.0.1.1), miniupnpd listens here
+        self.wan_ifname = f"{p}-wan"  # the router's WAN interface
+        self.wan_host_ifname = f"{p}-w"
+        self._rtr_lan_port = f"{p}-rl"
+        self._rtr_lan2_port = f"{p}-rl2"
+
+        self.tsig_key_name = "natlink-lab"
+        self.workdir = ""
+        self._key = TsigKey(self.tsig_key_name, self.tsig_algorithm)
+        self._router_cfg = RouterConfig(ns=self.ns("rtr"), lan_if=self.lan_bridge, wan_if=self.wan_ifname)
+        self._miniupnpd: Miniupnpd | None = None
+        self._knot: Knot | None = None
+        self._procs: list[subprocess.Popen[Any]] = []
+        self._services: list[TcpService] = []
+        self._started = False
+        self._stopped = False
+
+    # ------------------------------------------------------------------ naming / attributes
+
+    @staticmethod
+    def _wan_host_for(wan_ip: str, preset: Scenario) -> str:
+        net = ipaddress.ip_network(f"{wan_ip}/{preset.prefix}", strict=False)
+        if ipaddress.ip_address(preset.wan_host_ip) in net and preset.wan_host_ip != wan_ip:
+            return preset.wan_host_ip
+        first = str(net.network_address + 1)
+        return first if first != wan_ip else str(net.network_address + 2)
+
+    def ns(self, host: str) -> str:
+        """Real netns name of ``host`` (lan, lan2, rtr, wan)."""
+        if host not in HOSTS:
+            raise LabError(f"unknown lab host {host!r}; hosts are {', '.join(HOSTS)}")
+        if host == "lan2" and not self.with_lan2:
+            raise LabError("this lab was created with lan2=False")
+        return registry.ns_name(self.tag, host)
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(h for h in HOSTS if h != "lan2" or self.with_lan2)
+
+    @property
+    def igd_url(self) -> str:
+        return f"http://{self.gateway}:{self._router_cfg.http_port}/rootDesc.xml"
+
+    @property
+    def tsig_secret(self) -> str:
+        return self._key.secret
+
+    @property
+    def tsig_key_file(self) -> str:
+        return os.path.join(self.workdir, "tsig.key")
+
+    @property
+    def miniupnpd_pid(self) -> int | None:
+        return self._miniupnpd.pid if self._miniupnpd else None
+
+    @property
+    def knot_pid(self) -> int | None:
+        return self._knot.pid if self._knot else None
+
+    def __repr__(self) -> str:
+        return f"Lab(scenario={self.scenario!r}, tag={self.tag!r}, wan_ip={self.wan_ip!r})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Lab:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @classmethod
+    def cleanup_stale(cls) -> list[str]:
+        """Remove namespaces, processes and files of labs whose owning process is dead."""
+        return registry.cleanup_stale()
+
+    def start(self, timeout: float = 5.0) -> Lab:
+        """Build the topology, start the daemons, wait until they answer."""
+        if self._started:
+            raise LabError("a Lab can be started only once; create a new one")
+        problems = check_prerequisites()
+        if problems:
+            raise LabError("lab prerequisites missing: " + "; ".join(problems))
+        self._started = True
+        registry.cleanup_stale()
+        self.workdir = tempfile.mkdtemp(prefix=f"natlink-lab-{self.tag}-")
+        try:
+            registry.claim(self.tag, self.workdir)
+        except FileExistsError as exc:
+            os.rmdir(self.workdir)
+            self._stopped = True
+            raise LabError(f"a lab with tag {self.tag!r} already exists") from exc
+        atexit.register(self.stop)
+        self._install_sigterm_handler()
+        try:
+            self._build_network()
+            install_ruleset(self._router_cfg)
+            self._knot = Knot(
+                ns=self.ns("wan"),
+                workdir=self.workdir,
+                listen_ip=self.wan_host_ip,
+                port=self.dns_port,
+                zone=self.zone,
+                key=self._key,
+            )
+            self._miniupnpd = Miniupnpd(self._router_cfg, self.workdir)
+            if self.with_knot:
+                self._knot.start()
+            if self.with_miniupnpd:
+                self._miniupnpd.start()
+            self.wait_ready(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Kill everything this lab started and delete its namespaces. Idempotent, never raises."""
+        if self._stopped or not self._started:
+            self._stopped = True
+            return
+        self._stopped = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+        for service in self._services:
+            with contextlib.suppress(Exception):
+                service.stop()
+        for proc in self._procs:
+            with contextlib.suppress(Exception):
+                stop_process(proc)
+        for daemon in (self._miniupnpd, self._knot):
+            if daemon is not None:
+                with contextlib.suppress(Exception):
+                    daemon.stop()
+        with contextlib.suppress(Exception):
+            keep = os.environ.get("NATLINK_LAB_KEEP_WORKDIR")
+            registry.destroy(self.tag, None if keep else self.workdir)
+
+    @staticmethod
+    def _install_sigterm_handler() -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        with contextlib.suppress(ValueError):
+            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                signal.signal(signal.SIGTERM, _sigterm_to_exit)
+
+    def _build_network(self) -> None:
+        for host in self.hosts:
+            add_netns(self.ns(host))
+        rtr, lan, wan = self.ns("rtr"), self.ns("lan"), self.ns("wan")
+        # LAN: a bridge in the router carries 10.0.1.1; each LAN host hangs off a bridge port.
+        ip("link", "add", self.lan_bridge, "type", "bridge", "forward_delay", "0", "stp_state", "0", ns=rtr)
+        ip("addr", "add", f"{self.gateway}/{self.lan_prefix}", "dev", self.lan_bridge, ns=rtr)
+        ip("link", "set", self.lan_bridge, "up", ns=rtr)
+        lan_hosts = [(lan, self.lan_ifname, self._rtr_lan_port, self.lan_ip)]
+        if self.with_lan2:
+            lan_hosts.append((self.ns("lan2"), self.lan2_ifname, self._rtr_lan2_port, self.lan2_ip))
+        for host_ns, ifname, port, addr in lan_hosts:
+            add_veth(ifname, host_ns, port, rtr)
+            ip("link", "set", port, "master", self.lan_bridge, "up", ns=rtr)
+            ip("addr", "add", f"{addr}/{self.lan_prefix}", "dev", ifname, ns=host_ns)
+            ip("link", "set", ifname, "up", ns=host_ns)
+            ip("route", "add", "default", "via", self.gateway, ns=host_ns)
+        # WAN: router <-> the outside host (ISP / internet / carrier side).
+        add_veth(self.wan_ifname, rtr, self.wan_host_ifname, wan)
+        write_sysctl(rtr, f"net.ipv4.conf.{self.wan_ifname}.promote_secondaries", 1)
+        write_sysctl(rtr, "net.ipv4.ip_forward", 1)
+        ip("addr", "add", f"{self.wan_ip}/{self.wan_prefix}", "dev", self.wan_ifname, ns=rtr)
+        ip("link", "set", self.wan_ifname, "up", ns=rtr)
+        ip("route", "add", "default", "via", self.wan_host_ip, "dev", self.wan_ifname, ns=rtr)
+        ip("addr", "add", f"{self.wan_host_ip}/{self.wan_prefix}", "dev", self.wan_host_ifname, ns=wan)
+        ip("link", "set", self.wan_host_ifname, "up", ns=wan)
+
+    # ------------------------------------------------------------------ readiness
+
+    def wait_ready(self, timeout: float = 3.0) -> None:
+        """Poll until miniupnpd (HTTP rootDesc.xml from lan + a NAT-PMP answer) and knot
+        (SOA) answer; raise LabError naming what is not ready, with the daemon's log tail."""
+        deadline = time.monotonic() + timeout
+        pending = self._pending_checks()
+        while pending:
+            for name, check in list(pending.items()):
+                with contextlib.suppress(OSError):
+                    if check():
+                        del pending[name]
+            if not pending:
+                return
+            for daemon, label in ((self._miniupnpd, "miniupnpd"), (self._knot, "knotd")):
+                died = daemon.exited_early() if daemon is not None else None
+                if died is not None:
+                    raise LabError(f"{label} exited during start-up; log tail:\n{died}")
+            if time.monotonic() > deadline:
+                raise LabError(f"lab {self.tag} not ready after {timeout}s: {', '.join(pending)} not answering")
+            time.sleep(0.005)
+
+    def _pending_checks(self) -> dict[str, Callable[[], bool]]:
+        checks: dict[str, Callable[[], bool]] = {}
+        if self.miniupnpd_pid is not None:
+            port = self._router_cfg.http_port
+            checks["miniupnpd HTTP"] = lambda: (
+                self.call("lan", probes.http_get_status, self.gateway, port, "/rootDesc.xml") == 200
+            )
+            checks["miniupnpd NAT-PMP"] = lambda: self.call("lan", probes.natpmp_public_address, self.gateway) is not None
+        if self.knot_pid is not None:
+            checks["knot SOA"] = lambda: self.call("wan", probes.dns_soa_ok, self.dns_server, self.dns_port, self.zone)
+        return checks
+
+    # ------------------------------------------------------------------ running things
+
+    def _exec_argv(self, host: str, argv: Sequence[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.ns(host), *argv]
+
+    def run(
+        self,
+        host: str,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        timeout: float = 30,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in ``host``'s netns (text, captured). ``env`` is merged over os.environ.
+        LabError on non-zero exit (with check) and on timeout (always)."""
+        return run_cmd(self._exec_argv(host, argv), check=check, timeout=timeout, input=input, env=env)
+
+    def popen(self, host: str, argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[Any]:
+        """Start a background command in ``host``'s netns; stop() kills it if still running."""
+        proc = subprocess.Popen(self._exec_argv(host, argv), **popen_kwargs)
+        self._procs.append(proc)
+        return proc
+
+    @contextlib.contextmanager
+    def netns(self, host: str) -> Iterator[None]:
+        """Switch the calling thread into ``host``'s netns (sockets made inside stay there)."""
+        with enter_netns(self.ns(host)):
+            yield
+
+    def call(self, host: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` in a thread inside ``host``'s netns; return or re-raise."""
+        return call_in_netns(self.ns(host), fn, *args, **kwargs)
+
+    def tcp_service(self, host: str, port: int, banner: bytes = b"RDP-STANDIN\n") -> TcpService:
+        """A TCP listener on 0.0.0.0:port in ``host`` that sends ``banner`` and closes."""
+        service = TcpService(self.ns(host), port, banner).start()
+        self._services.append(service)
+        return service
+
+    def tcp_banner(self, host: str, addr: str, port: int, timeout: float = 2.0) -> bytes:
+        """Connect from ``host`` to addr:port and return what the server sent before closing.
+        Raises ConnectionRefusedError / TimeoutError exactly as a real client would see."""
+        return self.call(host, probes.tcp_read_banner, addr, port, timeout)
+
+    # ------------------------------------------------------------------ scenarios
+
+    def ip_change(self, new_ip: str) -> None:
+        """The ISP hands the router a new WAN address (like a PPPoE reconnect)."""
+        rtr, wan = self.ns("rtr"), self.ns("wan")
+        old_ip = self.wan_ip
+        if new_ip == old_ip:
+            return
+        ip("addr", "add", f"{new_ip}/{self.wan_prefix}", "dev", self.wan_ifname, ns=rtr)
+        ip("addr", "del", f"{old_ip}/{self.wan_prefix}", "dev", self.wan_ifname, ns=rtr)
+        # Removing the old address may take routes with it; re-assert them (onlink copes with
+        # a new address outside the WAN host's subnet).
+        ip("route", "replace", "default", "via", self.wan_host_ip, "dev", self.wan_ifname, "onlink", ns=rtr)
+        wan_net = ipaddress.ip_network(f"{self.wan_host_ip}/{self.wan_prefix}", strict=False)
+        if ipaddress.ip_address(new_ip) not in wan_net:
+            ip("route", "replace", f"{new_ip}/32", "dev", self.wan_host_ifname, ns=wan)
+        self.wan_ip = new_ip
+        if self._miniupnpd is not None and self._miniupnpd.pid is not None:
+            self._miniupnpd.signal(signal.SIGUSR1)  # miniupnpd re-reads the external address
+
+    def router_down(self) -> None:
+        """Stop miniupnpd only (UPnP/NAT-PMP/PCP stop answering; NAT keeps working)."""
+        if self._miniupnpd is not None:
+            self._miniupnpd.stop()
+
+    def router_up(self, timeout: float = 3.0) -> None:
+        """Start miniupnpd again and wait until it answers."""
+        if self._miniupnpd is None:
+            raise LabError("lab not started")
+        self._miniupnpd.start()
+        self.wait_ready(timeout=timeout)
+
+    def router_reboot(self, timeout: float = 3.0) -> None:
+        """Mappings vanish and miniupnpd restarts (new NAT-PMP epoch); waits until it answers."""
+        self.router_down()
+        flush_miniupnpd_chains(self.ns("rtr"))
+        self.router_up(timeout=timeout)
+
+    def blocked_port(self, port: int, proto: str = "tcp") -> None:
+        """The ISP silently drops inbound ``port`` before the router (clients see a timeout)."""
+        set_port_blocked(self.ns("rtr"), port, proto, blocked=True)
+
+    def unblock_port(self, port: int, proto: str = "tcp") -> None:
+        set_port_blocked(self.ns("rtr"), port, proto, blocked=False)
+
+    def set_conntrack_timeout(self, established_seconds: int, loose: bool = False) -> None:
+        """Router NAT idle timeout; with loose=False idle flows are really forgotten (RST)."""
+        rtr = self.ns("rtr")
+        write_sysctl(rtr, "net.netfilter.nf_conntrack_tcp_timeout_established", int(established_seconds))
+        write_sysctl(rtr, "net.netfilter.nf_conntrack_tcp_loose", 1 if loose else 0)
