@@ -26,6 +26,10 @@ class TsigKey:
         """``key "name" { algorithm ...; secret "..."; };`` — readable by knot, BIND, dnspython."""
         return f'key "{self.name}" {{\n\talgorithm {self.algorithm};\n\tsecret "{self.secret}";\n}};\n'
 
+    def knot_format(self) -> str:
+        """``algorithm:name:secret`` — what kdig/knsupdate accept for -y and in a -k file."""
+        return f"{self.algorithm}:{self.name}:{self.secret}"
+
 
 def zone_text(zone: str, ns_ip: str) -> str:
     """A minimal zone: SOA, NS and the name server's address — nothing else on purpose."""
@@ -109,6 +113,10 @@ class Knot:
         return os.path.join(self.workdir, "tsig.key")
 
     @property
+    def knot_key_file(self) -> str:
+        return os.path.join(self.workdir, "tsig.knot-key")
+
+    @property
     def pid(self) -> int | None:
         if self.proc is not None and self.proc.poll() is None:
             return self.proc.pid
@@ -126,6 +134,9 @@ class Knot:
         fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as fh:
             fh.write(self.key.bind_format())
+        fd = os.open(self.knot_key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(self.key.knot_format() + "\n")
 
     def start(self) -> None:
         if self.pid is not None:

@@ -162,7 +162,18 @@ class Lab:
 
     @property
     def tsig_key_file(self) -> str:
+        """BIND-format key file (``key "name" { algorithm ...; secret "..."; };``)."""
         return os.path.join(self.workdir, "tsig.key")
+
+    @property
+    def tsig_knot_key_file(self) -> str:
+        """The same key as ``algorithm:name:secret`` — the format ``knsupdate -k`` / ``kdig -k`` parse."""
+        return os.path.join(self.workdir, "tsig.knot-key")
+
+    @property
+    def tsig_y_arg(self) -> str:
+        """Value for ``knsupdate -y`` / ``kdig -y``."""
+        return self._key.knot_format()
 
     @property
     def miniupnpd_pid(self) -> int | None:
@@ -218,6 +229,7 @@ class Lab:
                 zone=self.zone,
                 key=self._key,
             )
+            self._knot.write_files()  # key files exist even with knot=False
             self._miniupnpd = Miniupnpd(self._router_cfg, self.workdir)
             if self.with_knot:
                 self._knot.start()
@@ -267,6 +279,13 @@ class Lab:
         ip("link", "add", self.lan_bridge, "type", "bridge", "forward_delay", "0", "stp_state", "0", ns=rtr)
         ip("addr", "add", f"{self.gateway}/{self.lan_prefix}", "dev", self.lan_bridge, ns=rtr)
         ip("link", "set", self.lan_bridge, "up", ns=rtr)
+        # If br_netfilter is loaded on the host (Docker loads it), bridged LAN-to-LAN frames
+        # would hit the router's forward chain (policy drop). A home router's switch does not
+        # filter; the knobs are per netns.
+        for knob in ("iptables", "ip6tables", "arptables"):
+            with contextlib.suppress(LabError):
+                if os.path.exists(f"/proc/sys/net/bridge/bridge-nf-call-{knob}"):
+                    write_sysctl(rtr, f"net.bridge.bridge-nf-call-{knob}", 0)
         lan_hosts = [(lan, self.lan_ifname, self._rtr_lan_port, self.lan_ip)]
         if self.with_lan2:
             lan_hosts.append((self.ns("lan2"), self.lan2_ifname, self._rtr_lan2_port, self.lan2_ip))
