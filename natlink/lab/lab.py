@@ -183,6 +183,22 @@ class Lab:
     def knot_pid(self) -> int | None:
         return self._knot.pid if self._knot else None
 
+    def describe(self) -> str:
+        """Human-readable summary (for ``natlink demo`` and debugging)."""
+        lines = [
+            f"lab {self.tag} ({self.scenario}), files in {self.workdir or '-'}",
+            f"  lan   {self.lan_ip:<15} ns {self.ns('lan')}  iface {self.lan_ifname}",
+        ]
+        if self.with_lan2:
+            lines.append(f"  lan2  {self.lan2_ip:<15} ns {self.ns('lan2')}")
+        lines += [
+            f"  rtr   {self.gateway:<15} ns {self.ns('rtr')}  WAN {self.wan_ip}  IGD {self.igd_url}"
+            f"  miniupnpd pid {self.miniupnpd_pid or '-'}",
+            f"  wan   {self.wan_host_ip:<15} ns {self.ns('wan')}  DNS {self.dns_server}:{self.dns_port}"
+            f" zone {self.zone}  knotd pid {self.knot_pid or '-'}",
+        ]
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
         return f"Lab(scenario={self.scenario!r}, tag={self.tag!r}, wan_ip={self.wan_ip!r})"
 
@@ -404,6 +420,20 @@ class Lab:
         self.wan_ip = new_ip
         if self._miniupnpd is not None and self._miniupnpd.pid is not None:
             self._miniupnpd.signal(signal.SIGUSR1)  # miniupnpd re-reads the external address
+            self._wait_natpmp_sees(new_ip)
+
+    def _wait_natpmp_sees(self, new_ip: str, timeout: float = 2.0) -> None:
+        """Return once miniupnpd has handled SIGUSR1, so callers never race the signal.
+
+        It has when NAT-PMP reports the new address, or an error (a reserved address)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                answer = self.call("lan", probes.natpmp_public_address, self.gateway)
+                if answer.result != 0 or answer.address == new_ip:
+                    return
+            time.sleep(0.005)
+        raise LabError(f"miniupnpd did not pick up the new WAN address {new_ip} within {timeout}s")
 
     def router_down(self) -> None:
         """Stop miniupnpd only (UPnP/NAT-PMP/PCP stop answering; NAT keeps working)."""

@@ -79,7 +79,12 @@ table inet {ISP_TABLE} {{
 
 
 def miniupnpd_conf(cfg: RouterConfig) -> str:
-    """miniupnpd.conf: secure mode, only unprivileged ports for the LAN, NAT-PMP/PCP on."""
+    """miniupnpd.conf: secure mode, only unprivileged ports for the LAN, NAT-PMP/PCP on.
+
+    ``system_uptime=no`` on purpose: with ``yes`` the NAT-PMP/PCP epoch is the *host's*
+    uptime, which a simulated reboot cannot reset. With ``no`` it counts from miniupnpd's
+    start, which is what a real router reboot resets.
+    """
     return f"""\
 ext_ifname={cfg.wan_if}
 listening_ip={cfg.lan_if}

@@ -65,9 +65,9 @@ def test_stop_before_start_and_failed_start_are_harmless() -> None:
         Lab(scenario="moon")
     with pytest.raises(LabError):
         Lab(tag="Bad-Tag")
-    with Lab(tag="zzdup1", knot=False, lan2=False):
+    with Lab(knot=False, lan2=False) as first:
         with pytest.raises(LabError, match="already exists"):
-            Lab(tag="zzdup1").start()
+            Lab(tag=first.tag).start()
 
 
 def test_context_manager_cleans_up_on_exception() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -125,7 +126,7 @@ def test_router_reboot_forgets_mappings(lab: Lab) -> None:
     lab.tcp_service("lan", 3389)
     assert add_mapping(lab).returncode == 0
     assert lab.tcp_banner("wan", lab.wan_ip, 3390) == b"RDP-STANDIN\n"
-    time.sleep(1.1)  # so that the NAT-PMP epoch visibly drops
+    time.sleep(2.1)  # the epoch has 1 s granularity: >= 2 now, <= 1 right after the reboot
     epoch_before = lab.call("lan", natpmp_public_address, lab.gateway).epoch
     old_pid = lab.miniupnpd_pid
     lab.router_reboot()
@@ -200,3 +201,29 @@ def test_run_reports_failures(shared_lab: Lab) -> None:
     with pytest.raises(LabError, match="timed out"):
         shared_lab.run("lan", ["sleep", "5"], timeout=0.2)
     assert shared_lab.run("lan", ["sh", "-c", "echo $X"], env={"X": "y"}).stdout == "y\n"
+
+
+def test_conntrack_idle_timeout_resets_idle_mapped_connection(lab: Lab) -> None:
+    """With loose=False an idle mapped flow is forgotten and the next packet gets a RST."""
+    server = lab.call("lan", socket.create_server, ("0.0.0.0", 3389))
+
+    def echo_once() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(100):
+                conn.sendall(data)
+
+    threading.Thread(target=echo_once, daemon=True).start()
+    try:
+        assert add_mapping(lab).returncode == 0
+        lab.set_conntrack_timeout(1, loose=False)
+        client = lab.call("wan", socket.create_connection, (lab.wan_ip, 3390), 2)
+        with client:
+            client.sendall(b"a")
+            assert client.recv(10) == b"a"
+            time.sleep(2.5)
+            with pytest.raises(ConnectionResetError):
+                client.sendall(b"b")
+                client.recv(10)
+    finally:
+        server.close()
