@@ -1,16 +1,58 @@
-"""natlink ddns — not implemented yet (issue 6)."""
+"""Push the current public IP to every [[ddns]] entry (or the named ones) — only when it changed.
+
+Unchanged addresses cost no provider request; entries stopped by a fatal answer (badauth, abuse, ...)
+stay stopped until their config changes or --force; transient failures back off. Exit 0 when every
+entry is up to date, 1 when one failed or is backing off or stopped, 2 for a config/usage error."""
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from natlink.errors import NotImplementedYet
+from natlink.errors import ConfigError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--force", action="store_true", help="update even when the address did not change")
+    parser.add_argument("--force", action="store_true", help="update even when the address did not change, and "
+                        "retry entries stopped by a fatal answer")
     parser.add_argument("names", nargs="*", metavar="NAME", help="[[ddns]] entry names (default: all)")
 
 
+_ACTION_TEXT = {"update": "", "skip": "up to date", "wait": "waiting", "blocked": "STOPPED",
+                "no-ip": "not updated", "error": "ERROR"}
+
+
 def run(ctx, args: argparse.Namespace) -> int:
-    raise NotImplementedYet("ddns")
+    from natlink.ddns.updater import update_all
+    from natlink.publicip import detect
+    from natlink.state import StateStore
+
+    cfg = ctx.config()
+    if not cfg.ddns:
+        raise ConfigError(f"{cfg.path}: no [[ddns]] entries", "add one (see config.example.toml)")
+    known = {e.name for e in cfg.ddns}
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        raise UsageError(f"no [[ddns]] entry named {', '.join(unknown)}",
+                         f"configured entries: {', '.join(sorted(known))}")
+    out = ctx.out
+    started = time.monotonic()
+    report = detect(cfg)
+    if report.public_ipv4 is None and report.problem:
+        out.note(f"natlink: public IPv4 unknown ({report.problem}); DNS records are left as they are")
+    elif report.verdict in ("cgnat", "double-nat"):
+        out.note(f"natlink: warning: {report.problem}; the name will point at an address that does not reach you")
+    store = StateStore(cfg.service.state_dir)
+    results = update_all(cfg, store, report, force=args.force, names=args.names or None)
+    ok = not any(r.failed or r.action in ("wait", "blocked") for r in results)
+    out.json({"ok": ok, "public_ipv4": report.public_ipv4, "public_ipv6": report.public_ipv6,
+              "verdict": report.verdict, "entries": [r.to_json() for r in results],
+              "elapsed_ms": round((time.monotonic() - started) * 1000, 1)})
+    for r in results:
+        label = _ACTION_TEXT.get(r.action, r.action)
+        if r.action == "update":
+            label = {"success": "updated", "fatal": "STOPPED", "transient": "failed"}.get(r.kind, r.kind)
+        out.result(f"{r.name} ({r.provider}): {label} [{r.outcome}] {r.message}")
+        if r.verify_problem:
+            out.result(f"{r.name}: verification: {r.verify_problem}")
+    return 0 if ok else 1

@@ -1,0 +1,156 @@
+"""The dyndns2 protocol (GET /nic/update?hostname=…&myip=…, HTTP basic auth, a real User-Agent) and the
+presets built on it: noip (No-IP), oray (Oray 花生壳), dynu, and any custom dyndns2 server.
+
+Answers are mapped as the protocol documents them: good/nochg succeed (after checking the echoed address),
+badauth/!donator/notfqdn/nohost/numhost/abuse/badagent/!yours stop the entry, dnserr/911/5xx/timeouts are
+retried later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, short, success, transient, worst
+from natlink.ddns.http import HttpError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Preset:
+    server: str | None  # default base URL; None: `server` is required
+    path: str  # appended when `server` has no path of its own
+    ipv6_param: str | None  # "myipv6": separate parameter; "myip": comma-joined into myip; None: no IPv6
+    label: str
+
+
+PRESETS: dict[str, Preset] = {
+    "dyndns2": Preset(None, "/nic/update", "myip", "dyndns2 server"),
+    "noip": Preset("https://dynupdate.no-ip.com", "/nic/update", "myipv6", "No-IP"),
+    "oray": Preset("https://ddns.oray.com", "/ph/update", None, "Oray"),
+    "dynu": Preset("https://api.dynu.com", "/nic/update", "myipv6", "Dynu"),
+}
+
+_FATAL = {
+    "badauth": "the username or password was refused; fix username / password_file (No-IP: use your account "
+               "e-mail or a DDNS key)",
+    "!donator": "the request needs a paid account feature; remove the option or upgrade the account",
+    "notfqdn": "the hostname is not a fully-qualified domain name; fix hostnames",
+    "nohost": "the hostname does not exist in this account; fix hostnames or create it at the provider",
+    "numhost": "too many hostnames in one request; split the entry",
+    "abuse": "the provider blocked this hostname for abuse (too many updates); unblock it at the provider, "
+             "then run natlink ddns --force NAME",
+    "badagent": "the provider refused natlink's User-Agent; please report this as a natlink bug",
+    "!yours": "the hostname belongs to another account; fix hostnames or username",
+    "badsys": "the provider rejected the system parameter; please report this as a natlink bug",
+}
+_TRANSIENT = {
+    "dnserr": "the provider's DNS had an error; natlink retries later",
+    "911": "the provider reports a server problem or maintenance; natlink retries later",
+}
+
+
+def endpoint(server: str, path: str) -> str:
+    """Base URL from the `server` option plus the preset's path unless the option names a path itself."""
+    if "://" not in server:
+        server = "https://" + server
+    scheme, rest = server.split("://", 1)
+    host, slash, own_path = rest.partition("/")
+    return f"{scheme}://{host}/{own_path}" if own_path.strip("/") else f"{scheme}://{host}{path}"
+
+
+def parse_answer(status: int, body: str, sent: dict[int, str], label: str, hostname: str,
+                 retry_after: str | None = None) -> ProviderResult:
+    """Map one dyndns2 answer to a typed outcome (pure)."""
+    lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
+    words = lines[0].split() if lines else []
+    code = words[0].lower() if words else ""
+    if code in ("good", "nochg"):
+        if status != 200:
+            return transient(f"http-{status}", f"{label} answered HTTP {status} with {code!r}; retrying later")
+        echoed = [part for w in words[1:] for part in w.split(",") if part]
+        mismatch = _mismatch(echoed, sent)
+        if mismatch:
+            return transient("mismatch", f"{label} answered {code} for {hostname} but recorded {mismatch}, not what "
+                                         f"natlink sent ({', '.join(sent.values())}); retrying later")
+        what = "updated" if code == "good" else "already up to date"
+        return success(code, f"{hostname}: {what} ({', '.join(sent.values())})")
+    if code in _FATAL:
+        return fatal(code, f"{label} answered {code!r} for {hostname}: {_FATAL[code]}")
+    if code in _TRANSIENT:
+        return transient(code, f"{label} answered {code!r} for {hostname}: {_TRANSIENT[code]}")
+    if status == 401 or status == 403:
+        return fatal("badauth", f"{label} answered HTTP {status} for {hostname}: {_FATAL['badauth']}")
+    if status == 429:
+        return transient("http-429", f"{label} says too many requests (HTTP 429); natlink waits before retrying",
+                         retry_after_seconds(retry_after))
+    if status >= 500:
+        return transient(f"http-{status}", f"{label} answered HTTP {status}; natlink retries later")
+    if status != 200:
+        return fatal(f"http-{status}", f"{label} answered HTTP {status} for {hostname}; check the entry's server "
+                                       "option (the URL of the /nic/update endpoint)")
+    return transient("unexpected", f"{label} answered {short(body)!r}, which is not a dyndns2 answer; retrying later "
+                                   "(check the server option if this persists)")
+
+
+def _mismatch(echoed: list[str], sent: dict[int, str]) -> str | None:
+    for word in echoed:
+        try:
+            ip = str(ipaddress.ip_address(word))
+        except ValueError:
+            continue  # some providers add text after the address
+        if ip not in sent.values():
+            return ip
+    return None
+
+
+class Dyndns2Provider(Provider):
+    """One GET per hostname (each gets its own answer line); stops at the first fatal answer."""
+
+    name = "dyndns2"
+
+    def __init__(self, *args: object, preset: str = "dyndns2", **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.preset = PRESETS[preset]
+        server = self.option("server", self.preset.server)
+        if not server:
+            raise ValueError("dyndns2 needs a server")
+        self.url = endpoint(server, self.preset.path)
+        self.supports_ipv6 = self.preset.ipv6_param is not None
+
+    def params(self, hostname: str, addresses: dict[int, str]) -> dict[str, str]:
+        params = {"hostname": hostname}
+        v4, v6 = addresses.get(4), addresses.get(6)
+        if self.preset.ipv6_param == "myip":
+            params["myip"] = ",".join(ip for ip in (v4, v6) if ip)
+        else:
+            if v4:
+                params["myip"] = v4
+            if v6 and self.preset.ipv6_param:
+                params[self.preset.ipv6_param] = v6
+        return params
+
+    def update(self, addresses: dict[int, str]) -> ProviderResult:
+        if 6 in addresses and not self.supports_ipv6:
+            addresses = {f: ip for f, ip in addresses.items() if f != 6}
+            if not addresses:
+                return fatal("unsupported", f"{self.preset.label} takes no IPv6 address; set ipv6 = false")
+        results = []
+        for hostname in self.entry.hostnames:
+            result = self._one(hostname, addresses)
+            results.append(result)
+            if result.kind != "success":
+                break  # don't hammer the provider with the same failure for every name
+        return worst(results)
+
+    def _one(self, hostname: str, addresses: dict[int, str]) -> ProviderResult:
+        label = self.preset.label
+        try:
+            resp = self.http.request("GET", self.url, params=self.params(hostname, addresses),
+                                     basic_auth=(str(self.option("username", "")), self.secrets["password"]))
+        except HttpError as exc:
+            return transient(exc.kind, self.safe(f"{label}: {exc.message}; natlink retries later"))
+        result = parse_answer(resp.status, resp.text(), addresses, label, hostname, resp.headers.get("retry-after"))
+        return ProviderResult(result.outcome, result.kind, self.safe(result.message), result.retry_after)

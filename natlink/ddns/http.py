@@ -1,0 +1,130 @@
+"""A small HTTP(S) client for echo services and DDNS APIs.
+
+Built on http.client rather than requests/urllib3 on purpose: urllib3 logs full request URLs
+(DuckDNS puts its token in the query) at DEBUG, and we need to pin the address family for
+IPv4/IPv6 echo queries. Errors never contain the URL's query string.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from natlink import __version__
+from natlink.secrets import Secret
+
+log = logging.getLogger(__name__)
+
+# dyndns2 providers ban generic agents ("badagent"); No-IP asks for name/version and a contact.
+USER_AGENT = f"natlink/{__version__} (DDNS updater; https://pypi.org/project/natlink/)"
+
+
+class HttpError(Exception):
+    """The request did not produce an HTTP answer: kind is timeout | connect | tls | protocol | too-large."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    elapsed: float
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+def _connector(family: int) -> Any:
+    """socket.create_connection restricted to one address family (0 = any)."""
+
+    def create(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> socket.socket:
+        host, port = address
+        error: OSError | None = None
+        for af, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, family, socket.SOCK_STREAM):
+            sock = socket.socket(af, kind, proto)
+            try:
+                if timeout is not None:
+                    sock.settimeout(timeout)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                error = exc
+                sock.close()
+        raise error or OSError(f"no address of the requested family for {host}")
+
+    return create
+
+
+@dataclass
+class HttpClient:
+    """One client per run; `sent` counts requests that reached the wire (for tests and benches)."""
+
+    timeout: float = 10.0
+    user_agent: str = USER_AGENT
+    family: int = 0  # socket.AF_INET / AF_INET6 to pin the family, 0 = any
+    max_body: int = 256 * 1024
+    sent: int = field(default=0)
+
+    def request(self, method: str, url: str, *, params: dict[str, str] | None = None,
+                headers: dict[str, str] | None = None, body: bytes | None = None,
+                basic_auth: tuple[str, Secret] | None = None, bearer: Secret | None = None) -> HttpResponse:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise HttpError("protocol", f"{url!r} is not an http(s) URL")
+        where = f"{parts.scheme}://{parts.netloc}{parts.path}"  # safe to show: never the query
+        path = parts.path or "/"
+        query = parts.query
+        if params:
+            query = (query + "&" if query else "") + urlencode(params, safe=",:")
+        if query:
+            path += "?" + query
+        all_headers = {"User-Agent": self.user_agent, "Accept": "*/*", "Connection": "close"}
+        if basic_auth is not None:
+            user, password = basic_auth
+            token = base64.b64encode(f"{user}:{password.value}".encode()).decode()
+            all_headers["Authorization"] = f"Basic {token}"
+        if bearer is not None:
+            all_headers["Authorization"] = f"Bearer {bearer.value}"
+        all_headers.update(headers or {})
+        conn: http.client.HTTPConnection
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self.timeout,
+                                               context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+        conn._create_connection = _connector(self.family)  # type: ignore[attr-defined]
+        started = time.monotonic()
+        try:
+            conn.request(method, path, body=body, headers=all_headers)
+            self.sent += 1
+            resp = conn.getresponse()
+            data = resp.read(self.max_body + 1)
+            if len(data) > self.max_body:
+                raise HttpError("too-large", f"{where}: answer larger than {self.max_body} bytes")
+            headers_out = {k.lower(): v for k, v in resp.getheaders()}
+            return HttpResponse(resp.status, headers_out, data, time.monotonic() - started)
+        except HttpError:
+            raise
+        except (socket.timeout, TimeoutError):
+            raise HttpError("timeout", f"{where}: no answer within {self.timeout:g}s") from None
+        except ssl.SSLError as exc:
+            raise HttpError("tls", f"{where}: TLS failed ({exc.reason or exc.__class__.__name__})") from None
+        except (ConnectionError, socket.gaierror, OSError) as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise HttpError("connect", f"{where}: cannot connect ({reason})") from None
+        except http.client.HTTPException as exc:
+            raise HttpError("protocol", f"{where}: broken HTTP answer ({exc.__class__.__name__})") from None
+        finally:
+            conn.close()
