@@ -1,15 +1,82 @@
-"""natlink map — not implemented yet (issue 5)."""
+"""Create or renew all configured port mappings now.
+
+Reads the router's table, prints the plan (add / renew / replace / keep / delete), applies it and re-reads
+the table to confirm. With --dry-run it stops after the plan. Exit 1 if any mapping failed or the router's
+WAN address means mappings cannot work (CGNAT, private, none).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from natlink.errors import NotImplementedYet
+from natlink.errors import EXIT_OK, EXIT_RUNTIME
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the plan (add / renew / replace / keep) and change nothing")
 
 
+def fmt_mapping(m) -> str:
+    return f"{m.protocol.upper()} {m.external_port} → {m.internal_ip}:{m.internal_port}"
+
+
+def describe_router(ctx, router, external_ip) -> None:
+    out = ctx.out
+    via = {"config": "from router.igd_url", "cache": "cached", "ssdp": "found by SSDP"}.get(router.igd_url_source or "", "")
+    out.line(f"router: {router.describe()}{f' ({via})' if via else ''}, WAN address {external_ip or 'none'}"
+             f", answered in {router.open_time * 1000:.0f} ms")
+    if router.lan_ip_source == "auto":
+        out.line(f"lan ip: {router.lan_ip} (auto: this host's source address toward the gateway {router.gateway})")
+    if router.epoch is not None:
+        out.line(f"epoch: {router.epoch} s" + (f" (was {router.previous_epoch}: the router restarted or changed "
+                                               f"address and forgot its mappings)" if router.epoch_dropped else ""))
+
+
 def run(ctx, args: argparse.Namespace) -> int:
-    raise NotImplementedYet("map")
+    from natlink.portmap.reconcile import reconcile
+    from natlink.state import StateStore
+
+    cfg = ctx.config()
+    out = ctx.out
+    if not cfg.mappings:
+        out.result("no [[mapping]] in the config: nothing to map")
+        out.json({"ok": True, "plan": [], "actions": []})
+        return EXIT_OK
+    store = StateStore(cfg.service.state_dir)
+    report = reconcile(cfg, store, dry_run=args.dry_run)
+    describe_router(ctx, report.router, report.external_ip)
+    if report.dhcp_warning:
+        out.note(f"warning: {report.dhcp_warning}")
+    if report.epoch_lost:
+        out.note("note: the router lost its mappings since the last run (epoch went backwards); re-creating them")
+    out.line("plan:" if not args.dry_run else "plan (dry run, nothing changed):")
+    for step in report.plan.steps:
+        m = step.want or step.have
+        out.line(f"  {step.action:<8} {step.name:<14} {fmt_mapping(m)}  ({step.reason})")
+    out.json(report.to_json())
+    if report.wan_problem:
+        print(f"natlink: {report.wan_problem} — nothing was mapped", file=sys.stderr, flush=True)
+        return EXIT_RUNTIME
+    if args.dry_run:
+        conflicts = report.plan.of("conflict")
+        for s in conflicts:
+            print(f"natlink: {s.name}: {s.reason} — free the port, choose another external_port, or set "
+                  "allow_other_port = true", file=sys.stderr)
+        return EXIT_RUNTIME if conflicts else EXIT_OK
+    for a in report.errors:
+        err = a.error
+        print(f"natlink: {a.name}: {err.message if err else a.detail}{' — ' + err.hint if err and err.hint else ''}",
+              file=sys.stderr, flush=True)
+    counts: dict[str, int] = {}
+    for a in report.actions:
+        if a.ok:
+            counts[a.action] = counts.get(a.action, 0) + 1
+    summary = ", ".join(f"{n} {'kept' if k == 'keep' else k + ('d' if k.endswith('e') else 'ed')}"
+                        for k, n in counts.items())
+    if report.ok:
+        out.result(f"ok: {summary or 'nothing to do'}" + ("" if report.changed else " (no changes)"))
+        return EXIT_OK
+    out.result(f"failed: {len(report.errors)} of {len(report.actions)} mapping steps failed"
+               + (f" ({summary})" if summary else ""))
+    return EXIT_RUNTIME

@@ -1,15 +1,70 @@
-"""natlink mappings — not implemented yet (issue 5)."""
+"""List the router's mapping table, marking natlink's own.
+
+Shows external port, protocol, internal host:port, lease left, description, and whether natlink owns it.
+NAT-PMP and PCP cannot read a router's table: then natlink's own records are shown.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from natlink.errors import NotImplementedYet
+from natlink.errors import EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     pass
 
 
+def _lease(seconds: int | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds == 0:
+        return "permanent"
+    from natlink.durations import format_duration
+    return format_duration(seconds)
+
+
 def run(ctx, args: argparse.Namespace) -> int:
-    raise NotImplementedYet("mappings")
+    from natlink.portmap.reconcile import load_owned
+    from natlink.portmap.router import open_router
+    from natlink.state import StateStore
+
+    cfg = ctx.config()
+    out = ctx.out
+    store = StateStore(cfg.service.state_dir)
+    router = open_router(cfg.router, store)
+    try:
+        owned = load_owned(store)
+        table = router.list()
+        rows = []
+        if table is not None:
+            for m in table:
+                name = m.owner_name
+                rec = owned.get(name) if name else None
+                ours = name is not None and (m.internal_ip == router.lan_ip or (
+                    rec is not None and rec.external_port == m.external_port and rec.protocol == m.protocol))
+                rows.append({**m.to_json(), "ours": ours, "name": name if ours else None})
+        else:
+            now = time.time()
+            for name, rec in sorted(owned.items()):
+                if rec.via != router.protocol:
+                    continue
+                left = 0 if rec.lease == 0 else max(0, int(rec.granted_at + rec.lease - now))
+                rows.append({**rec.mapping().to_json(), "lease": left, "ours": True, "name": name})
+        source = "the router's table" if table is not None else f"natlink's records ({router.label} cannot list " \
+                                                               "the router's table)"
+        out.json({"ok": True, "router": router.to_json(), "source": "router" if table is not None else "state",
+                  "mappings": rows})
+        out.line(f"{source} via {router.describe()}:")
+        if not rows:
+            out.result("no mappings")
+            return EXIT_OK
+        out.line(f"  {'EXT':>5} {'PROTO':<5} {'INTERNAL':<21} {'LEASE':<10} {'OURS':<4} DESCRIPTION")
+        for r in rows:
+            out.result(f"  {r['external_port']:>5} {r['protocol'].upper():<5} "
+                       f"{r['internal_ip'] + ':' + str(r['internal_port']):<21} {_lease(r['lease']):<10} "
+                       f"{'yes' if r['ours'] else 'no':<4} {r['description']}")
+        return EXIT_OK
+    finally:
+        router.close()

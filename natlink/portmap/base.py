@@ -1,0 +1,116 @@
+"""What every protocol client shares: the Mapping record, the PortMapper interface and MappingError."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from natlink.errors import NatlinkError
+
+OWNER_PREFIX = "natlink:"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One entry of a router's table (or one we want there).
+
+    ``lease`` is the lifetime left in seconds as the router reports it; 0 = permanent; None = unknown.
+    """
+
+    protocol: str  # "tcp" | "udp"
+    external_port: int
+    internal_ip: str
+    internal_port: int
+    description: str = ""
+    lease: int | None = None
+    enabled: bool = True
+    remote_host: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.protocol, self.external_port)
+
+    @property
+    def owner_name(self) -> str | None:
+        """The natlink mapping name from a "natlink:<name> ..." description, else None."""
+        return owner_name(self.description)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def owner_name(description: str | None) -> str | None:
+    if not description or not description.startswith(OWNER_PREFIX):
+        return None
+    name = description[len(OWNER_PREFIX):].split(" ", 1)[0]
+    return name or None
+
+
+def owner_description(name: str, extra: str = "") -> str:
+    """The description natlink writes: "natlink:<name>" + the user's text (UPnP allows ~80 chars)."""
+    return f"{OWNER_PREFIX}{name} {extra}".strip()[:79]
+
+
+@dataclass(frozen=True)
+class Granted:
+    """What the router gave for an add request."""
+
+    external_port: int
+    lease: int  # seconds granted; 0 = permanent
+    external_ip: str | None = None
+    nonce: str | None = None  # PCP: needed to renew or delete the same mapping later
+
+
+class MappingError(NatlinkError):
+    """A router refused a request; ``code`` is the protocol's code (e.g. UPnP 718, NAT-PMP 2, PCP 2)."""
+
+    def __init__(self, code: int | None, cause: str, fix: str, *, protocol: str = "", name: str = "") -> None:
+        self.code = code
+        self.cause = cause
+        self.fix = fix
+        self.protocol = protocol
+        self.name = name
+        label = f"{protocol.upper() if protocol != 'natpmp' else 'NAT-PMP'} error {code}: " if code is not None else ""
+        super().__init__(f"{label}{cause}", fix)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "protocol": self.protocol, "cause": self.cause, "fix": self.fix}
+
+
+class RouterUnavailable(NatlinkError):
+    """The router did not answer (down, absent, protocol switched off)."""
+
+
+class PortMapper(Protocol):
+    """One protocol client bound to one router. Implementations: UpnpClient, NatPmpClient, PcpClient."""
+
+    protocol: str
+    can_list: bool  # UPnP can read the whole table; NAT-PMP/PCP cannot
+
+    @property
+    def epoch(self) -> int | None: ...
+
+    def external_ip(self) -> str | None: ...
+
+    def list(self) -> list[Mapping] | None: ...
+
+    def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted: ...
+
+    def delete(self, m: Mapping, *, nonce: str | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class ProbeResult:
+    """What a protocol probe found while opening a router (for `natlink doctor` and the output)."""
+
+    protocol: str
+    ok: bool
+    detail: str
+    elapsed: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "ok": self.ok, "detail": self.detail, "elapsed": round(self.elapsed, 4),
+                **self.extra}

@@ -1,0 +1,213 @@
+"""PCP (RFC 6887): packet codec (pure) and a small client for ANNOUNCE and MAP over UDP 5351.
+
+A MAP is identified by its 12-byte nonce: renewals and deletions must reuse it, so natlink keeps the
+nonce in its state. The epoch in every answer detects a gateway that lost its mappings (RFC 6887 8.5).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import struct
+from dataclasses import dataclass
+
+from natlink.portmap.base import Granted, Mapping, MappingError
+from natlink.portmap.udp import exchange
+
+VERSION = 2
+OP_ANNOUNCE = 0
+OP_MAP = 1
+PROTO_NUM = {"tcp": 6, "udp": 17}
+NUM_PROTO = {v: k for k, v in PROTO_NUM.items()}
+HEADER = 24
+MAP_BODY = 36
+
+RESULTS: dict[int, tuple[str, str, str]] = {
+    0: ("SUCCESS", "", ""),
+    1: ("UNSUPP_VERSION", "the gateway does not speak PCP version 2", "use UPnP or NAT-PMP (router.protocols)"),
+    2: ("NOT_AUTHORIZED", "the gateway's policy refuses this mapping (PCP switched off, port not allowed, or a "
+        "mapping owned by another host/nonce)", "use a high external_port, or allow it in the router's settings"),
+    3: ("MALFORMED_REQUEST", "the gateway could not parse natlink's request", "report this as a natlink bug"),
+    4: ("UNSUPP_OPCODE", "the gateway does not support this PCP request", "use UPnP or NAT-PMP (router.protocols)"),
+    5: ("UNSUPP_OPTION", "the gateway does not support a PCP option natlink sent", "report this as a natlink bug"),
+    6: ("MALFORMED_OPTION", "the gateway rejected a PCP option", "report this as a natlink bug"),
+    7: ("NETWORK_FAILURE", "the gateway has no working external address (not connected, or behind CGNAT/another "
+        "NAT)", "run `natlink ip`; ask the ISP for a public IPv4 address if the router is behind CGNAT"),
+    8: ("NO_RESOURCES", "the gateway is out of mapping resources", "remove unused mappings or reboot the router"),
+    9: ("UNSUPP_PROTOCOL", "the gateway cannot map this transport protocol", "use tcp or udp"),
+    10: ("USER_EX_QUOTA", "this host has used up its mapping quota on the gateway",
+         "remove unused mappings (natlink unmap, or other clients')"),
+    11: ("CANNOT_PROVIDE_EXTERNAL", "the gateway cannot give the requested external port",
+         "free the port, choose another external_port, or set allow_other_port = true"),
+    12: ("ADDRESS_MISMATCH", "the gateway saw another source address than the one natlink put in the request "
+         "(a NAT between this host and the gateway)", "map the port on the router this host is directly behind"),
+    13: ("EXCESSIVE_REMOTE_PEERS", "the gateway cannot create the filters asked for", "report this as a natlink bug"),
+}
+
+
+class MalformedReply(ValueError):
+    """A datagram that is not a valid PCP answer."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    opcode: int
+    result: int
+    lifetime: int
+    epoch: int
+    nonce: bytes = b""
+    protocol: str = ""
+    internal_port: int = 0
+    external_port: int = 0
+    external_ip: str = ""
+
+
+def _v6(addr: str) -> bytes:
+    ip = ipaddress.ip_address(addr)
+    if isinstance(ip, ipaddress.IPv4Address):
+        ip = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + ip.packed)
+    return ip.packed
+
+
+def _from_v6(raw: bytes) -> str:
+    ip = ipaddress.IPv6Address(raw)
+    return str(ip.ipv4_mapped) if ip.ipv4_mapped is not None else str(ip)
+
+
+def new_nonce() -> bytes:
+    return os.urandom(12)
+
+
+def encode_header(opcode: int, lifetime: int, client_ip: str) -> bytes:
+    return struct.pack("!BBHI", VERSION, opcode & 0x7F, 0, lifetime) + _v6(client_ip)
+
+
+def encode_announce(client_ip: str) -> bytes:
+    return encode_header(OP_ANNOUNCE, 0, client_ip)
+
+
+def encode_map(client_ip: str, nonce: bytes, protocol: str, internal_port: int, external_port: int,
+               lifetime: int, external_ip: str = "0.0.0.0") -> bytes:
+    """MAP request (60 bytes for IPv4). lifetime 0 deletes the mapping identified by the nonce."""
+    if len(nonce) != 12:
+        raise ValueError("a PCP nonce is 12 bytes")
+    if protocol not in PROTO_NUM:
+        raise ValueError(f"protocol must be tcp or udp, not {protocol!r}")
+    if not (0 <= internal_port <= 0xFFFF and 0 <= external_port <= 0xFFFF and 0 <= lifetime <= 0xFFFFFFFF):
+        raise ValueError("port or lifetime out of range")
+    body = nonce + struct.pack("!B3xHH", PROTO_NUM[protocol], internal_port, external_port) + _v6(external_ip)
+    return encode_header(OP_MAP, lifetime, client_ip) + body
+
+
+def decode_reply(data: bytes) -> Reply:
+    """Parse a PCP answer; raise MalformedReply (never anything else) when it is not one."""
+    if len(data) < HEADER:
+        raise MalformedReply(f"{len(data)}-byte datagram is too short for a PCP answer (at least {HEADER})")
+    if len(data) % 4 or len(data) > 1100:
+        raise MalformedReply(f"{len(data)}-byte datagram: PCP messages are a multiple of 4 bytes, at most 1100")
+    version, r_op, _, result, lifetime, epoch = struct.unpack_from("!BBBBII", data)
+    if version != VERSION:
+        raise MalformedReply(f"version {version}, expected {VERSION}")
+    if not r_op & 0x80:
+        raise MalformedReply("R bit clear: this is a request, not an answer")
+    opcode = r_op & 0x7F
+    if opcode == OP_MAP:
+        if len(data) < HEADER + MAP_BODY:
+            if result != 0:  # an error answer may be cut short; keep what there is
+                return Reply(opcode, result, lifetime, epoch)
+            raise MalformedReply(f"{len(data)}-byte MAP answer, expected at least {HEADER + MAP_BODY}")
+        body = data[HEADER:HEADER + MAP_BODY]
+        nonce = body[:12]
+        proto_num, internal, external = struct.unpack_from("!B3xHH", body, 12)
+        return Reply(opcode, result, lifetime, epoch, nonce, NUM_PROTO.get(proto_num, str(proto_num)),
+                     internal, external, _from_v6(body[20:36]))
+    return Reply(opcode, result, lifetime, epoch)
+
+
+def result_error(result: int, what: str = "") -> MappingError:
+    name, cause, fix = RESULTS.get(result, (f"result {result}", f"the gateway answered with unknown PCP result "
+                                                                f"code {result}", "see the router's log"))
+    return MappingError(result, f"{cause} ({name}){': ' + what if what else ''}", fix, protocol="pcp")
+
+
+class PcpClient:
+    """PCP MAP against one gateway, requests sent from ``client_ip`` (our LAN address)."""
+
+    protocol = "pcp"
+    can_list = False
+
+    def __init__(self, gateway: str, client_ip: str, timeout: float = 2.0) -> None:
+        self.gateway = gateway
+        self.client_ip = client_ip
+        self.timeout = timeout
+        self._epoch: int | None = None
+        self._external: str | None = None
+
+    @property
+    def epoch(self) -> int | None:
+        return self._epoch
+
+    def _ask(self, payload: bytes, opcode: int, nonce: bytes | None, what: str) -> Reply:
+        def parse(data: bytes) -> Reply | None:
+            try:
+                reply = decode_reply(data)
+            except MalformedReply:
+                return None
+            if reply.opcode != opcode or (nonce is not None and reply.nonce and reply.nonce != nonce):
+                return None
+            return reply
+        reply = exchange(self.gateway, payload, parse, timeout=self.timeout, what=what)
+        self._epoch = reply.epoch
+        return reply
+
+    def probe(self) -> Reply:
+        return self._ask(encode_announce(self.client_ip), OP_ANNOUNCE, None, "PCP")
+
+    def external_ip(self) -> str | None:
+        """PCP has no "what is my address" request: a short-lived UDP MAP of a random high port reveals it
+        (high, because routers commonly refuse mappings of ports below 1024)."""
+        nonce = new_nonce()
+        port = 49152 + int.from_bytes(nonce[:2], "big") % 16384
+        reply = self._ask(encode_map(self.client_ip, nonce, "udp", port, port, 30), OP_MAP, nonce, "PCP MAP")
+        if reply.result != 0:
+            return None
+        try:  # give it back straight away
+            self._ask(encode_map(self.client_ip, nonce, "udp", port, 0, 0), OP_MAP, nonce, "PCP MAP")
+        except MappingError:
+            pass
+        ip = reply.external_ip
+        self._external = ip if ip not in ("", "0.0.0.0", "::") else None
+        return self._external
+
+    def list(self) -> list[Mapping] | None:
+        return None
+
+    def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted:
+        raw = bytes.fromhex(nonce) if nonce else new_nonce()
+        lifetime = lease if lease > 0 else 7 * 86400  # lifetime 0 means delete in PCP
+        reply = self._ask(encode_map(self.client_ip, raw, want.protocol, want.internal_port, want.external_port,
+                                     lifetime), OP_MAP, raw, "PCP MAP")
+        if reply.result != 0:
+            raise result_error(reply.result, f"{want.protocol.upper()} {want.external_port}")
+        if reply.external_port != want.external_port and not any_port:
+            self._ask(encode_map(self.client_ip, raw, want.protocol, want.internal_port, 0, 0), OP_MAP, raw,
+                      "PCP MAP")
+            raise MappingError(None, f"the gateway offered external port {reply.external_port} instead of "
+                                     f"{want.external_port} (taken by another host or mapping)",
+                               "free the port, choose another external_port, or set allow_other_port = true",
+                               protocol="pcp")
+        return Granted(reply.external_port, reply.lifetime, reply.external_ip or None, raw.hex())
+
+    def delete(self, m: Mapping, *, nonce: str | None = None) -> None:
+        if not nonce:
+            raise MappingError(None, f"natlink has no PCP nonce for {m.protocol.upper()} {m.external_port} "
+                                     "(state lost), so the gateway will not let it be deleted",
+                               "it expires at the end of its lease; or reboot the router", protocol="pcp")
+        raw = bytes.fromhex(nonce)
+        reply = self._ask(encode_map(self.client_ip, raw, m.protocol, m.internal_port, 0, 0), OP_MAP, raw,
+                          "PCP MAP")
+        if reply.result != 0:
+            raise result_error(reply.result, f"deleting {m.protocol.upper()} {m.external_port}")
+
+    def close(self) -> None:
+        pass

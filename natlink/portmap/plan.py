@@ -1,0 +1,235 @@
+"""PURE: desired mappings + what the router (or natlink's record of it) has -> a Plan of steps.
+
+No I/O here: every input is plain data, so every decision has a table test in tests/unit/test_portmap_plan.py.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from natlink.portmap.base import Mapping, owner_name
+from natlink.portmap.epoch import epoch_lost
+
+ADD, RENEW, REPLACE, KEEP, DELETE, CONFLICT = "add", "renew", "replace", "keep", "delete", "conflict"
+CHANGES = (ADD, RENEW, REPLACE, DELETE)
+
+
+@dataclass(frozen=True)
+class Desired:
+    name: str
+    protocol: str
+    external_port: int
+    internal_ip: str
+    internal_port: int
+    description: str  # the full router description, "natlink:<name> ..."
+    lease: int  # requested seconds; 0 = permanent
+    allow_other_port: bool = False
+
+    def mapping(self, external_port: int | None = None) -> Mapping:
+        return Mapping(self.protocol, external_port or self.external_port, self.internal_ip, self.internal_port,
+                       self.description, self.lease)
+
+
+@dataclass(frozen=True)
+class Owned:
+    """natlink's record of a mapping it made (state key "mappings")."""
+
+    name: str
+    via: str  # router protocol that made it: upnp | natpmp | pcp
+    protocol: str
+    external_port: int
+    internal_ip: str
+    internal_port: int
+    lease: int  # granted; 0 = permanent
+    granted_at: float
+    renew_at: float | None = None  # None: never (permanent)
+    epoch: int | None = None
+    nonce: str | None = None
+    permanent_only: bool = False  # the router accepts only permanent leases (UPnP 725)
+    gateway: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Owned | None":
+        try:
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError:
+            return None  # an unreadable record is treated as absent
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def mapping(self) -> Mapping:
+        return Mapping(self.protocol, self.external_port, self.internal_ip, self.internal_port,
+                       f"natlink:{self.name}", self.lease)
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str  # add | renew | replace | keep | delete | conflict
+    name: str
+    want: Mapping | None  # what it should become (None for delete)
+    have: Mapping | None  # what is there now (None for add)
+    reason: str
+    any_port: bool = False  # let the router choose another external port (allow_other_port)
+
+    @property
+    def changes(self) -> bool:
+        return self.action in CHANGES
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "name": self.name, "want": self.want.to_json() if self.want else None,
+                "have": self.have.to_json() if self.have else None, "reason": self.reason,
+                "any_port": self.any_port}
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def changes(self) -> bool:
+        return any(s.changes for s in self.steps)
+
+    def of(self, action: str) -> list[Step]:
+        return [s for s in self.steps if s.action == action]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [s.to_json() for s in self.steps]
+
+
+def renew_due_remaining(remaining: int | None, lease: int) -> bool:
+    """UPnP: renew once half the requested lease has passed (the table shows the time left)."""
+    if lease == 0 or remaining is None or remaining == 0:  # permanent, or the router does not say
+        return False
+    return remaining <= lease / 2
+
+
+def renew_time(granted_at: float, lease: int, rng: random.Random | None = None) -> float | None:
+    """When to renew: at 1/2 to 5/8 of the lease, picked at random so clients spread out (RFC 6887 11.2.1)."""
+    if lease <= 0:
+        return None
+    return granted_at + lease * (rng or random).uniform(0.5, 0.625)
+
+
+def _same_target(have: Mapping, want: Desired) -> bool:
+    return (have.protocol == want.protocol and have.internal_ip == want.internal_ip
+            and have.internal_port == want.internal_port)
+
+
+def plan(desired: list[Desired], actual: list[Mapping] | None, owned: dict[str, Owned], *, self_ip: str,
+         via: str, now: float, epoch: int | None = None) -> Plan:
+    """The steps that make the router match ``desired``.
+
+    actual: the router's table (UPnP), or None when the protocol cannot list it (NAT-PMP/PCP): then natlink's
+    own records stand in for it, and an epoch inconsistent with the time passed means the router forgot them.
+    """
+    if actual is None:
+        return _plan_unlisted(desired, owned, via=via, now=now, epoch=epoch)
+    return _plan_listed(desired, actual, owned, self_ip=self_ip)
+
+
+def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str, Owned], *, self_ip: str) -> Plan:
+    def ours(m: Mapping) -> str | None:
+        name = owner_name(m.description)
+        if name is None:
+            return None
+        rec = owned.get(name)
+        if m.internal_ip == self_ip or (rec is not None and rec.protocol == m.protocol
+                                        and rec.external_port == m.external_port):
+            return name
+        return None  # another natlink instance's mapping (points at another host): not ours to touch
+
+    by_key = {m.key: m for m in actual}
+    ours_by_name: dict[str, list[Mapping]] = {}
+    for m in actual:
+        name = ours(m)
+        if name is not None:
+            ours_by_name.setdefault(name, []).append(m)
+
+    steps: list[Step] = []
+    used: set[tuple[str, int]] = set()
+    wanted_names = {d.name for d in desired}
+    for d in desired:
+        mine = ours_by_name.get(d.name, [])
+        rec = owned.get(d.name)
+        port = d.external_port
+        if d.allow_other_port and rec is not None and rec.protocol == d.protocol:
+            port = rec.external_port  # keep the port the router gave last time
+        exact = next((m for m in mine if m.key == (d.protocol, port)), None)
+        if exact is None and d.allow_other_port:
+            exact = next((m for m in mine if m.protocol == d.protocol), None)
+        if exact is not None:
+            used.add(exact.key)
+            if not _same_target(exact, d):
+                steps.append(Step(REPLACE, d.name, d.mapping(exact.external_port), exact,
+                                  f"points at {exact.internal_ip}:{exact.internal_port}, configured "
+                                  f"{d.internal_ip}:{d.internal_port}"))
+            elif renew_due_remaining(exact.lease, d.lease):
+                steps.append(Step(RENEW, d.name, d.mapping(exact.external_port), exact,
+                                  f"{exact.lease} s of the {d.lease} s lease left"))
+            else:
+                left = "permanent" if not exact.lease else f"{exact.lease} s left"
+                steps.append(Step(KEEP, d.name, d.mapping(exact.external_port), exact, f"in place ({left})"))
+            continue
+        holder = by_key.get((d.protocol, d.external_port))
+        if holder is None:
+            reason = "missing from the router's table" + (" (the router forgot it)" if rec is not None else "")
+            steps.append(Step(ADD, d.name, d.mapping(), None, reason))
+        elif _same_target(holder, d):
+            used.add(holder.key)
+            steps.append(Step(KEEP, d.name, d.mapping(), holder,
+                              f"already mapped to this target by another client "
+                              f"({holder.description or 'no description'}); left alone"))
+        elif d.allow_other_port:
+            steps.append(Step(ADD, d.name, d.mapping(), holder,
+                              f"port taken by {holder.internal_ip}:{holder.internal_port}; the router picks another",
+                              any_port=True))
+        else:
+            steps.append(Step(CONFLICT, d.name, d.mapping(), holder,
+                              f"{d.protocol.upper()} {d.external_port} is taken by "
+                              f"{holder.internal_ip}:{holder.internal_port} "
+                              f"({holder.description or 'no description'})"))
+    for name, entries in sorted(ours_by_name.items()):
+        for m in entries:
+            if m.key in used:
+                continue
+            reason = "no longer configured" if name not in wanted_names else "left over from an earlier port"
+            steps.append(Step(DELETE, name, None, m, reason))
+    return Plan(tuple(steps))
+
+
+def _plan_unlisted(desired: list[Desired], owned: dict[str, Owned], *, via: str, now: float,
+                   epoch: int | None) -> Plan:
+    steps: list[Step] = []
+    for d in desired:
+        rec = owned.get(d.name)
+        if rec is None or rec.via != via:
+            steps.append(Step(ADD, d.name, d.mapping(), None, "not mapped by natlink yet" if rec is None
+                              else f"was made with {rec.via}; now using {via}"))
+            continue
+        have = rec.mapping()
+        if rec.epoch is not None and epoch is not None and epoch_lost(rec.epoch, rec.granted_at, epoch, now):
+            steps.append(Step(ADD, d.name, d.mapping(), None,
+                              f"the router forgot it: its epoch went from {rec.epoch} to {epoch} (reboot or new "
+                              "WAN address)"))
+            continue
+        if rec.lease and now >= rec.granted_at + rec.lease:
+            steps.append(Step(ADD, d.name, d.mapping(), None, "its lease has expired"))
+            continue
+        port_ok = rec.external_port == d.external_port or d.allow_other_port
+        if rec.protocol != d.protocol or not port_ok or rec.internal_ip != d.internal_ip \
+                or rec.internal_port != d.internal_port:
+            steps.append(Step(REPLACE, d.name, d.mapping(), have, "the configuration changed"))
+        elif rec.renew_at is not None and now >= rec.renew_at:
+            steps.append(Step(RENEW, d.name, d.mapping(rec.external_port), have,
+                              f"{max(0, int(rec.granted_at + rec.lease - now))} s of the lease left"))
+        else:
+            left = "permanent" if rec.renew_at is None else f"{int(rec.granted_at + rec.lease - now)} s left"
+            steps.append(Step(KEEP, d.name, d.mapping(rec.external_port), have, f"in place ({left})"))
+    wanted = {d.name for d in desired}
+    for name, rec in sorted(owned.items()):
+        if name not in wanted:
+            steps.append(Step(DELETE, name, None, rec.mapping(), "no longer configured"))
+    return Plan(tuple(steps))

@@ -1,0 +1,299 @@
+"""Make the router match the config: read its state, plan (pure), apply, re-read to confirm, record.
+
+Also `unmap`: delete only entries that are natlink's and point at this host.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from natlink.config import Config
+from natlink.errors import NatlinkError
+from natlink.netaddr import explain_wan
+from natlink.portmap import lanip
+from natlink.portmap.base import Mapping, MappingError, owner_description
+from natlink.portmap.plan import (ADD, CONFLICT, DELETE, KEEP, RENEW, REPLACE, Desired, Owned, Plan, Step, plan,
+                                  renew_time)
+from natlink.portmap.router import Router, open_router, save_cache
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "mappings"
+PERMANENT_RETRY_CODES = (725, 402)  # OnlyPermanentLeasesSupported; some routers say Invalid Args instead
+
+
+@dataclass
+class Action:
+    """What happened to one plan step."""
+
+    step: Step
+    ok: bool
+    detail: str = ""
+    error: MappingError | None = None
+    external_port: int | None = None
+    lease: int | None = None  # granted; 0 = permanent
+    elapsed: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+    @property
+    def action(self) -> str:
+        return self.step.action
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "action": self.action, "ok": self.ok, "detail": self.detail,
+                "external_port": self.external_port, "lease": self.lease,
+                "error": self.error.to_json() if self.error else None, "elapsed": round(self.elapsed, 4)}
+
+
+@dataclass
+class ReconcileReport:
+    plan: Plan
+    actions: list[Action] = field(default_factory=list)
+    wan_problem: str | None = None
+    router: Router | None = None
+    external_ip: str | None = None
+    dry_run: bool = False
+    epoch_lost: bool = False
+    dhcp_warning: str | None = None
+    next_renewal: float | None = None  # seconds until the earliest renewal is due (for the service's schedule)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        if self.wan_problem:
+            return False
+        if self.dry_run:
+            return not self.plan.of(CONFLICT)
+        return all(a.ok for a in self.actions)
+
+    @property
+    def changed(self) -> bool:
+        return any(a.ok and a.step.changes for a in self.actions)
+
+    @property
+    def errors(self) -> list[Action]:
+        return [a for a in self.actions if not a.ok]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "dry_run": self.dry_run, "wan_problem": self.wan_problem,
+                "external_ip": self.external_ip, "router": self.router.to_json() if self.router else None,
+                "epoch_lost": self.epoch_lost, "dhcp_warning": self.dhcp_warning,
+                "plan": self.plan.to_json(), "actions": [a.to_json() for a in self.actions],
+                "next_renewal": None if self.next_renewal is None else round(self.next_renewal, 1),
+                "elapsed": round(self.elapsed, 4)}
+
+
+# --------------------------------------------------------------------------- state
+
+
+def load_owned(store: Any) -> dict[str, Owned]:
+    raw = store.load(STATE_KEY, {}) if store is not None else {}
+    out: dict[str, Owned] = {}
+    for name, data in (raw or {}).items():
+        rec = Owned.from_json(data) if isinstance(data, dict) else None
+        if rec is not None:
+            out[name] = rec
+    return out
+
+
+def save_owned(store: Any, owned: dict[str, Owned]) -> None:
+    if store is not None:
+        store.save(STATE_KEY, {name: rec.to_json() for name, rec in sorted(owned.items())})
+
+
+def desired_mappings(cfg: Config, lan_ip: str) -> list[Desired]:
+    return [Desired(m.name, m.protocol, m.external_port, m.internal_ip or lan_ip, m.internal_port,
+                    owner_description(m.name, m.description), cfg.router.lease if m.lease is None else m.lease,
+                    m.allow_other_port) for m in cfg.mappings]
+
+
+def dhcp_warning(router: Router) -> str | None:
+    dynamic = lanip.looks_dhcp(router.lan_ip)
+    if dynamic:
+        return (f"{router.lan_ip} looks DHCP-assigned (it has a lease lifetime): the mappings break when the lease "
+                "hands this host another address; give it a fixed address or a DHCP reservation on the router")
+    return None
+
+
+# --------------------------------------------------------------------------- reconcile
+
+
+def reconcile(cfg: Config, store: Any, dry_run: bool = False, router: Router | None = None) -> ReconcileReport:
+    """Bring the router's mappings in line with cfg.mappings. Never raises for a refused mapping: each step's
+    outcome is in .actions; raises NatlinkError only when the router cannot be reached at all."""
+    started = time.monotonic()
+    own_router = router is None
+    if router is None:
+        router = open_router(cfg.router, store)
+    try:
+        report = _reconcile(cfg, store, router, dry_run)
+    finally:
+        if own_router:
+            router.close()
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool) -> ReconcileReport:
+    owned = load_owned(store)
+    desired = desired_mappings(cfg, router.lan_ip)
+    # The WAN address first: behind CGNAT/double NAT nothing may be added (and nothing left behind).
+    external = router.external_ip()
+    problem = explain_wan(external)
+    actual = router.list() if router.can_list else None
+    now = time.time()
+    the_plan = plan(desired, actual, owned, self_ip=router.lan_ip, via=router.protocol, now=now, epoch=router.epoch)
+    report = ReconcileReport(plan=the_plan, wan_problem=problem, router=router, external_ip=external,
+                             dry_run=dry_run, epoch_lost=router.epoch_dropped or any(
+                                 "epoch went" in s.reason for s in the_plan.steps))
+    if router.lan_ip_source == "auto" and desired:
+        report.dhcp_warning = dhcp_warning(router)
+    if dry_run or problem:
+        return report
+
+    granted_ports: dict[str, int] = {}
+    for step in the_plan.steps:
+        t0 = time.monotonic()
+        action = _apply(step, router, owned, now, cfg)
+        action.elapsed = time.monotonic() - t0
+        report.actions.append(action)
+        if action.ok and action.external_port:
+            granted_ports[step.name] = action.external_port
+
+    if router.can_list and any(a.ok and a.action in (ADD, RENEW, REPLACE) for a in report.actions):
+        _confirm(router, report)
+    if router.epoch is not None:
+        save_cache(store, router, store.load("router", {}) if store is not None else None)
+    save_owned(store, owned)
+    report.next_renewal = _next_renewal(owned, time.time())
+    return report
+
+
+def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg: Config) -> Action:
+    if step.action == KEEP:
+        port = step.have.external_port if step.have else None
+        if step.have is not None and step.name not in owned and "another client" not in step.reason:
+            # in the table with our description but not in our records (state lost): adopt it again
+            owned[step.name] = Owned(step.name, router.protocol, step.have.protocol, step.have.external_port,
+                                     step.have.internal_ip, step.have.internal_port, step.have.lease or 0, now,
+                                     renew_time(now, step.have.lease or 0), router.epoch, gateway=router.gateway)
+        return Action(step, True, step.reason, external_port=port,
+                      lease=step.have.lease if step.have else None)
+    if step.action == CONFLICT:
+        assert step.want is not None
+        err = MappingError(718, step.reason, "free the port on the router, choose another external_port, or set "
+                                             "allow_other_port = true", protocol=router.protocol)
+        return Action(step, False, step.reason, error=err)
+    try:
+        if step.action in (DELETE, REPLACE) and step.have is not None:
+            rec = owned.get(step.name)
+            if rec is None or rec.via == router.protocol or router.can_list:
+                router.delete(step.have, nonce=rec.nonce if rec else None)
+            if step.action == DELETE:
+                owned.pop(step.name, None)
+                return Action(step, True, f"deleted ({step.reason})", external_port=step.have.external_port)
+        assert step.want is not None
+        rec = owned.get(step.name)
+        lease = step.want.lease or 0
+        if rec is not None and rec.permanent_only:
+            lease = 0
+        nonce = rec.nonce if (rec is not None and rec.via == router.protocol and step.action == RENEW) else None
+        permanent_only = False
+        try:
+            granted = router.add(step.want, lease, any_port=step.any_port, nonce=nonce)
+        except MappingError as exc:
+            if exc.code not in PERMANENT_RETRY_CODES or lease == 0 or router.protocol != "upnp":
+                raise
+            log.info("%s: the router refused lease %d s (%s); retrying with a permanent lease", step.name, lease, exc)
+            granted = router.add(step.want, 0, any_port=step.any_port, nonce=nonce)
+            permanent_only = True
+        owned[step.name] = Owned(step.name, router.protocol, step.want.protocol, granted.external_port,
+                                 step.want.internal_ip, step.want.internal_port, granted.lease, now,
+                                 renew_time(now, granted.lease), router.epoch, granted.nonce or nonce,
+                                 permanent_only, router.gateway)
+        lease_txt = "permanent lease (the router accepts no other)" if permanent_only else (
+            "permanent" if granted.lease == 0 else f"lease {granted.lease} s")
+        port_txt = (f", the router gave external port {granted.external_port}"
+                    if granted.external_port != step.want.external_port else "")
+        return Action(step, True, f"{step.action}: {lease_txt}{port_txt}", external_port=granted.external_port,
+                      lease=granted.lease)
+    except MappingError as exc:
+        exc.name = step.name
+        return Action(step, False, exc.message, error=exc)
+    except NatlinkError as exc:  # the router stopped answering mid-way
+        err = MappingError(None, exc.message, exc.hint or "run natlink map again", protocol=router.protocol)
+        return Action(step, False, exc.message, error=err)
+
+
+def _confirm(router: Router, report: ReconcileReport) -> None:
+    """Re-read the table: a router may say yes and not keep the entry (seen with full tables and bad firmware)."""
+    try:
+        table = {m.key: m for m in router.list() or []}
+    except MappingError as exc:
+        log.warning("could not re-read the router's table to confirm: %s", exc)
+        return
+    for a in report.actions:
+        if not a.ok or a.action not in (ADD, RENEW, REPLACE) or a.step.want is None:
+            continue
+        entry = table.get((a.step.want.protocol, a.external_port or a.step.want.external_port))
+        if entry is None or entry.internal_ip != a.step.want.internal_ip \
+                or entry.internal_port != a.step.want.internal_port:
+            a.ok = False
+            a.error = MappingError(None, "the router accepted the mapping but it is not in its table afterwards",
+                                   "the router may be out of resources or ignore UPnP changes; reboot it or try "
+                                   "NAT-PMP/PCP (router.protocols)", protocol="upnp")
+            a.detail = a.error.message
+
+
+def _next_renewal(owned: dict[str, Owned], now: float) -> float | None:
+    times = [rec.renew_at for rec in owned.values() if rec.renew_at is not None]
+    return max(0.0, min(times) - now) if times else None
+
+
+# --------------------------------------------------------------------------- unmap
+
+
+def unmap(cfg: Config, store: Any, names: list[str] | None = None, router: Router | None = None) -> list[Action]:
+    """Delete natlink's own mappings (all, or ``names``) that point at this host; never anyone else's."""
+    own_router = router is None
+    if router is None:
+        router = open_router(cfg.router, store)
+    try:
+        owned = load_owned(store)
+        wanted = set(names) if names else None
+        steps: list[Step] = []
+        if router.can_list:
+            for m in router.list() or []:
+                name = m.owner_name
+                if name is None or (wanted is not None and name not in wanted):
+                    continue
+                rec = owned.get(name)
+                if m.internal_ip != router.lan_ip and not (rec and rec.external_port == m.external_port
+                                                           and rec.protocol == m.protocol):
+                    continue  # another host's mapping (another natlink instance): not ours
+                steps.append(Step(DELETE, name, None, m, "unmap"))
+        else:
+            for name, rec in sorted(owned.items()):
+                if (wanted is None or name in wanted) and rec.via == router.protocol:
+                    steps.append(Step(DELETE, name, None, rec.mapping(), "unmap"))
+        actions = []
+        for step in steps:
+            t0 = time.monotonic()
+            action = _apply(step, router, owned, time.time(), cfg)
+            action.elapsed = time.monotonic() - t0
+            actions.append(action)
+        for name in list(owned):  # records whose entries are already gone
+            if wanted is None or name in wanted:
+                if not any(s.name == name for s in steps) and (router.can_list or owned[name].via != router.protocol):
+                    owned.pop(name)
+        save_owned(store, owned)
+        return actions
+    finally:
+        if own_router:
+            router.close()

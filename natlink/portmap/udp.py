@@ -1,0 +1,70 @@
+"""Request/response over UDP to the gateway's port 5351 with the RFC 6886/6887 retransmission schedule."""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import time
+from typing import Callable, TypeVar
+
+from natlink.portmap.base import RouterUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PORT = 5351
+FIRST_WAIT = 0.25  # RFC 6886 3.1 / RFC 6887 8.1.1: 250 ms, doubling
+
+
+class NoAnswer(RouterUnavailable):
+    pass
+
+
+def exchange(gateway: str, payload: bytes, parse: Callable[[bytes], T | None], *, timeout: float,
+             port: int = PORT, what: str = "request") -> T:
+    """Send ``payload``; resend after 250, 500, 1000 ms ...; stop at ``timeout`` in total.
+
+    ``parse`` returns None for datagrams that are not the answer (wrong opcode/nonce): keep waiting.
+    Datagrams from anyone but gateway:port are ignored (RFC 6886 3.1).
+    """
+    deadline = time.monotonic() + timeout
+    wait = FIRST_WAIT
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((gateway, port))  # the kernel then drops datagrams from other sources
+        except OSError as exc:
+            raise NoAnswer(f"cannot reach {gateway}:{port}: {exc.strerror or exc}",
+                           "check router.gateway and the default route") from None
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise NoAnswer(f"no {what} answer from {gateway}:{port} within {timeout:g} s",
+                               "check that the router is up and NAT-PMP/PCP is enabled")
+            try:
+                sock.send(payload)
+            except OSError as exc:
+                raise NoAnswer(f"cannot send to {gateway}:{port}: {exc.strerror or exc}",
+                               "check router.gateway and the default route") from None
+            resend_at = min(now + wait, deadline)
+            wait *= 2
+            while True:
+                left = resend_at - time.monotonic()
+                if left <= 0:
+                    break
+                ready, _, _ = select.select([sock], [], [], left)
+                if not ready:
+                    break
+                try:
+                    data = sock.recv(1100)
+                except ConnectionRefusedError:
+                    # ICMP port unreachable: nothing listens on 5351. Wait for the retransmit anyway:
+                    # a router that is starting up may answer the next one.
+                    time.sleep(max(0.0, min(resend_at - time.monotonic(), 0.05)))
+                    continue
+                except OSError:
+                    continue
+                result = parse(data)
+                if result is not None:
+                    return result
+                log.debug("ignored %d-byte datagram from %s (not the %s answer)", len(data), gateway, what)

@@ -1,0 +1,127 @@
+"""UPnP IGD v1/v2 through the miniupnpc binding; errors translated by upnp_errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from natlink.portmap.base import Granted, Mapping, MappingError, RouterUnavailable
+from natlink.portmap.upnp_errors import ErrorContext, translate
+
+log = logging.getLogger(__name__)
+
+MAX_ENTRIES = 1024  # guard against routers that never report the end of the table
+
+
+def _binding() -> Any:
+    try:
+        import miniupnpc
+    except ImportError:
+        raise RouterUnavailable("the miniupnpc Python module is not installed",
+                                "pip install miniupnpc (or apt install python3-miniupnpc)") from None
+    return miniupnpc
+
+
+class UpnpClient:
+    """One IGD, selected from its root-description URL (cached, configured or found by SSDP)."""
+
+    protocol = "upnp"
+    can_list = True
+    epoch = None  # UPnP has no epoch; a reboot shows as missing entries in the table
+
+    def __init__(self, root_url: str, self_ip: str | None = None) -> None:
+        self.root_url = root_url
+        self.self_ip = self_ip
+        self._u = _binding().UPnP()
+        started = time.monotonic()
+        try:
+            self.control_url = self._u.selectigd(root_url)
+        except Exception as exc:
+            raise RouterUnavailable(f"no UPnP IGD at {root_url} ({exc})",
+                                    "natlink rediscovers the router; check that UPnP is enabled") from None
+        self.select_time = time.monotonic() - started
+        if not self.self_ip:
+            self.self_ip = self._u.lanaddr or None
+
+    @property
+    def lanaddr(self) -> str | None:
+        return self._u.lanaddr or None
+
+    def external_ip(self) -> str | None:
+        try:
+            ip = self._u.externalipaddress()
+        except Exception as exc:
+            log.debug("GetExternalIPAddress failed: %s", exc)
+            return None
+        return ip or None
+
+    def status(self) -> tuple[str, int, str] | None:
+        try:
+            return tuple(self._u.statusinfo())  # type: ignore[return-value]
+        except Exception:
+            return None
+
+    def list(self) -> list[Mapping]:
+        out: list[Mapping] = []
+        for i in range(MAX_ENTRIES):
+            try:
+                entry = self._u.getgenericportmapping(i)
+            except Exception as exc:
+                raise translate(str(exc), ErrorContext(action="list")) from None
+            if entry is None:
+                break
+            ext, proto, (ihost, iport), desc, enabled, rhost, lease = entry
+            out.append(Mapping(proto.lower(), int(ext), ihost, int(iport), desc or "", int(lease),
+                               str(enabled) in ("1", "true", "True"), rhost or ""))
+        return out
+
+    def get(self, protocol: str, external_port: int) -> Mapping | None:
+        entry = self._u.getspecificportmapping(external_port, protocol.upper())
+        if entry is None:
+            return None
+        ihost, iport, desc, enabled, lease = entry
+        return Mapping(protocol, external_port, ihost, int(iport), desc or "", int(lease), bool(enabled))
+
+    def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted:
+        port = want.external_port
+        try:
+            if any_port:
+                # IGD v2 AddAnyPortMapping: the router picks a free port near the wanted one. The binding always
+                # asks for lease 0 there, so set the real lease with a plain AddPortMapping afterwards.
+                try:
+                    port = int(self._u.addanyportmapping(want.external_port, want.protocol.upper(), want.internal_ip,
+                                                         want.internal_port, want.description, ""))
+                except Exception as exc:
+                    if "Invalid Action" not in str(exc):  # 401: an IGD v1 router
+                        raise
+                    port = want.external_port
+            self._u.addportmapping(port, want.protocol.upper(), want.internal_ip, want.internal_port,
+                                   want.description, "", lease)
+        except Exception as exc:
+            err = translate(str(exc), ErrorContext("add", want, self.self_ip, lease, self._holder(want)))
+            err.name = want.description
+            raise err from None
+        return Granted(port, lease)
+
+    def _holder(self, want: Mapping) -> Mapping | None:
+        try:
+            return self.get(want.protocol, want.external_port)
+        except Exception:
+            return None
+
+    def delete(self, m: Mapping, *, nonce: str | None = None) -> None:
+        try:
+            self._u.deleteportmapping(m.external_port, m.protocol.upper(), m.remote_host or "")
+        except Exception as exc:
+            err = translate(str(exc), ErrorContext("delete", m, self.self_ip))
+            if err.code == 714:  # already gone: that is what we wanted
+                return
+            raise err from None
+
+    def close(self) -> None:
+        self._u = None
+
+
+def is_upnp_error(exc: BaseException) -> bool:
+    return isinstance(exc, MappingError) and exc.protocol == "upnp"
