@@ -1,0 +1,15 @@
+"""The background service behind `natlink run`: a scheduler for the periodic jobs, listeners that trigger
+them at once on router and host events, and the process plumbing (signals, sd_notify, state, metrics, alerts).
+
+Modules, one job each:
+  policy.py    PURE decisions: what to run on an event, back-off, "did the router reboot", alert rate limits
+  jobs.py      the only place that calls the capability modules (portmap, publicip, ddns, probe), lazily
+  slots.py     one scheduled job: no overlap, re-run when triggered while busy, back-off on failure
+  events.py    NAT-PMP/PCP announcement listener (224.0.0.1:5350) and netlink address-change listener
+  health.py    the service's own health record, persisted as state key "service"
+  alerts.py    webhook / command alerts, rate-limited
+  metrics.py   Prometheus text exposition (off by default)
+  notify.py    sd_notify over $NOTIFY_SOCKET
+  runner.py    wires all of the above; signals; the main loop
+  statusview.py  reads the state directory for `natlink status`
+"""

@@ -1,0 +1,95 @@
+"""Pure decisions of the service. No I/O, no clocks: callers pass the time in. Table-tested in
+tests/unit/test_service_policy.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+# Job names; also the apscheduler job ids and the keys of the health record.
+MAPPINGS = "mappings"
+PUBLIC_IP = "public_ip"  # the cheap router poll (one local request)
+DDNS = "ddns"  # detect the public IP, then push it to the providers (they are only contacted on change)
+PROBE = "probe"
+JOBS = (MAPPINGS, PUBLIC_IP, DDNS, PROBE)
+
+# Event kinds the listeners report.
+ANNOUNCE = "announce"  # NAT-PMP/PCP multicast from the router: its address changed or it restarted
+HOST_ADDRESS = "host-address"  # netlink: an address on this host was added or removed
+
+
+@dataclass(frozen=True)
+class RouterObservation:
+    """What one poll of the router saw. external_ip None: the router did not answer;
+    "" : it answered but has no external address (not connected, e.g. miniupnpd behind CGNAT)."""
+
+    external_ip: str | None
+    epoch: int | None  # NAT-PMP/PCP seconds since start of epoch; None when the protocol has none
+    at: float  # monotonic seconds
+
+
+def router_rebooted(prev: RouterObservation | None, cur: RouterObservation) -> bool:
+    """RFC 6886 §3.6: the epoch must advance at least 7/8 as fast as our clock (minus 2 s of slack);
+    if it advanced less, the router restarted (or re-addressed) and may have lost its mappings."""
+    if prev is None or prev.epoch is None or cur.epoch is None:
+        return False
+    elapsed = max(0.0, cur.at - prev.at)
+    return cur.epoch < prev.epoch + elapsed * 7 / 8 - 2
+
+
+def jobs_after_poll(prev: RouterObservation | None, cur: RouterObservation) -> tuple[frozenset[str], str]:
+    """Which jobs to run at once after a router poll, and why (for the log). Empty when nothing changed."""
+    if prev is None or cur.external_ip is None:
+        return frozenset(), ""  # first look (startup runs everything anyway) or router silent: nothing to act on
+    if prev.external_ip is None:
+        return frozenset({MAPPINGS, DDNS, PROBE}), "router answers again"
+    if cur.external_ip != prev.external_ip:
+        return (frozenset({DDNS, PROBE, MAPPINGS}),
+                f"router external address {prev.external_ip or 'none'} -> {cur.external_ip or 'none'}")
+    if router_rebooted(prev, cur):
+        return frozenset({MAPPINGS, PROBE}), f"router restarted (epoch {prev.epoch} -> {cur.epoch})"
+    return frozenset(), ""
+
+
+def jobs_for_event(kind: str) -> frozenset[str]:
+    """Events are only triggers, never trusted data (anyone on the LAN can send a multicast): they make us
+    look at the router now. Mappings are reconciled too, since an announcement also follows a router
+    restart and UPnP-only routers give no epoch to detect that from."""
+    if kind in (ANNOUNCE, HOST_ADDRESS):
+        return frozenset({PUBLIC_IP, MAPPINGS})
+    return frozenset()
+
+
+def retry_delay(failures: int, interval: float, base: float = 10.0) -> float:
+    """Seconds until the next attempt after `failures` consecutive failures: 10, 20, 40 … never later than
+    the job's normal interval. 0 failures: the normal interval."""
+    if failures <= 0:
+        return float(interval)
+    return float(min(interval, base * 2 ** min(failures - 1, 30)))
+
+
+def mappings_interval(configured: int, leases: Iterable[int]) -> int:
+    """How often to reconcile mappings: the configured interval, but at least every third of the shortest
+    finite lease so a run always lands in the second half of a lease (renew-at-half) before it expires."""
+    finite = [lease for lease in leases if lease > 0]
+    if not finite:
+        return configured
+    return max(30, min(configured, min(finite) // 3))
+
+
+ALERT_AFTER_FAILURES = 3  # transient failures (one lost UDP answer) are not worth waking someone
+
+
+def failure_alert_due(failures: int, threshold: int = ALERT_AFTER_FAILURES) -> bool:
+    return failures >= threshold
+
+
+def recovered(prev_failures: int, failures: int, threshold: int = ALERT_AFTER_FAILURES) -> bool:
+    """A job that had been alerted as failing works again."""
+    return prev_failures >= threshold and failures == 0
+
+
+def alert_allowed(last_sent: Mapping[str, float], key: str, now: float, min_interval: float) -> bool:
+    """At most one alert per key (subject + kind) every min_interval seconds."""
+    last = last_sent.get(key)
+    return last is None or now - last >= min_interval or now < last  # a clock step back must not mute alerts

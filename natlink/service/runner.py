@@ -1,0 +1,469 @@
+"""`natlink run`: the jobs on an apscheduler schedule, triggered at once by router/host events; signals
+(SIGHUP reload, SIGTERM/SIGINT stop), sd_notify, health state, metrics and alerts."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from natlink.config import Config, load_config
+from natlink.errors import NatlinkError
+from natlink.service import jobs
+from natlink.service.alerts import Alert, Alerter
+from natlink.service.events import AddressListener, AnnouncementListener, Event, default_gateway, source_address_toward
+from natlink.service.health import HEARTBEAT_EVERY, Health
+from natlink.service.metrics import Facts, MetricsServer, render
+from natlink.service.notify import Notifier
+from natlink.service.policy import (
+    DDNS, MAPPINGS, PROBE, PUBLIC_IP, RouterObservation, failure_alert_due, jobs_after_poll, jobs_for_event,
+    mappings_interval, recovered,
+)
+from natlink.service.slots import JobSlot, Result, describe_error
+from natlink.state import StateStore
+
+log = logging.getLogger("natlink.service")
+
+STOP_GRACE = 1.0  # seconds to let running jobs finish on SIGTERM (the whole stop must fit in 2 s)
+HUNG_JOB = 300.0  # a job running longer than this stops the watchdog pings: systemd restarts us
+HINTS = {
+    MAPPINGS: "check that the router is on and UPnP/NAT-PMP is enabled; `natlink doctor` names the broken link",
+    PUBLIC_IP: "check that the router is on and answers UPnP or NAT-PMP (`natlink ip`)",
+    DDNS: "see `natlink status` for the entry's last answer; `natlink ddns -v` shows the exchange",
+    PROBE: "run `natlink doctor` to find where the path from outside breaks",
+}
+
+
+class Service:
+    def __init__(self, cfg: Config, *, once: bool = False, events: bool = True) -> None:
+        self.cfg = cfg
+        self.once = once
+        self.events_enabled = events and not once
+        self.store = StateStore(cfg.service.state_dir)
+        self.health = Health(self.store, mode="oneshot" if once else "service",
+                             config_path=str(cfg.path) if cfg.path else None)
+        self.alerter = Alerter(cfg.service.alerts, self.health.alerts_sent, on_sent=lambda: self.health.count("alerts"))
+        self.notifier = Notifier.from_env()
+        self.facts = Facts()
+        self.report: Any = None  # the last PublicIpReport
+        self._router: Any = None  # kept open by the public_ip poll only (slots never overlap with themselves)
+        self._last_obs: RouterObservation | None = None
+        self._mappings_ran = False
+        self._probe_ok: dict[str, bool] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._reload_requested = False
+        self._listeners: list[Any] = []
+        self._metrics: MetricsServer | None = None
+        self.scheduler: Any = None
+        self.slots: dict[str, JobSlot] = {}
+        self._build_slots()
+
+    # ------------------------------------------------------------------ jobs
+
+    def _intervals(self) -> dict[str, int]:
+        s, cfg = self.cfg.schedule, self.cfg
+        leases = [m.lease if m.lease is not None else cfg.router.lease for m in cfg.mappings]
+        return {MAPPINGS: mappings_interval(s.mappings, leases), PUBLIC_IP: s.public_ip, DDNS: s.ddns, PROBE: s.probe}
+
+    def _build_slots(self) -> None:
+        fns = {MAPPINGS: self._job_mappings, PUBLIC_IP: self._job_public_ip, DDNS: self._job_ddns,
+               PROBE: self._job_probe}
+        for name, interval in self._intervals().items():
+            if name == PROBE and (not interval or not self.cfg.probes):
+                continue  # probe = 0 means never
+            self.slots[name] = JobSlot(name, fns[name], interval=interval, jitter=self.cfg.schedule.jitter,
+                                       health=self.health, on_done=self._after_job)
+
+    def trigger(self, names: frozenset[str] | set[str], reason: str) -> None:
+        for name in sorted(names):
+            slot = self.slots.get(name)
+            if slot is not None:
+                slot.trigger(reason)
+
+    def _job_mappings(self, reason: str) -> Result:
+        report = jobs.reconcile(self.cfg, self.store)
+        actions = list(getattr(report, "actions", []) or [])
+        self.facts.mappings_present = _count_present(report, len(self.cfg.mappings))
+        changed = [a for a in actions if _action_kind(a) not in ("keep", "noop", "skip")]
+        for a in changed:
+            log.info("mappings: %s", _describe(a))
+        first, self._mappings_ran = not self._mappings_ran, True
+        if first or (changed and reason != "schedule"):
+            self.trigger({PROBE}, "mappings changed" if not first else "first mappings run")
+        if not getattr(report, "ok", True):
+            problem = getattr(report, "wan_problem", None) or _first_error(actions) or "some mappings failed"
+            return Result(False, "failed", str(problem))
+        return Result(True, "changed" if changed else "unchanged")
+
+    def _observe(self) -> RouterObservation:
+        now = time.monotonic()
+        try:
+            if self._router is None:
+                self._router = jobs.open_router(self.cfg, self.store)
+            ip = self._router.external_ip()
+            return RouterObservation(ip or "", self._router.epoch, now)
+        except Exception as exc:
+            self._close_router()
+            raise exc
+
+    def _close_router(self) -> None:
+        if self._router is not None:
+            with contextlib.suppress(Exception):
+                self._router.close()
+            self._router = None
+
+    def _job_public_ip(self, reason: str) -> Result:
+        try:
+            obs = self._observe()
+        except Exception as exc:
+            if self._last_obs is not None and self._last_obs.external_ip is not None:
+                log.warning("the router stopped answering: %s", describe_error(exc))
+            self._last_obs = RouterObservation(None, None, time.monotonic())
+            return Result(False, "no-router", describe_error(exc))
+        run, why = jobs_after_poll(self._last_obs, obs)
+        prev = self._last_obs
+        self._last_obs = obs
+        self.health.router.update({"external_ip": obs.external_ip, "epoch": obs.epoch,
+                                   "protocol": getattr(self._router, "protocol", None), "checked": time.time()})
+        if prev is not None and prev.external_ip and obs.external_ip != prev.external_ip:
+            self.health.count("public_ip_changes")
+        if run:
+            log.info("%s: running %s now", why, ", ".join(sorted(run)))
+            self.trigger(run, why)
+            return Result(True, "changed")
+        return Result(True, "unchanged")
+
+    def _job_ddns(self, reason: str) -> Result:
+        report = jobs.detect(self.cfg)
+        previous, self.report = self.report, report
+        self.facts.public_ip_verdict = getattr(report, "verdict", None)
+        self.store.save("publicip", jobs.to_json(report))
+        ip, verdict = getattr(report, "public_ipv4", None), getattr(report, "verdict", None)
+        if previous is not None and ip and getattr(previous, "public_ipv4", None) not in (None, ip):
+            self.alerter.raise_(Alert("public-ip", "change",
+                                      f"public IP changed from {previous.public_ipv4} to {ip}",
+                                      "nothing to do: DDNS follows it"))
+        if previous is not None and verdict != getattr(previous, "verdict", None) and verdict in ("cgnat", "double-nat"):
+            self.alerter.raise_(Alert("public-ip", "verdict", f"the router is now behind {verdict}: "
+                                      f"{getattr(report, 'problem', '') or 'no public address'}",
+                                      "ask the ISP for a public IPv4 address, or use IPv6"))
+        if not self.cfg.ddns:
+            return Result(bool(ip), "ok" if ip else "no-ip", None if ip else getattr(report, "problem", None))
+        names = [d.name for d in self.cfg.ddns if d.name not in self.health.stopped_entries]
+        results = jobs.update_ddns(self.cfg, self.store, report, names=names) if names else []
+        errors: list[str] = []
+        updated = False
+        for r in results:
+            ok_outcome = _entry_ok(r)
+            self.facts.ddns[r.name] = ok_outcome
+            if getattr(r, "fatal", False):
+                if r.name not in self.health.stopped_entries:
+                    self.health.stopped_entries[r.name] = str(r.message)
+                    log.error("ddns %s: %s; entry stopped until its config is fixed and reloaded", r.name, r.message)
+                    self.alerter.raise_(Alert(f"ddns:{r.name}", "fatal", f"provider answered {r.outcome}: {r.message}",
+                                              f"fix [[ddns]] {r.name!r} in the config (credentials, hostname, "
+                                              "account), then `systemctl reload natlink`; the other entries keep running"))
+                continue
+            if getattr(r, "action", "") == "update":
+                updated = updated or ok_outcome
+                if ok_outcome:
+                    log.info("ddns %s: %s", r.name, r.message)
+            if not ok_outcome:
+                errors.append(f"{r.name}: {r.message}")
+        if errors:
+            return Result(False, "failed", "; ".join(errors))
+        if ip is None and getattr(report, "problem", None):
+            return Result(True, "no-ip")  # detection failed: records untouched, not an error of this job
+        return Result(True, "updated" if updated else "unchanged")
+
+    def _job_probe(self, reason: str) -> Result:
+        results = jobs.probe(self.cfg, self.report)
+        failed: list[str] = []
+        for r in results:
+            ok = _probe_ok(r)
+            was = self._probe_ok.get(r.name)
+            self._probe_ok[r.name] = ok
+            self.facts.probes[r.name] = ok
+            if not ok:
+                failed.append(f"{r.name}: {r.verdict} ({getattr(r, 'detail', '')})")
+                if was is not False:
+                    self.alerter.raise_(Alert(f"probe:{r.name}", "failure",
+                                              f"{getattr(r, 'target', r.name)} is not reachable from outside: "
+                                              f"{r.verdict} ({getattr(r, 'detail', '')})", HINTS[PROBE]))
+            elif was is False:
+                self.alerter.raise_(Alert(f"probe:{r.name}", "recovered",
+                                          f"{getattr(r, 'target', r.name)} is reachable from outside again"))
+        self.store.save("probe", {"checked": time.time(), "results": [jobs.to_json(r) for r in results]})
+        if failed:
+            return Result(False, "unreachable", "; ".join(failed))
+        return Result(True, "reachable")
+
+    def _after_job(self, name: str, result: Result, prev_failures: int) -> None:
+        failures = self.health.job(name).failures
+        if not result.ok and name != PROBE and failure_alert_due(failures):
+            self.alerter.raise_(Alert(f"job:{name}", "failure", f"{name} failed {failures} times in a row: "
+                                      f"{result.error}", HINTS[name]))
+        elif result.ok and recovered(prev_failures, failures) and name != PROBE:
+            self.alerter.raise_(Alert(f"job:{name}", "recovered", f"{name} works again"))
+        self._save_health()
+
+    # ------------------------------------------------------------------ events
+
+    def on_event(self, event: Event) -> None:
+        self.health.count(f"event:{event.kind}")
+        log.debug("event: %s", event.detail)
+        self.trigger(jobs_for_event(event.kind), event.detail)
+
+    def _start_listeners(self) -> None:
+        if not self.events_enabled:
+            return
+        gateway = self.cfg.router.gateway or default_gateway()
+        lan_ip = self.cfg.router.lan_ip
+        if lan_ip == "auto":
+            lan_ip = (source_address_toward(gateway) if gateway else None) or ""
+        if lan_ip and any(p in self.cfg.router.protocols for p in ("natpmp", "pcp", "upnp")):
+            # miniupnpd and most NAT-PMP/PCP routers announce even when UPnP is the protocol in use
+            listener = AnnouncementListener(self.on_event, lan_ip, gateway)
+            if listener.start():
+                self._listeners.append(listener)
+        else:
+            log.warning("no LAN address toward the router: router announcements not heard (polling covers it)")
+        address = AddressListener(self.on_event, ipv6=self.cfg.public_ip.ipv6)
+        if address.start():
+            self._listeners.append(address)
+
+    def _stop_listeners(self) -> None:
+        for listener in self._listeners:
+            listener.stop()
+        self._listeners.clear()
+
+    # ------------------------------------------------------------------ health, metrics
+
+    def _save_health(self) -> None:
+        try:
+            self.health.save()
+        except NatlinkError as exc:
+            log.error("%s", exc)
+
+    def metrics_page(self) -> str:
+        return render(self.health.snapshot(), self.facts)
+
+    def _start_metrics(self) -> None:
+        if self.cfg.service.metrics:
+            self._metrics = MetricsServer(self.cfg.service.metrics, self.metrics_page).start()
+
+    def status_line(self) -> str:
+        parts = []
+        for name, slot in self.slots.items():
+            rec = self.health.job(name)
+            parts.append(f"{name} {rec.last_outcome or 'pending'}" + (f" ({rec.failures}x)" if rec.failures else ""))
+        ip = self._last_obs.external_ip if self._last_obs else None
+        return (f"router {ip or '?'}; " if ip is not None else "") + ", ".join(parts)
+
+    def _watchdog_ok(self) -> bool:
+        """Ping systemd only while the scheduler thread lives and no job hangs."""
+        thread = getattr(self.scheduler, "_thread", None)
+        if thread is not None and not thread.is_alive():
+            return False
+        now = time.time()
+        for name, slot in self.slots.items():
+            rec = self.health.job(name)
+            if slot.busy and rec.last_start and now - rec.last_start > HUNG_JOB:
+                log.error("%s has been running for %.0fs; letting the watchdog restart the service", name,
+                          now - rec.last_start)
+                return False
+        return True
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run_once(self) -> int:
+        """One round, for timers/cron: mappings, public IP + DDNS, probe; 0 when all went well."""
+        results = [self.slots[MAPPINGS].run("oneshot"), self.slots[DDNS].run("oneshot")]
+        if PROBE in self.slots:
+            results.append(self.slots[PROBE].run("oneshot"))
+        self.health.doc["running"] = False
+        self.health.doc["stopped"] = time.time()
+        self._save_health()
+        return 0 if all(r is not None and r.ok for r in results) else 1
+
+    def run(self) -> int:
+        if self.once:
+            return self.run_once()
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._install_signals()
+        self._start_metrics()
+        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max_workers=4)},
+                                             timezone=timezone.utc)
+        now = datetime.now(timezone.utc)
+        for name, slot in self.slots.items():
+            # mappings, router poll and DDNS right away; the probe after the first mappings run
+            first = now + timedelta(seconds=slot.interval) if name == PROBE else now
+            slot.attach(self.scheduler, first)
+        self.scheduler.start()
+        self._start_listeners()
+        self._save_health()
+        log.info("natlink service started (pid %s, state in %s)", self.health.doc["pid"], self.cfg.service.state_dir)
+        self.notifier.ready("starting")
+        self._main_loop()
+        return self._shutdown()
+
+    def _main_loop(self) -> None:
+        tick = min(HEARTBEAT_EVERY, self.notifier.watchdog_interval or HEARTBEAT_EVERY)
+        last_beat = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(tick)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload()
+            if self._watchdog_ok():
+                self.notifier.watchdog()
+            if time.monotonic() - last_beat >= HEARTBEAT_EVERY - 0.5:
+                last_beat = time.monotonic()
+                self._save_health()
+                self.notifier.status(self.status_line())
+
+    def _shutdown(self) -> int:
+        started = time.monotonic()
+        log.info("stopping")
+        self.notifier.stopping()
+        self._stop_listeners()
+        with contextlib.suppress(Exception):
+            self.scheduler.shutdown(wait=False)
+        deadline = started + STOP_GRACE
+        for slot in self.slots.values():
+            slot.wait_idle(max(0.0, deadline - time.monotonic()))
+        self._close_router()
+        if self.cfg.service.unmap_on_stop:
+            try:
+                report = jobs.unmap_all(self.cfg, self.store)
+                if not getattr(report, "ok", True):
+                    log.error("unmap on stop incomplete: %s", getattr(report, "wan_problem", None) or "see `natlink mappings`")
+                else:
+                    log.info("removed natlink's mappings (service.unmap_on_stop)")
+            except Exception as exc:
+                log.error("unmap on stop failed: %s", describe_error(exc))
+        if self._metrics is not None:
+            self._metrics.stop()
+        try:
+            self.health.mark_stopped()
+        except NatlinkError as exc:
+            log.error("%s", exc)
+        log.info("stopped in %.2fs", time.monotonic() - started)
+        return 0
+
+    def busy_jobs(self) -> list[str]:
+        return [name for name, slot in self.slots.items() if slot.busy]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake.set()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+
+    def reload(self) -> bool:
+        """Validate the new config first; a bad one is rejected with one log line and the old one keeps running."""
+        self.notifier.reloading()
+        try:
+            new = load_config(str(self.cfg.path) if self.cfg.path else None)
+        except NatlinkError as exc:
+            log.error("reload rejected, the running config stays in use: %s", exc)
+            self.notifier.ready(f"reload rejected: {exc.message}")
+            return False
+        if new.service.state_dir != self.cfg.service.state_dir:
+            log.warning("service.state_dir changes only on restart; still using %s", self.cfg.service.state_dir)
+            import dataclasses
+
+            new = dataclasses.replace(new, service=dataclasses.replace(new.service, state_dir=self.cfg.service.state_dir))
+        old = self.cfg
+        self.cfg = new
+        self.alerter.cfg = new.service.alerts
+        self.health.stopped_entries.clear()  # a fixed entry gets another chance (the DDNS state still blocks it if unchanged)
+        intervals = self._intervals()
+        for name, slot in self.slots.items():
+            slot.reschedule(intervals[name], new.schedule.jitter)
+        if (old.router, old.public_ip.ipv6) != (new.router, new.public_ip.ipv6):
+            self._close_router()
+            self._stop_listeners()
+            self._start_listeners()
+        if old.service.metrics != new.service.metrics:
+            if self._metrics is not None:
+                self._metrics.stop()
+                self._metrics = None
+            try:
+                self._start_metrics()
+            except NatlinkError as exc:
+                log.error("%s", exc)
+        if PROBE not in self.slots and new.probes and new.schedule.probe:
+            log.warning("probes were added: they start with the next service restart")
+        log.info("reloaded %s", new.path)
+        self.notifier.ready("reloaded")
+        self.trigger({MAPPINGS, DDNS, PROBE}, "config reloaded")
+        return True
+
+
+# --------------------------------------------------------------------------- result helpers
+# The capability modules' result objects, read defensively: the service must keep running even if a
+# field is missing.
+
+
+def _action_kind(action: Any) -> str:
+    return str(getattr(action, "kind", None) or getattr(action, "action", None) or "")
+
+
+def _describe(action: Any) -> str:
+    for attr in ("describe", "line"):
+        fn = getattr(action, attr, None)
+        if callable(fn):
+            return str(fn())
+    return str(getattr(action, "message", None) or action)
+
+
+def _first_error(actions: list[Any]) -> str | None:
+    for a in actions:
+        err = getattr(a, "error", None)
+        if err:
+            return str(err)
+    return None
+
+
+def _count_present(report: Any, wanted: int) -> int | None:
+    actions = getattr(report, "actions", None)
+    if actions is None:
+        return None
+    failed = sum(1 for a in actions if getattr(a, "error", None) or getattr(a, "ok", True) is False)
+    return max(0, wanted - failed)
+
+
+def _entry_ok(result: Any) -> bool:
+    if getattr(result, "fatal", False):
+        return False
+    ok = getattr(result, "ok", None)
+    if isinstance(ok, bool):
+        return ok
+    return str(getattr(result, "outcome", "")).lower() not in ("error", "failed", "transient")
+
+
+def _probe_ok(result: Any) -> bool:
+    ok = getattr(result, "ok", None)
+    if isinstance(ok, bool):
+        return ok
+    return str(getattr(result, "verdict", "")).lower() in ("open", "reachable", "ok", "pass")

@@ -1,0 +1,156 @@
+"""One periodic job on the apscheduler: never two runs at once, a trigger while running means "run once
+more right after", a failure logs one line and backs off, and nothing a job raises reaches the scheduler."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from natlink.errors import NatlinkError
+from natlink.service.policy import retry_delay
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
+
+    from natlink.service.health import Health
+
+log = logging.getLogger("natlink.service")
+
+
+@dataclass
+class Result:
+    """What a job function returns: ok, and an outcome name for metrics ("ok", "unchanged", "failed", ...)."""
+
+    ok: bool = True
+    outcome: str = "ok"
+    error: str | None = None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line: a NatlinkError already reads well; anything else is named by its type."""
+    if isinstance(exc, NatlinkError):
+        return str(exc)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class JobSlot:
+    def __init__(self, name: str, fn: Callable[[str], Result], *, interval: float, jitter: float,
+                 health: "Health", on_done: Callable[[str, Result, int], None] | None = None) -> None:
+        self.name = name
+        self.fn = fn
+        self.interval = interval
+        self.jitter = jitter
+        self.health = health
+        self.on_done = on_done
+        self.scheduler: "BaseScheduler | None" = None
+        self._lock = threading.Lock()
+        self._busy = False
+        self._pending: str | None = None  # reason of a trigger that arrived while running
+        self._wake_reason: str | None = None  # reason of a trigger that woke the scheduled job
+        self._idle = threading.Event()
+        self._idle.set()
+
+    # ------------------------------------------------------------------ scheduling
+
+    def attach(self, scheduler: "BaseScheduler", first_run: datetime | None) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self.scheduler = scheduler
+        scheduler.add_job(self.run, IntervalTrigger(seconds=max(1, int(self.interval)), jitter=self.jitter or None),
+                          id=self.name, name=self.name, args=("schedule",), max_instances=1, coalesce=True,
+                          # after a suspend, one late run (coalesced) rather than none
+                          misfire_grace_time=max(60, int(self.interval)), next_run_time=first_run,
+                          replace_existing=True)
+
+    def reschedule(self, interval: float, jitter: float) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self.interval, self.jitter = interval, jitter
+        if self.scheduler is not None:
+            self.scheduler.reschedule_job(self.name, trigger=IntervalTrigger(seconds=max(1, int(interval)),
+                                                                             jitter=jitter or None))
+
+    def trigger(self, reason: str) -> None:
+        """Run now (on a scheduler thread); if running, once more right after."""
+        with self._lock:
+            if self._busy:
+                self._pending = reason
+                return
+        if self.scheduler is None:
+            return
+        self._wake_reason = reason
+        self._set_next(datetime.now(timezone.utc))
+
+    def _set_next(self, when: datetime) -> None:
+        assert self.scheduler is not None
+        try:
+            self.scheduler.modify_job(self.name, next_run_time=when)
+        except Exception as exc:  # the scheduler is shutting down
+            log.debug("cannot reschedule %s: %s", self.name, exc)
+            return
+        self.health.set_next_run(self.name, when.timestamp())
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, reason: str = "schedule") -> Result | None:
+        with self._lock:
+            if self._busy:
+                self._pending = reason
+                return None
+            self._busy = True
+            self._idle.clear()
+        reason, self._wake_reason = self._wake_reason or reason, None
+        result: Result | None = None
+        try:
+            while True:
+                result = self._run_once(reason)
+                with self._lock:
+                    if self._pending is None:
+                        self._busy = False
+                        self._idle.set()
+                        break
+                    reason, self._pending = self._pending, None
+        except BaseException:
+            with self._lock:
+                self._busy = False
+                self._idle.set()
+            raise
+        return result
+
+    def _run_once(self, reason: str) -> Result:
+        self.health.started(self.name, reason)
+        started = time.monotonic()
+        try:
+            result = self.fn(reason)
+        except Exception as exc:  # never kill the service: one line, back off
+            result = Result(False, "failed", describe_error(exc))
+            log.debug("job %s traceback", self.name, exc_info=True)
+        prev_failures = self.health.finished(self.name, result.ok, result.error, result.outcome)
+        failures = self.health.job(self.name).failures
+        if result.ok:
+            log.debug("job %s (%s): %s in %.0f ms", self.name, reason, result.outcome,
+                      (time.monotonic() - started) * 1000)
+        else:
+            delay = retry_delay(failures, self.interval)
+            log.error("%s failed: %s; retrying in %.0fs", self.name, result.error, delay)
+            if self.scheduler is not None and delay < self.interval:
+                self._set_next(datetime.now(timezone.utc) + timedelta(seconds=delay))
+        if self.on_done is not None:
+            try:
+                self.on_done(self.name, result, prev_failures)
+            except Exception:
+                log.exception("after %s", self.name)
+        return result
+
+    def wait_idle(self, timeout: float) -> bool:
+        return self._idle.wait(timeout)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
