@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from natlink.errors import EXIT_OK
+from natlink.errors import EXIT_OK, NatlinkError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +33,15 @@ def run(ctx, args: argparse.Namespace) -> int:
     cfg = ctx.config()
     out = ctx.out
     store = StateStore(cfg.service.state_dir)
-    router = open_router(cfg.router, store)
+    router = None
+    if "upnp" in cfg.router.protocols and len(cfg.router.protocols) > 1:
+        # Only UPnP can read the router's whole table: try it alone first, then whatever answers.
+        try:
+            router = open_router(cfg.router, store, protocols=("upnp",))
+        except NatlinkError:
+            router = None
+    if router is None:
+        router = open_router(cfg.router, store)
     try:
         owned = load_owned(store)
         table = router.list()
@@ -42,6 +50,10 @@ def run(ctx, args: argparse.Namespace) -> int:
             for m in table:
                 name = m.owner_name
                 rec = owned.get(name) if name else None
+                if name is None:  # made through NAT-PMP/PCP (the router writes its own description)?
+                    rec = next((r for r in owned.values() if r.via != "upnp" and r.protocol == m.protocol
+                                and r.external_port == m.external_port and r.internal_ip == m.internal_ip), None)
+                    name = rec.name if rec else None
                 ours = name is not None and (m.internal_ip == router.lan_ip or (
                     rec is not None and rec.external_port == m.external_port and rec.protocol == m.protocol))
                 rows.append({**m.to_json(), "ours": ours, "name": name if ours else None})

@@ -152,7 +152,7 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool) -> Reconc
     report = ReconcileReport(plan=the_plan, wan_problem=problem, router=router, external_ip=external,
                              dry_run=dry_run, epoch_lost=router.epoch_dropped or any(
                                  "epoch went" in s.reason for s in the_plan.steps))
-    if router.lan_ip_source == "auto" and desired:
+    if router.lan_ip_source == "auto" and (dry_run or the_plan.changes):  # `ip addr` costs a fork: only when it matters
         report.dhcp_warning = dhcp_warning(router)
     if dry_run or problem:
         return report
@@ -168,8 +168,9 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool) -> Reconc
 
     if router.can_list and any(a.ok and a.action in (ADD, RENEW, REPLACE) for a in report.actions):
         _confirm(router, report)
-    if router.epoch is not None:
-        save_cache(store, router, store.load("router", {}) if store is not None else None)
+    if store is not None and router.epoch is not None:
+        save_cache(store, router, store.load("router", {}) if store is not None else None,
+                   remember_protocol=False)
     save_owned(store, owned)
     report.next_renewal = _next_renewal(owned, time.time())
     return report

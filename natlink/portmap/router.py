@@ -129,9 +129,13 @@ def open_router(cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | 
     """Reach the router with the first working protocol; NatlinkError (exit 1) within ~cfg.timeout if none answers."""
     started = time.monotonic()
     deadline = started + cfg.timeout
+    remember = protocols is None  # a narrowed set (e.g. "upnp" to list the table) must not change the choice
     protocols = tuple(protocols or cfg.protocols)
     lan = lanip.resolve(cfg.gateway, cfg.lan_ip)
     cached: dict[str, Any] = (store.load(STATE_KEY, {}) if store is not None else {}) or {}
+    if cached.get("gateway") == lan.gateway and cached.get("protocol") in protocols:
+        # Stick with what worked last time: switching protocols would orphan natlink's records of its mappings.
+        protocols = (cached["protocol"],) + tuple(p for p in protocols if p != cached["protocol"])
 
     results: queue.Queue[tuple[str, Any, BaseException | None, float]] = queue.Queue()
     openers: dict[str, Callable[[], Any]] = {
@@ -205,14 +209,19 @@ def open_router(cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | 
             log.warning("the router's epoch went from %s to %s: it lost its mappings (reboot or new WAN address)",
                         cached["epoch"], router.epoch)
     if store is not None:
-        save_cache(store, router, cached)
+        save_cache(store, router, cached, remember_protocol=remember)
     return router
 
 
-def save_cache(store: Any, router: Router, cached: dict[str, Any] | None = None) -> None:
+def save_cache(store: Any, router: Router, cached: dict[str, Any] | None = None, *,
+               remember_protocol: bool = True) -> None:
     """Remember how the router was reached (gateway, IGD URL, protocol, last epoch) for a fast next start."""
     data = dict(cached or {})
-    data.update({"gateway": router.gateway, "protocol": router.protocol, "lan_ip": router.lan_ip})
+    if data.get("gateway") not in (None, router.gateway):
+        data = {}  # another network: forget everything learned about the old router
+    data.update({"gateway": router.gateway, "lan_ip": router.lan_ip})
+    if remember_protocol:
+        data["protocol"] = router.protocol
     if router.igd_url:
         data["igd_url"] = router.igd_url
     if router.epoch is not None:
