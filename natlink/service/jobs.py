@@ -30,9 +30,11 @@ def reconcile(cfg: Config, store: StateStore, router: Any = None) -> Any:
     return _reconcile(cfg, store, dry_run=False, router=router)
 
 
-def unmap_all(cfg: Config, store: StateStore) -> Any:
-    """Remove natlink's own mappings: reconcile toward "no mappings wanted" (deletes only what natlink owns)."""
-    return reconcile(dataclasses.replace(cfg, mappings=()), store)
+def unmap_all(cfg: Config, store: StateStore) -> list[Any]:
+    """Remove natlink's own mappings (only those it made for this host); -> list[Action(.ok, .name, .error)]."""
+    from natlink.portmap.reconcile import unmap
+
+    return list(unmap(cfg, store, None))
 
 
 def detect(cfg: Config, router: Any = None) -> Any:
@@ -49,11 +51,13 @@ def update_ddns(cfg: Config, store: StateStore, report: Any, names: list[str] | 
     return list(update_all(cfg, store, report, force=False, names=names))
 
 
-def probe(cfg: Config, report: Any) -> list[Any]:
-    """-> list[ProbeResult(name, target, family, verdict, detail, elapsed)]."""
-    from natlink.probe.prober import probe_all
+def probe(cfg: Config, store: StateStore, report: Any) -> list[Any]:
+    """-> list[ProbeResult(name, target, family, verdict, detail, elapsed, .ok)]; saved as state key "probe"."""
+    from natlink.probe.prober import probe_all, results_to_state
 
-    return list(probe_all(cfg, targets=None, report=report))
+    results = list(probe_all(cfg, targets=None, report=report))
+    store.save("probe", results_to_state(results))
+    return results
 
 
 def to_json(obj: Any) -> Any:

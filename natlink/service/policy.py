@@ -29,12 +29,13 @@ class RouterObservation:
 
 
 def router_rebooted(prev: RouterObservation | None, cur: RouterObservation) -> bool:
-    """RFC 6886 §3.6: the epoch must advance at least 7/8 as fast as our clock (minus 2 s of slack);
-    if it advanced less, the router restarted (or re-addressed) and may have lost its mappings."""
+    """The epoch did not keep pace with our clock: the router restarted (or re-addressed) and may have lost its
+    mappings. The rule itself (RFC 6887 §8.5) is the port-mapping module's, so both always agree."""
+    from natlink.portmap.epoch import epoch_lost  # pure, tiny
+
     if prev is None or prev.epoch is None or cur.epoch is None:
         return False
-    elapsed = max(0.0, cur.at - prev.at)
-    return cur.epoch < prev.epoch + elapsed * 7 / 8 - 2
+    return epoch_lost(prev.epoch, prev.at, cur.epoch, cur.at)
 
 
 def jobs_after_poll(prev: RouterObservation | None, cur: RouterObservation) -> tuple[frozenset[str], str]:

@@ -87,18 +87,26 @@ class Service:
 
     def _job_mappings(self, reason: str) -> Result:
         report = jobs.reconcile(self.cfg, self.store)
-        actions = list(getattr(report, "actions", []) or [])
-        self.facts.mappings_present = _count_present(report, len(self.cfg.mappings))
-        changed = [a for a in actions if _action_kind(a) not in ("keep", "noop", "skip")]
+        actions = list(report.actions)
+        self.facts.mappings_present = sum(1 for a in actions if a.ok and a.action != "delete")
+        changed = [a for a in actions if a.ok and a.step.changes]
         for a in changed:
-            log.info("mappings: %s", _describe(a))
+            log.info("mapping %s: %s", a.name, a.detail)
         first, self._mappings_ran = not self._mappings_ran, True
-        if first or (changed and reason != "schedule"):
-            self.trigger({PROBE}, "mappings changed" if not first else "first mappings run")
-        if not getattr(report, "ok", True):
-            problem = getattr(report, "wan_problem", None) or _first_error(actions) or "some mappings failed"
-            return Result(False, "failed", str(problem))
+        if first or changed:
+            self.trigger({PROBE}, "first mappings run" if first else "mappings changed")
+        self._schedule_renewal(report.next_renewal)
+        if not report.ok:
+            problems = [report.wan_problem] if report.wan_problem else [
+                f"{a.name}: {a.error.message if a.error else a.detail}" for a in report.errors]
+            return Result(False, "failed", "; ".join(p for p in problems if p))
         return Result(True, "changed" if changed else "unchanged")
+
+    def _schedule_renewal(self, seconds: float | None) -> None:
+        """Renew at half the lease (the port-mapping module says when): run sooner than the interval if needed."""
+        slot = self.slots[MAPPINGS]
+        if seconds is not None and slot.scheduler is not None and seconds + 1 < slot.interval:
+            slot.run_at(datetime.now(timezone.utc) + timedelta(seconds=max(1.0, seconds + 1)))
 
     def _observe(self) -> RouterObservation:
         now = time.monotonic()
@@ -156,49 +164,44 @@ class Service:
             return Result(bool(ip), "ok" if ip else "no-ip", None if ip else getattr(report, "problem", None))
         names = [d.name for d in self.cfg.ddns if d.name not in self.health.stopped_entries]
         results = jobs.update_ddns(self.cfg, self.store, report, names=names) if names else []
+        self.health.count("ddns_requests", sum(r.requests for r in results))
         errors: list[str] = []
-        updated = False
         for r in results:
-            ok_outcome = _entry_ok(r)
-            self.facts.ddns[r.name] = ok_outcome
-            if getattr(r, "fatal", False):
-                if r.name not in self.health.stopped_entries:
-                    self.health.stopped_entries[r.name] = str(r.message)
-                    log.error("ddns %s: %s; entry stopped until its config is fixed and reloaded", r.name, r.message)
-                    self.alerter.raise_(Alert(f"ddns:{r.name}", "fatal", f"provider answered {r.outcome}: {r.message}",
-                                              f"fix [[ddns]] {r.name!r} in the config (credentials, hostname, "
-                                              "account), then `systemctl reload natlink`; the other entries keep running"))
-                continue
-            if getattr(r, "action", "") == "update":
-                updated = updated or ok_outcome
-                if ok_outcome:
-                    log.info("ddns %s: %s", r.name, r.message)
-            if not ok_outcome:
+            self.facts.ddns[r.name] = not r.failed
+            if r.fatal:
+                # The DDNS state blocks the entry until its config changes; the service just stops asking and
+                # alerts once, when the provider actually answered so (not for an entry blocked since before).
+                self.health.stopped_entries[r.name] = r.message
+                if r.action != "blocked":
+                    self.alerter.raise_(Alert(f"ddns:{r.name}", "fatal", f"{r.provider} answered {r.outcome}: {r.message}",
+                                              f"fix [[ddns]] {r.name!r} in the config (credentials, hostname, account), "
+                                              "then `systemctl reload natlink`; the other entries keep running"))
+                else:
+                    log.warning("ddns %s: %s", r.name, r.message)
+            elif r.failed and r.action != "no-ip":
                 errors.append(f"{r.name}: {r.message}")
         if errors:
             return Result(False, "failed", "; ".join(errors))
-        if ip is None and getattr(report, "problem", None):
-            return Result(True, "no-ip")  # detection failed: records untouched, not an error of this job
-        return Result(True, "updated" if updated else "unchanged")
+        if ip is None:
+            return Result(True, "no-ip")  # detection failed: records untouched; the verdict alert covers CGNAT
+        return Result(True, "updated" if any(r.kind == "success" for r in results) else "unchanged")
 
     def _job_probe(self, reason: str) -> Result:
-        results = jobs.probe(self.cfg, self.report)
+        results = jobs.probe(self.cfg, self.store, self.report)
         failed: list[str] = []
         for r in results:
-            ok = _probe_ok(r)
-            was = self._probe_ok.get(r.name)
-            self._probe_ok[r.name] = ok
-            self.facts.probes[r.name] = ok
-            if not ok:
-                failed.append(f"{r.name}: {r.verdict} ({getattr(r, 'detail', '')})")
+            key = f"{r.name}/{r.family}"
+            was = self._probe_ok.get(key)
+            self._probe_ok[key] = self.facts.probes[key] = r.ok
+            verdict = getattr(r.verdict, "value", r.verdict)
+            if not r.ok:
+                failed.append(f"{r.name}: {verdict}")
                 if was is not False:
                     self.alerter.raise_(Alert(f"probe:{r.name}", "failure",
-                                              f"{getattr(r, 'target', r.name)} is not reachable from outside: "
-                                              f"{r.verdict} ({getattr(r, 'detail', '')})", HINTS[PROBE]))
+                                              f"{r.target} is not reachable from outside: {verdict} ({r.detail})",
+                                              HINTS[PROBE]))
             elif was is False:
-                self.alerter.raise_(Alert(f"probe:{r.name}", "recovered",
-                                          f"{getattr(r, 'target', r.name)} is reachable from outside again"))
-        self.store.save("probe", {"checked": time.time(), "results": [jobs.to_json(r) for r in results]})
+                self.alerter.raise_(Alert(f"probe:{r.name}", "recovered", f"{r.target} is reachable from outside again"))
         if failed:
             return Result(False, "unreachable", "; ".join(failed))
         return Result(True, "reachable")
@@ -345,11 +348,13 @@ class Service:
         self._close_router()
         if self.cfg.service.unmap_on_stop:
             try:
-                report = jobs.unmap_all(self.cfg, self.store)
-                if not getattr(report, "ok", True):
-                    log.error("unmap on stop incomplete: %s", getattr(report, "wan_problem", None) or "see `natlink mappings`")
+                actions = jobs.unmap_all(self.cfg, self.store)
+                failed = [a for a in actions if not a.ok]
+                if failed:
+                    log.error("unmap on stop: %s could not be removed (see `natlink mappings`)",
+                              ", ".join(a.name for a in failed))
                 else:
-                    log.info("removed natlink's mappings (service.unmap_on_stop)")
+                    log.info("removed %d natlink mapping(s) (service.unmap_on_stop)", len(actions))
             except Exception as exc:
                 log.error("unmap on stop failed: %s", describe_error(exc))
         if self._metrics is not None:
@@ -418,52 +423,3 @@ class Service:
         self.notifier.ready("reloaded")
         self.trigger({MAPPINGS, DDNS, PROBE}, "config reloaded")
         return True
-
-
-# --------------------------------------------------------------------------- result helpers
-# The capability modules' result objects, read defensively: the service must keep running even if a
-# field is missing.
-
-
-def _action_kind(action: Any) -> str:
-    return str(getattr(action, "kind", None) or getattr(action, "action", None) or "")
-
-
-def _describe(action: Any) -> str:
-    for attr in ("describe", "line"):
-        fn = getattr(action, attr, None)
-        if callable(fn):
-            return str(fn())
-    return str(getattr(action, "message", None) or action)
-
-
-def _first_error(actions: list[Any]) -> str | None:
-    for a in actions:
-        err = getattr(a, "error", None)
-        if err:
-            return str(err)
-    return None
-
-
-def _count_present(report: Any, wanted: int) -> int | None:
-    actions = getattr(report, "actions", None)
-    if actions is None:
-        return None
-    failed = sum(1 for a in actions if getattr(a, "error", None) or getattr(a, "ok", True) is False)
-    return max(0, wanted - failed)
-
-
-def _entry_ok(result: Any) -> bool:
-    if getattr(result, "fatal", False):
-        return False
-    ok = getattr(result, "ok", None)
-    if isinstance(ok, bool):
-        return ok
-    return str(getattr(result, "outcome", "")).lower() not in ("error", "failed", "transient")
-
-
-def _probe_ok(result: Any) -> bool:
-    ok = getattr(result, "ok", None)
-    if isinstance(ok, bool):
-        return ok
-    return str(getattr(result, "verdict", "")).lower() in ("open", "reachable", "ok", "pass")

@@ -87,6 +87,11 @@ class JobSlot:
         self._wake_reason = reason
         self._set_next(datetime.now(timezone.utc))
 
+    def run_at(self, when: datetime) -> None:
+        """Move the next scheduled run (e.g. a lease renewal due before the normal interval)."""
+        if self.scheduler is not None:
+            self._set_next(when)
+
     def _set_next(self, when: datetime) -> None:
         assert self.scheduler is not None
         try:
