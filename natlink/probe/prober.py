@@ -150,11 +150,13 @@ def _router_facts(cfg: Config, router: Any = None) -> RouterFacts:
 
 def _forwarding(facts: RouterFacts | None, t: Target) -> tuple[bool | None, str | None]:
     """(router forwards this port here?, "ip:port" it forwards to when that is somewhere else)."""
-    if facts is None or facts.table is None or t.internal_ip is None:
+    if facts is None or facts.table is None:
         return None, None
     entry = next((m for m in facts.table if m.protocol == t.protocol and m.external_port == t.external_port), None)
     if entry is None:
         return False, None
+    if t.internal_ip is None:
+        return True, None
     if entry.internal_ip == t.internal_ip and entry.internal_port == t.internal_port:
         return True, None
     return False, f"{entry.internal_ip}:{entry.internal_port}"
@@ -382,6 +384,7 @@ def _reflector_batch(url: str, token: Secret | None, family: str, timeout: float
     for j in group:
         port = _dial_port(j)
         asks[(port, j.target.protocol)] = max(asks.get((port, j.target.protocol), 0), j.read)
+    sent = time.monotonic()
     try:
         answer = reflector_client.ask(url, [reflector_client.PortAsk(p, proto, r) for (p, proto), r in asks.items()],
                                       dial_timeout=_dial_budget(timeout), token=token, family=family,
@@ -397,7 +400,8 @@ def _reflector_batch(url: str, token: Secret | None, family: str, timeout: float
         if got is None:
             j.outside = Outside("error", "the reflector's answer lacks this port", seen_as=answer.address, finished=now)
         else:
-            j.outside = Outside(got.outcome, got.error, got.data, answer.address, now)
+            # per port: when its own dial finished, not when the slowest port of the batch did
+            j.outside = Outside(got.outcome, got.error, got.data, answer.address, min(now, sent + got.elapsed + 0.01))
         j.public_address = answer.address
 
 

@@ -167,6 +167,12 @@ def _refused(obs: Observation) -> str:
                     "reset — a firewall on this host or the router rejects it; check both")
         return (f"refused: {who} on {target}, but {obs.external} answers the outside with a reset — the router "
                 f"does not forward {port} here (no mapping, or it points to another address); run `natlink map`")
+    if obs.router_forwards is False:
+        return (f"refused: the router has no mapping for {port}, so {obs.external} answers the outside with a reset "
+                f"— add a [[mapping]] for {port} and run `natlink map`")
+    if obs.router_forwards:
+        return (f"refused: the router forwards {port}, but nothing accepts the connection behind it — start the "
+                "service on the mapping's internal address")
     return (f"refused: {obs.external} answered the outside with a reset — the router has no mapping for {port}, "
             "or nothing listens behind it; run `natlink map` and start the service")
 
