@@ -1,0 +1,239 @@
+"""The reflector against real sockets on loopback: auth, validation, limits, the hold echo, load."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from natlink.probe import reflector_client as rc
+from natlink.probe.httpcall import CheckerError, call
+from natlink.probe.reflector import Reflector, ReflectorSettings
+from natlink.secrets import Secret
+
+TOKEN = "s3cret-reflector-token"
+
+
+@pytest.fixture
+def reflector():
+    started = []
+
+    def make(**kw) -> Reflector:
+        r = Reflector(ReflectorSettings(host="127.0.0.1", port=0, **kw)).start()
+        started.append(r)
+        return r
+
+    yield make
+    for r in started:
+        r.stop()
+
+
+@pytest.fixture
+def banner_server():
+    """A loopback TCP service that says HELLO first (the thing the reflector dials back)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(b"HELLO\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    t.join()
+    srv.close()
+
+
+def raw_post(addr, body: bytes, headers: dict[str, str] | None = None, path="/v1/probe", length: int | None = None):
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body) if length is None else length}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    with socket.create_connection(addr, timeout=5) as s:
+        s.sendall(head.encode() + b"\r\n" + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, json.loads(data.split(b"\r\n\r\n", 1)[1] or b"null")
+
+
+def test_dials_back_open_and_refused_with_bytes(reflector, banner_server):
+    r = reflector()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    free_port = closed.getsockname()[1]
+    closed.close()
+    ans = rc.ask(r.url, [rc.PortAsk(banner_server, read=6), rc.PortAsk(free_port)], dial_timeout=1)
+    assert ans.address == "127.0.0.1"
+    assert ans.get(banner_server, "tcp").outcome == "open" and ans.get(banner_server, "tcp").data == b"HELLO\n"
+    assert ans.get(free_port, "tcp").outcome == "refused"
+
+
+def test_token_required_wrong_and_right(reflector, banner_server):
+    r = reflector(token=Secret(TOKEN))
+    with pytest.raises(CheckerError, match="HTTP 401.*set token_file"):
+        rc.ask(r.url, [rc.PortAsk(banner_server)], dial_timeout=1)
+    with pytest.raises(CheckerError, match="HTTP 403.*rejected the token"):
+        rc.ask(r.url, [rc.PortAsk(banner_server)], dial_timeout=1, token=Secret("wrong"))
+    ok = rc.ask(r.url, [rc.PortAsk(banner_server)], dial_timeout=1, token=Secret(TOKEN))
+    assert ok.results[0].outcome == "open"
+    hold = socket.create_connection(r.address, timeout=2)  # /v1/hold needs the token too
+    hold.sendall(b"GET /v1/hold HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert hold.recv(100).startswith(b"HTTP/1.1 401")
+    hold.close()
+
+
+@pytest.mark.parametrize("body,status,words", [
+    (b"{nope", 400, "not valid JSON"),
+    (b'{"ports": [70000]}', 400, "out of range"),
+    (b'{"ports": [0]}', 400, "out of range"),
+    (b'{"ports": [80], "host": "10.9.9.9"}', 400, "only dials back"),
+    (json.dumps({"ports": list(range(1000, 1040))}).encode(), 400, "this reflector allows 32"),
+])
+def test_rejects_bad_requests(reflector, body, status, words):
+    r = reflector()
+    got, doc = raw_post(r.address, body)
+    assert got == status and words in doc["error"] and doc["hint"]
+
+
+def test_rejects_oversized_body_without_reading_it(reflector):
+    r = reflector(max_body=1024)
+    got, doc = raw_post(r.address, b"x" * 4096)
+    assert got == 413 and "limit is 1024" in doc["error"]
+    got, doc = raw_post(r.address, b"", length=10**9)  # a lie about the size is refused just the same
+    assert got == 413
+
+
+def test_other_http_errors(reflector):
+    r = reflector()
+    assert call(r.url, "/v1/probe").status == 405
+    assert call(r.url, "/nope").status == 404
+    health = json.loads(call(r.url, "/v1/health").body)
+    assert health["ok"] is True and health["address"] == "127.0.0.1" and health["auth"] is False
+
+
+def test_rate_limit_per_client(reflector, banner_server):
+    r = reflector(rate=3)
+    for _ in range(3):
+        rc.ask(r.url, [rc.PortAsk(banner_server)], dial_timeout=1)
+    answer = call(r.url, "/v1/probe", method="POST", body=b'{"ports": [1]}')
+    assert answer.status == 429 and int(answer.headers["retry-after"]) >= 1
+    with pytest.raises(CheckerError, match="rate-limits"):
+        rc.ask(r.url, [rc.PortAsk(banner_server)], dial_timeout=1)
+
+
+def test_survives_200_concurrent_requests(reflector, banner_server):
+    r = reflector(rate=0)
+
+    def one(_):
+        return rc.ask(r.url, [rc.PortAsk(banner_server, read=6)], dial_timeout=2, http_timeout=30).results[0]
+
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        results = list(pool.map(one, range(200)))
+    assert [x.outcome for x in results] == ["open"] * 200
+    assert all(x.data == b"HELLO\n" for x in results)
+    # and it still answers afterwards
+    assert rc.ask(r.url, [rc.PortAsk(banner_server)], dial_timeout=1).results[0].outcome == "open"
+
+
+def test_connection_cap_answers_busy(reflector):
+    r = reflector(max_connections=2)
+    idle = [socket.create_connection(r.address) for _ in range(2)]  # two slow clients hold both slots
+    time.sleep(0.2)
+    answer = call(r.url, "/v1/health")
+    assert answer.status == 503
+    for s in idle:
+        s.close()
+    time.sleep(0.3)
+    assert call(r.url, "/v1/health").status == 200
+
+
+def _hold(addr, query="", token=None):
+    s = socket.create_connection(addr, timeout=5)
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    s.sendall(f"GET /v1/hold{query} HTTP/1.1\r\nHost: x\r\n{auth}\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    return s, head
+
+
+def test_hold_upgrades_to_line_echo_until_lifetime(reflector):
+    r = reflector(token=Secret(TOKEN))
+    s, head = _hold(r.address, "?max=1.5", TOKEN)
+    assert head.startswith(b"HTTP/1.1 101 ") and b"Upgrade: natlink-echo" in head
+    s.sendall(b"one\ntw")
+    assert s.recv(100) == b"one\n"
+    s.sendall(b"o\n")
+    assert s.recv(100) == b"two\n"
+    t0 = time.monotonic()
+    assert s.recv(100) == b""  # closed by the server at the lifetime
+    assert time.monotonic() - t0 < 3
+    s.close()
+
+
+def test_hold_cap_per_client(reflector):
+    r = reflector(hold_per_client=3)
+    held = [_hold(r.address)[0] for _ in range(3)]
+    s, head = _hold(r.address)
+    assert head.startswith(b"HTTP/1.1 429")
+    s.close()
+    held.pop().close()
+    time.sleep(0.2)
+    s, head = _hold(r.address)
+    assert head.startswith(b"HTTP/1.1 101")
+    for h in held + [s]:
+        h.close()
+
+
+def test_cli_reflector_token_never_logged(tmp_path, banner_server):
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    with socket.socket() as probe_port:
+        probe_port.bind(("127.0.0.1", 0))
+        port = probe_port.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "natlink", "-v", "reflector", "--listen", f"127.0.0.1:{port}",
+                             "--token-file", str(token_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                call(url, "/v1/health", timeout=1)
+                break
+            except CheckerError:
+                time.sleep(0.05)
+        assert rc.ask(url, [rc.PortAsk(banner_server)], dial_timeout=1, token=Secret(TOKEN)).results[0].outcome == "open"
+        with pytest.raises(CheckerError):
+            rc.ask(url, [rc.PortAsk(banner_server)], dial_timeout=1, token=Secret(TOKEN + "x"))
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=5)
+    assert proc.returncode == 0
+    assert "wrong token" in err and "probed" in err
+    assert TOKEN not in out + err
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--listen", "nonsense"], "is not ADDR:PORT"),
+    (["--listen", "127.0.0.1:0", "--token-file", "/nonexistent/token"], "cannot read secret file"),
+    (["--listen", "127.0.0.1:0", "--max-ports", "0"], "--max-ports must be at least 1"),
+])
+def test_cli_usage_errors_are_one_line(argv, words):
+    proc = subprocess.run([sys.executable, "-m", "natlink", "reflector", *argv], capture_output=True, text=True,
+                          timeout=20)
+    assert proc.returncode == 2
+    assert words in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
