@@ -1,15 +1,91 @@
-"""natlink doctor — not implemented yet (issue 9)."""
+"""Walk the whole chain — LAN address, router, WAN address, mappings, local services, ISP-blocked ports, DDNS
+names, reachability from outside, host limits — and name the first broken link with its fix.
+
+--measure-nat-timeout (opt-in, needs a [[probe]] with a reflector) also measures how long the router keeps an
+idle TCP connection and recommends a keepalive interval below it; it takes up to --max seconds."""
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from natlink.errors import NotImplementedYet
+from natlink.durations import parse_duration
+from natlink.errors import ConfigError, NatlinkError, UsageError
+
+
+def _duration(text: str) -> int:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1 second")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--measure-nat-timeout", action="store_true",
+                        help="also measure the NAT's idle timeout for TCP through the reflector (slow: up to --max)")
+    parser.add_argument("--max", metavar="SECONDS", type=_duration, default=None,
+                        help="longest idle time to test (default: doctor.nat_timeout_max, 10m)")
+    parser.add_argument("--no-hairpin", action="store_true", help="skip the hairpin (inside → public address) check")
 
 
 def run(ctx, args: argparse.Namespace) -> int:
-    raise NotImplementedYet("doctor")
+    from natlink.doctor.chain import analyse
+    from natlink.doctor.render import render
+    from natlink.doctor.runner import config_failed, run_checks
+
+    started = time.monotonic()
+    if args.max is not None and not args.measure_nat_timeout:
+        raise UsageError("--max only applies to --measure-nat-timeout", "add --measure-nat-timeout")
+    try:
+        cfg = ctx.config()
+    except ConfigError as exc:
+        report = analyse([config_failed(exc.message, exc.hint)])
+        _emit(ctx, report, time.monotonic() - started, None)
+        return exc.exit_code
+    measured = _measure(ctx, cfg, args) if args.measure_nat_timeout else None
+    report = analyse(run_checks(cfg, nat_timeout=measured, hairpin=not args.no_hairpin))
+    _emit(ctx, report, time.monotonic() - started, measured)
+    return report.exit_code
+
+
+def _measure(ctx, cfg, args: argparse.Namespace):
+    from natlink.doctor.nat_timeout import measure
+    from natlink.doctor.runner import save_nat_timeout
+    from natlink.secrets import SecretUnavailable, read_secret
+    from natlink.state import StateStore
+
+    probe = next((p for p in cfg.probes if p.via == "reflector" and p.reflector), None)
+    if probe is None:
+        raise UsageError("--measure-nat-timeout needs a reflector",
+                         "run `natlink reflector --listen 0.0.0.0:8765` outside your network and add a [[probe]] "
+                         "with reflector = \"http://HOST:8765\"")
+    token = None
+    if probe.token is not None:
+        try:
+            token = read_secret(probe.token).value
+        except SecretUnavailable as exc:
+            raise NatlinkError(exc.message, exc.hint) from None
+    maximum = args.max or cfg.doctor.nat_timeout_max
+    progress = None if ctx.out.json_mode else ctx.out.note
+    result = measure(probe.reflector, token, maximum, progress=progress)
+    try:
+        save_nat_timeout(StateStore(cfg.service.state_dir), result)
+    except NatlinkError as exc:  # a read-only state dir must not lose the measurement just shown
+        ctx.out.note(f"natlink: not saved: {exc}")
+    return result
+
+
+def _emit(ctx, report, elapsed: float, measured) -> None:
+    from natlink.doctor.render import render
+
+    doc = report.to_json() | {"elapsed": round(elapsed, 3)}
+    if measured is not None:
+        doc["nat_timeout"] = measured.to_json()
+    ctx.out.json(doc)
+    for line in render(report, colour=ctx.out.tty, verbose=ctx.verbose):
+        ctx.out.line(line)
+    if ctx.out.verbose:
+        ctx.out.line(f"(doctor took {elapsed:.2f} s)")
