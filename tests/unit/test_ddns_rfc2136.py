@@ -1,0 +1,58 @@
+"""rfc2136 pieces that need no server: key file formats and the answer-code table.
+(The protocol itself is tested against the lab's real knot in tests/lab/test_ddns_rfc2136.py.)"""
+
+from __future__ import annotations
+
+import dns.rcode
+import pytest
+
+from natlink.ddns.rfc2136 import KeyFileError, classify_rcode, parse_tsig_key
+
+SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlYw=="
+
+FORMATS = [
+    ("bind", f'key "natlink-lab" {{\n\talgorithm hmac-sha256;\n\tsecret "{SECRET}";\n}};\n',
+     "natlink-lab", "hmac-sha256"),
+    ("bind one line, unquoted name", f'key ddns.key. {{ algorithm hmac-sha512; secret "{SECRET}"; }};',
+     "ddns.key", "hmac-sha512"),
+    ("knot yaml", f"key:\n  - id: natlink-lab\n    algorithm: hmac-sha256\n    secret: {SECRET}\n",
+     "natlink-lab", "hmac-sha256"),
+    ("keymgr comment line", f"# hmac-sha384:k1:{SECRET}\n", "k1", "hmac-sha384"),
+    ("knsupdate -y form", f"hmac-sha256:k2:{SECRET}", "k2", "hmac-sha256"),
+]
+
+
+@pytest.mark.parametrize("label, text, name, algorithm", FORMATS, ids=[f[0] for f in FORMATS])
+def test_key_formats(label: str, text: str, name: str, algorithm: str) -> None:
+    key = parse_tsig_key(text)
+    assert (key.name, key.algorithm, key.secret.value) == (name, algorithm, SECRET)
+    assert SECRET not in repr(key) and SECRET not in str(key.secret)
+
+
+def test_algorithm_override() -> None:
+    assert parse_tsig_key(f"key k {{ secret \"{SECRET}\"; }};", algorithm_override="hmac-sha512").algorithm == \
+        "hmac-sha512"
+
+
+@pytest.mark.parametrize("text, words", [
+    ("nonsense", "not a TSIG key"),
+    (f'key "k" {{ algorithm hmac-foo; secret "{SECRET}"; }};', "unknown TSIG algorithm"),
+    ('key "k" { algorithm hmac-sha256; secret "not*base64!"; };', "not valid base64"),
+])
+def test_bad_key_files_never_echo_the_content(text: str, words: str) -> None:
+    with pytest.raises(KeyFileError) as err:
+        parse_tsig_key(text, "tsig_key file /etc/k")
+    assert words in str(err.value) and "not*base64!" not in str(err.value)
+
+
+@pytest.mark.parametrize("rcode, outcome, kind", [
+    (dns.rcode.NOERROR, "good", "success"),
+    (dns.rcode.NOTAUTH, "notauth", "fatal"),
+    (dns.rcode.REFUSED, "refused", "fatal"),
+    (dns.rcode.NOTZONE, "notzone", "fatal"),
+    (dns.rcode.SERVFAIL, "servfail", "transient"),
+    (dns.rcode.YXRRSET, "yxrrset", "fatal"),
+])
+def test_rcodes(rcode: int, outcome: str, kind: str) -> None:
+    result = classify_rcode(rcode, "home.example")
+    assert (result.outcome, result.kind) == (outcome, kind)
