@@ -30,6 +30,24 @@ def reconcile(cfg: Config, store: StateStore, router: Any = None) -> Any:
     return _reconcile(cfg, store, dry_run=False, router=router)
 
 
+def renew_all_now(store: StateStore) -> int:
+    """Mark every natlink mapping as due for renewal, so the next reconcile re-requests it (idempotent).
+
+    For NAT-PMP/PCP the router's table cannot be read, and a restart shorter than the epoch check's slack
+    (seconds) is invisible; a router announcement is the signal that it may have forgotten everything."""
+    import time
+
+    from natlink.portmap.reconcile import load_owned, save_owned
+
+    owned = load_owned(store)
+    now = time.time()
+    due = {name: dataclasses.replace(rec, renew_at=now) for name, rec in owned.items() if rec.renew_at is not None
+           or rec.via in ("natpmp", "pcp")}
+    if due:
+        save_owned(store, {**owned, **due})
+    return len(due)
+
+
 def unmap_all(cfg: Config, store: StateStore) -> list[Any]:
     """Remove natlink's own mappings (only those it made for this host); -> list[Action(.ok, .name, .error)]."""
     from natlink.portmap.reconcile import unmap

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from natlink.config import parse_target
 from natlink.errors import NatlinkError
 
 log = logging.getLogger(__name__)
@@ -54,6 +53,8 @@ def render(health: dict[str, Any], facts: Facts) -> str:
     metric("natlink_events_total", "counter", "router/host events received",
            [({"kind": k.removeprefix("event:")}, v) for k, v in counters.items() if k.startswith("event:")])
     metric("natlink_alerts_total", "counter", "alerts delivered", [({}, counters.get("alerts", 0))])
+    metric("natlink_ddns_requests_total", "counter", "requests sent to DDNS providers",
+           [({}, counters.get("ddns_requests", 0))])
     if facts.mappings_present is not None:
         metric("natlink_mappings", "gauge", "natlink-owned mappings present on the router",
                [({}, facts.mappings_present)])
@@ -71,10 +72,10 @@ class MetricsServer:
     """GET /metrics (any path) -> render(); a daemon thread, closed with stop()."""
 
     def __init__(self, listen: str, page: Callable[[], str]) -> None:
-        target = parse_target(listen)
-        if target is None:
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:  # port 0 (any free port) is for tests
             raise NatlinkError(f"service.metrics {listen!r} is not ADDR:PORT", "e.g. \"127.0.0.1:9877\"", exit_code=2)
-        self.address = target
+        self.address = (host.strip("[]"), int(port))
         self._page = page
         self._server: ThreadingHTTPServer | None = None
 

@@ -20,7 +20,7 @@ from natlink.service.health import HEARTBEAT_EVERY, Health
 from natlink.service.metrics import Facts, MetricsServer, render
 from natlink.service.notify import Notifier
 from natlink.service.policy import (
-    DDNS, MAPPINGS, PROBE, PUBLIC_IP, RouterObservation, failure_alert_due, jobs_after_poll, jobs_for_event,
+    ANNOUNCE, DDNS, MAPPINGS, PROBE, PUBLIC_IP, RouterObservation, failure_alert_due, jobs_after_poll, jobs_for_event,
     mappings_interval, recovered,
 )
 from natlink.service.slots import JobSlot, Result, describe_error
@@ -50,13 +50,15 @@ class Service:
         self.notifier = Notifier.from_env()
         self.facts = Facts()
         self.report: Any = None  # the last PublicIpReport
-        self._router: Any = None  # kept open by the public_ip poll only (slots never overlap with themselves)
+        self._router: Any = None  # opened once, shared by the router poll and public-IP detection
+        self._router_lock = threading.Lock()
         self._last_obs: RouterObservation | None = None
         self._mappings_ran = False
         self._probe_ok: dict[str, bool] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reload_requested = False
+        self._renew_all = threading.Event()  # a router announcement: re-request every lease on the next run
         self._listeners: list[Any] = []
         self._metrics: MetricsServer | None = None
         self.scheduler: Any = None
@@ -86,6 +88,9 @@ class Service:
                 slot.trigger(reason)
 
     def _job_mappings(self, reason: str) -> Result:
+        if self._renew_all.is_set():
+            self._renew_all.clear()
+            jobs.renew_all_now(self.store)
         report = jobs.reconcile(self.cfg, self.store)
         actions = list(report.actions)
         self.facts.mappings_present = sum(1 for a in actions if a.ok and a.action != "delete")
@@ -109,15 +114,34 @@ class Service:
             slot.run_at(datetime.now(timezone.utc) + timedelta(seconds=max(1.0, seconds + 1)))
 
     def _observe(self) -> RouterObservation:
-        now = time.monotonic()
-        try:
-            if self._router is None:
-                self._router = jobs.open_router(self.cfg, self.store)
-            ip = self._router.external_ip()
-            return RouterObservation(ip or "", self._router.epoch, now)
-        except Exception as exc:
-            self._close_router()
-            raise exc
+        with self._router_lock:
+            try:
+                router = self._open_router()
+                ip = router.external_ip()
+                return RouterObservation(ip or "", router.epoch, time.monotonic())
+            except Exception:
+                self._close_router()
+                raise
+
+    def _open_router(self) -> Any:
+        """The shared router (caller holds _router_lock); opened with the state store, so a cached IGD URL
+        makes this ~1 ms instead of an SSDP search."""
+        if self._router is None:
+            self._router = jobs.open_router(self.cfg, self.store)
+        return self._router
+
+    def _detect(self) -> Any:
+        with self._router_lock:
+            try:
+                router = self._open_router()
+            except Exception as exc:  # detection still asks the other sources; the router source says why
+                log.debug("router not available for detection: %s", describe_error(exc))
+                router = None
+            try:
+                return jobs.detect(self.cfg, router=router)
+            except Exception:
+                self._close_router()
+                raise
 
     def _close_router(self) -> None:
         if self._router is not None:
@@ -147,7 +171,7 @@ class Service:
         return Result(True, "unchanged")
 
     def _job_ddns(self, reason: str) -> Result:
-        report = jobs.detect(self.cfg)
+        report = self._detect() if "router" in self.cfg.public_ip.sources else jobs.detect(self.cfg)
         previous, self.report = self.report, report
         self.facts.public_ip_verdict = getattr(report, "verdict", None)
         self.store.save("publicip", jobs.to_json(report))
@@ -220,6 +244,8 @@ class Service:
     def on_event(self, event: Event) -> None:
         self.health.count(f"event:{event.kind}")
         log.debug("event: %s", event.detail)
+        if event.kind == ANNOUNCE:
+            self._renew_all.set()
         self.trigger(jobs_for_event(event.kind), event.detail)
 
     def _start_listeners(self) -> None:
@@ -345,7 +371,8 @@ class Service:
         deadline = started + STOP_GRACE
         for slot in self.slots.values():
             slot.wait_idle(max(0.0, deadline - time.monotonic()))
-        self._close_router()
+        with self._router_lock:
+            self._close_router()
         if self.cfg.service.unmap_on_stop:
             try:
                 actions = jobs.unmap_all(self.cfg, self.store)
@@ -406,7 +433,8 @@ class Service:
         for name, slot in self.slots.items():
             slot.reschedule(intervals[name], new.schedule.jitter)
         if (old.router, old.public_ip.ipv6) != (new.router, new.public_ip.ipv6):
-            self._close_router()
+            with self._router_lock:
+                self._close_router()
             self._stop_listeners()
             self._start_listeners()
         if old.service.metrics != new.service.metrics:

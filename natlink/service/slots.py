@@ -62,7 +62,8 @@ class JobSlot:
         from apscheduler.triggers.interval import IntervalTrigger
 
         self.scheduler = scheduler
-        scheduler.add_job(self.run, IntervalTrigger(seconds=max(1, int(self.interval)), jitter=self.jitter or None),
+        scheduler.add_job(self.run, IntervalTrigger(seconds=max(1, int(self.interval)), jitter=self.jitter or None,
+                                                  timezone=timezone.utc),
                           id=self.name, name=self.name, args=("schedule",), max_instances=1, coalesce=True,
                           # after a suspend, one late run (coalesced) rather than none
                           misfire_grace_time=max(60, int(self.interval)), next_run_time=first_run,
@@ -74,7 +75,8 @@ class JobSlot:
         self.interval, self.jitter = interval, jitter
         if self.scheduler is not None:
             self.scheduler.reschedule_job(self.name, trigger=IntervalTrigger(seconds=max(1, int(interval)),
-                                                                             jitter=jitter or None))
+                                                                             jitter=jitter or None,
+                                                                             timezone=timezone.utc))
 
     def trigger(self, reason: str) -> None:
         """Run now (on a scheduler thread); if running, once more right after."""

@@ -1,0 +1,114 @@
+"""JobSlot on a real apscheduler BackgroundScheduler: no overlap, triggers while busy re-run once, failures
+back off and never escape."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from natlink.errors import NatlinkError
+from natlink.service.health import Health
+from natlink.service.slots import JobSlot, Result, describe_error
+from natlink.state import StateStore
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture
+def scheduler():
+    s = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)}, timezone=timezone.utc)
+    s.start()
+    yield s
+    s.shutdown(wait=False)
+
+
+@pytest.fixture
+def health(tmp_path):
+    return Health(StateStore(tmp_path))
+
+
+def test_trigger_runs_now_and_a_trigger_while_busy_runs_once_more(scheduler, health):
+    running = 0
+    max_running = 0
+    reasons: list[str] = []
+    gate = threading.Event()
+    lock = threading.Lock()
+
+    def job(reason: str) -> Result:
+        nonlocal running, max_running
+        with lock:
+            running += 1
+            max_running = max(max_running, running)
+        reasons.append(reason)
+        if len(reasons) == 1:
+            gate.wait(5)
+        with lock:
+            running -= 1
+        return Result()
+
+    slot = JobSlot("ddns", job, interval=3600, jitter=0, health=health)
+    slot.attach(scheduler, None)  # no first run: only triggers
+    slot.trigger("ip change")
+    assert wait_until(lambda: reasons == ["ip change"])
+    for i in range(5):  # a burst of announcements while the job runs
+        slot.trigger(f"announce {i}")
+    gate.set()
+    assert wait_until(lambda: len(reasons) == 2 and not slot.busy)
+    time.sleep(0.2)
+    assert reasons == ["ip change", "announce 4"]  # coalesced into one more run, with the latest reason
+    assert max_running == 1
+    assert health.job("ddns").runs == 2
+
+
+def test_failure_backs_off_and_the_next_run_is_sooner_than_the_interval(scheduler, health, caplog):
+    calls: list[float] = []
+
+    def job(reason: str) -> Result:
+        calls.append(time.time())
+        raise NatlinkError("router did not answer", "check it")
+
+    slot = JobSlot("mappings", job, interval=3600, jitter=0, health=health)
+    slot.attach(scheduler, datetime.now(timezone.utc))
+    assert wait_until(lambda: len(calls) == 1 and health.job("mappings").failures == 1)
+    next_run = scheduler.get_job("mappings").next_run_time.timestamp()
+    assert 5 < next_run - calls[0] < 15  # retry_delay(1) = 10 s, not the hour
+    assert "mappings failed: router did not answer — check it; retrying in 10s" in caplog.text
+    assert health.job("mappings").last_error == "router did not answer — check it"
+
+
+def test_unexpected_exception_is_contained(health):
+    slot = JobSlot("probe", lambda reason: 1 / 0, interval=60, jitter=0, health=health)
+    result = slot.run("test")
+    assert result == Result(False, "failed", "ZeroDivisionError: division by zero")
+    assert slot.run("again").ok is False  # still usable
+
+
+def test_on_done_gets_previous_failures(health):
+    seen: list[tuple[str, bool, int]] = []
+    outcomes = iter([Result(False, "failed", "x"), Result(False, "failed", "x"), Result(True)])
+    slot = JobSlot("ddns", lambda r: next(outcomes), interval=60, jitter=0, health=health,
+                   on_done=lambda name, res, prev: seen.append((name, res.ok, prev)))
+    for _ in range(3):
+        slot.run("test")
+    assert seen == [("ddns", False, 0), ("ddns", False, 1), ("ddns", True, 2)]
+
+
+@pytest.mark.parametrize("exc, line", [
+    (NatlinkError("no router", "turn it on"), "no router — turn it on"),
+    (OSError("boom\nsecond line"), "OSError: boom"),
+    (TimeoutError(), "TimeoutError"),
+])
+def test_describe_error(exc, line):
+    assert describe_error(exc) == line
