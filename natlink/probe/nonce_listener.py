@@ -72,24 +72,37 @@ class NonceListener:
                     sock.sendto(self.line, peer)
                 else:
                     conn, peer = sock.accept()
+                    self._record(peer)
                     with contextlib.suppress(OSError), conn:
                         conn.settimeout(1.0)
                         conn.sendall(self.line)
+                    continue
             except (TimeoutError, socket.timeout):
                 continue
             except OSError:
                 if self._stop.is_set():
                     break
                 continue
-            with self._lock:
-                self.peers.append(str(peer[0]))
-            log.debug("nonce listener %s:%s answered %s", self.ip, self.port, peer[0])
+            self._record(peer)
+
+    def _record(self, peer: tuple) -> None:
+        with self._lock:
+            self.peers.append(str(peer[0]))
+        log.debug("nonce listener %s:%s answered %s", self.ip, self.port, peer[0])
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=1)
         if self._sock is not None:
+            # A checker that connects and hangs up at once (echoip) may still sit in the accept queue: count it.
+            if self.protocol == "tcp":
+                with contextlib.suppress(OSError):
+                    self._sock.setblocking(False)
+                    while True:
+                        conn, peer = self._sock.accept()
+                        conn.close()
+                        self._record(peer)
             with contextlib.suppress(OSError):
                 self._sock.close()
 
