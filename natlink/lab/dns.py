@@ -42,8 +42,20 @@ ns  A   {ns_ip}
 """
 
 
-def knot_conf(*, workdir: str, listen_ip: str, port: int, zone: str, key: TsigKey) -> str:
+def knot_conf(*, workdir: str, listen_ip: str, port: int, zone: str, key: TsigKey,
+              extra_zones: tuple[str, ...] = ()) -> str:
     knotdir = os.path.join(workdir, "knot")
+    zones = "".join(
+        f"""\
+  - domain: {name}
+    storage: "{knotdir}"
+    file: "{name}.zone"
+    acl: natlink-update
+    zonefile-sync: -1
+    journal-content: changes
+"""
+        for name in (zone, *extra_zones)
+    )
     return f"""\
 server:
     rundir: "{knotdir}"
@@ -79,13 +91,7 @@ acl:
     action: update
 
 zone:
-  - domain: {zone}
-    storage: "{knotdir}"
-    file: "{zone}.zone"
-    acl: natlink-update
-    zonefile-sync: -1
-    journal-content: changes
-"""
+{zones}"""
 
 
 @dataclass
@@ -98,6 +104,7 @@ class Knot:
     port: int
     zone: str
     key: TsigKey
+    extra_zones: tuple[str, ...] = ()  # more zones served the same way (e.g. a user's DDNS names in the demo)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -125,11 +132,13 @@ class Knot:
     def write_files(self) -> None:
         knotdir = os.path.join(self.workdir, "knot")
         os.makedirs(knotdir, exist_ok=True)
-        with open(os.path.join(knotdir, f"{self.zone}.zone"), "w", encoding="ascii") as fh:
-            fh.write(zone_text(self.zone, self.listen_ip))
+        for zone in (self.zone, *self.extra_zones):
+            with open(os.path.join(knotdir, f"{zone}.zone"), "w", encoding="ascii") as fh:
+                fh.write(zone_text(zone, self.listen_ip))
         with open(self.conf_path, "w", encoding="ascii") as fh:
             fh.write(
-                knot_conf(workdir=self.workdir, listen_ip=self.listen_ip, port=self.port, zone=self.zone, key=self.key)
+                knot_conf(workdir=self.workdir, listen_ip=self.listen_ip, port=self.port, zone=self.zone, key=self.key,
+                          extra_zones=self.extra_zones)
             )
         fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as fh:

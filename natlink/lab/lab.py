@@ -94,6 +94,7 @@ class Lab:
         lan2: bool = True,
         wan_ip: str | None = None,
         tag: str | None = None,
+        zones: Sequence[str] = (),
     ) -> None:
         if scenario not in SCENARIOS:
             raise LabError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
@@ -109,6 +110,8 @@ class Lab:
         self.with_knot = knot
         self.with_miniupnpd = miniupnpd
         self.with_lan2 = lan2
+        # Extra DNS zones knot serves besides ``zone`` (updatable with the same TSIG key).
+        self.extra_zones = tuple(z.rstrip(".").lower() for z in zones if z.rstrip(".").lower() != self.zone)
 
         p = f"nl{self.tag}"
         self.lan_ifname = f"{p}-lan"
@@ -213,8 +216,33 @@ class Lab:
 
     @classmethod
     def cleanup_stale(cls) -> list[str]:
-        """Remove namespaces, processes and files of labs whose owning process is dead."""
+        """Remove namespaces, processes and files of labs whose owning process is dead (kept labs excepted)."""
         return registry.cleanup_stale()
+
+    def keep(self) -> None:
+        """Leave this lab up after this process exits (``natlink demo --keep``).
+
+        Its record is marked kept, so cleanup_stale() spares it; destroy_kept() removes it.
+        Processes started with popen() survive only if started with start_new_session=True.
+        An explicit stop() still tears it down."""
+        if not self._started or self._stopped:
+            raise LabError("only a running lab can be kept")
+        registry.mark_kept(self.tag)
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+
+    @staticmethod
+    def kept_labs() -> list[registry.OwnerRecord]:
+        """Labs left up with keep(), by anyone."""
+        return registry.kept_records()
+
+    @staticmethod
+    def destroy_kept(tag: str | None = None) -> list[str]:
+        """Tear down kept labs (all, or the one with ``tag``): processes, namespaces, files. Returns their tags."""
+        tags = [r.tag for r in registry.kept_records() if tag is None or r.tag == tag]
+        for t in tags:
+            registry.destroy(t)
+        return tags
 
     def start(self, timeout: float = 5.0) -> Lab:
         """Build the topology, start the daemons, wait until they answer."""
@@ -244,6 +272,7 @@ class Lab:
                 port=self.dns_port,
                 zone=self.zone,
                 key=self._key,
+                extra_zones=self.extra_zones,
             )
             self._knot.write_files()  # key files exist even with knot=False
             self._miniupnpd = Miniupnpd(self._router_cfg, self.workdir)
@@ -447,10 +476,14 @@ class Lab:
         self._miniupnpd.start()
         self.wait_ready(timeout=timeout)
 
-    def router_reboot(self, timeout: float = 3.0) -> None:
-        """Mappings vanish and miniupnpd restarts (new NAT-PMP epoch); waits until it answers."""
+    def router_reboot(self, timeout: float = 3.0, while_down: Callable[[], object] | None = None) -> None:
+        """Mappings vanish and miniupnpd restarts (new NAT-PMP epoch); waits until it answers.
+
+        ``while_down`` runs while the router is down with its mappings gone (e.g. to show that)."""
         self.router_down()
         flush_miniupnpd_chains(self.ns("rtr"))
+        if while_down is not None:
+            while_down()
         self.router_up(timeout=timeout)
 
     def blocked_port(self, port: int, proto: str = "tcp") -> None:

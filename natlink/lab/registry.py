@@ -30,6 +30,7 @@ class OwnerRecord:
     pid: int
     starttime: int | None
     workdir: str
+    kept: bool = False  # left up on purpose (`natlink demo --keep`): never stale, only destroyed by asking
 
     def owner_alive(self) -> bool:
         return pid_alive(self.pid) and pid_starttime(self.pid) == self.starttime
@@ -56,11 +57,36 @@ def claim(tag: str, workdir: str) -> OwnerRecord:
     os.mkdir(record_dir(tag))  # FileExistsError = tag collision
     pid = os.getpid()
     record = OwnerRecord(tag=tag, pid=pid, starttime=pid_starttime(pid), workdir=workdir)
-    tmp = os.path.join(record_dir(tag), "owner.json.tmp")
+    _write(record)
+    return record
+
+
+def _write(record: OwnerRecord) -> None:
+    tmp = os.path.join(record_dir(record.tag), "owner.json.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(asdict(record), fh)
-    os.replace(tmp, os.path.join(record_dir(tag), "owner.json"))
+    os.replace(tmp, os.path.join(record_dir(record.tag), "owner.json"))
+
+
+def mark_kept(tag: str) -> OwnerRecord:
+    """Keep a lab alive after its owner exits: cleanup_stale() then leaves it alone."""
+    record = read_record(tag)
+    if record is None:
+        raise FileNotFoundError(f"no record for lab {tag}")
+    record = OwnerRecord(**{**asdict(record), "kept": True})
+    _write(record)
     return record
+
+
+def kept_records() -> list[OwnerRecord]:
+    """Records of labs left up on purpose (sorted by tag)."""
+    records = []
+    with contextlib.suppress(FileNotFoundError):
+        for tag in sorted(os.listdir(REGISTRY_ROOT)):
+            record = read_record(tag) if TAG_RE.match(tag) else None
+            if record is not None and record.kept:
+                records.append(record)
+    return records
 
 
 def release(tag: str) -> None:
@@ -80,7 +106,7 @@ def _is_stale(tag: str) -> bool:
         return True  # namespaces without any record: left by a run that lost it
     record = read_record(tag)
     if record is not None:
-        return not record.owner_alive()
+        return not record.kept and not record.owner_alive()
     try:
         age = time.time() - os.stat(record_dir(tag)).st_mtime
     except OSError:
