@@ -234,15 +234,19 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg:
 
 def _confirm(router: Router, report: ReconcileReport) -> None:
     """Re-read the table: a router may say yes and not keep the entry (seen with full tables and bad firmware)."""
-    try:
-        table = {m.key: m for m in router.list() or []}
-    except MappingError as exc:
-        log.warning("could not re-read the router's table to confirm: %s", exc)
-        return
-    for a in report.actions:
-        if not a.ok or a.action not in (ADD, RENEW, REPLACE) or a.step.want is None:
-            continue
-        entry = table.get((a.step.want.protocol, a.external_port or a.step.want.external_port))
+    changed = [a for a in report.actions if a.ok and a.action in (ADD, RENEW, REPLACE) and a.step.want is not None]
+    get = getattr(router.client, "get", None)
+    table: dict[tuple[str, int], Mapping] | None = None
+    if get is None or len(changed) > 3:  # one entry each is cheaper than walking the table for a few changes
+        try:
+            table = {m.key: m for m in router.list() or []}
+        except MappingError as exc:
+            log.warning("could not re-read the router's table to confirm: %s", exc)
+            return
+    for a in changed:
+        assert a.step.want is not None
+        key = (a.step.want.protocol, a.external_port or a.step.want.external_port)
+        entry = table.get(key) if table is not None else get(*key)
         if entry is None or entry.internal_ip != a.step.want.internal_ip \
                 or entry.internal_port != a.step.want.internal_port:
             a.ok = False
