@@ -33,7 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx, args: argparse.Namespace) -> int:
     from natlink.doctor.chain import analyse
-    from natlink.doctor.render import render
     from natlink.doctor.runner import config_failed, run_checks
 
     started = time.monotonic()

@@ -61,6 +61,10 @@ def wan_check(report: Any | None, router_wan: str | None, reflector_seen: str | 
     data = {"router_wan": router_wan, "public_ipv4": report.public_ipv4, "verdict": report.verdict,
             "reflector_sees": reflector_seen, "sources": [s.to_json() for s in report.sources]}
     wan_kind = classify(router_wan)
+    if report.verdict == "public" and report.public_ipv4 is None and report.problem:
+        # The sources disagree (e.g. the router's WAN vs what the reflector sees): nothing is published.
+        return fail(3, "wan", report.problem, "find the second NAT or VPN between the router and the internet, "
+                    "or drop the echo source that is wrong", cause="wan-mismatch", data=data, elapsed=elapsed)
     if report.verdict == "public":
         seen = f"; the outside sees {report.public_ipv4}" if report.public_ipv4 else ""
         return ok(3, "wan", f"the router's WAN address {router_wan or report.public_ipv4} is public{seen}",
