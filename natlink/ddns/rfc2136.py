@@ -178,10 +178,15 @@ class Rfc2136Provider(Provider):
         except dns.tsig.PeerBadTime:
             return transient("badtime", f"the DNS server {where} answered BADTIME: the clocks differ by more than "
                                         "the TSIG fudge; fix the time (NTP) on this host or the server")
-        except (dns.tsig.PeerBadKey, dns.tsig.PeerBadSignature, dns.tsig.PeerBadTruncation) as exc:
-            code = {dns.tsig.PeerBadKey: "BADKEY", dns.tsig.PeerBadSignature: "BADSIG"}.get(type(exc), "BADTRUNC")
-            return fatal(code.lower(), f"the DNS server {where} rejected the TSIG signature ({code}): the key name, "
-                                       "secret or algorithm differs from the server's; fix tsig_key_file")
+        except dns.tsig.PeerBadKey:
+            key = self.key.name if self.key else "?"
+            return fatal("badkey", f"the DNS server {where} does not know TSIG key {key!r} with algorithm "
+                                   f"{self.key.algorithm if self.key else '?'} (BADKEY); fix the key name or "
+                                   "algorithm in tsig_key_file")
+        except (dns.tsig.PeerBadSignature, dns.tsig.PeerBadTruncation) as exc:
+            code = "BADSIG" if isinstance(exc, dns.tsig.PeerBadSignature) else "BADTRUNC"
+            return fatal(code.lower(), f"the DNS server {where} rejected the TSIG signature ({code}): the key's "
+                                       "secret differs from the server's; fix tsig_key_file")
         except (dns.message.UnknownTSIGKey, dns.tsig.BadSignature, dns.message.BadTSIG) as exc:
             return fatal("tsig", f"the answer from {where} is not signed with our key ({exc.__class__.__name__}); "
                                  "check tsig_key_file and the server's key")
