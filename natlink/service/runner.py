@@ -58,7 +58,11 @@ class Service:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reload_requested = False
-        self._renew_all = threading.Event()  # a router announcement: re-request every lease on the next run
+        self._renew_all = threading.Event()  # re-request every lease on the next mappings run
+        if not once:
+            # What happened while we were down is unknown (a crash, a router reboot): NAT-PMP/PCP cannot list
+            # the table, so re-request each lease once at start (idempotent; one small request per mapping).
+            self._renew_all.set()
         self._listeners: list[Any] = []
         self._metrics: MetricsServer | None = None
         self.scheduler: Any = None
