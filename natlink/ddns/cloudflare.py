@@ -93,13 +93,13 @@ class CloudflareProvider(Provider):
         zone = self.option("zone")
         candidates = [str(zone).rstrip(".").lower()] if zone else [
             ".".join(name.split(".")[i:]) for i in range(len(name.split(".")) - 1)]
+        if name in self._zones:
+            return self._zones[name]
         for candidate in candidates:
-            if candidate in self._zones:
-                return self._zones[candidate]
             found = self._call("GET", "/zones", params={"name": candidate})
             if isinstance(found, list) and found:
-                self._zones[candidate] = str(found[0]["id"])
-                return self._zones[candidate]
+                self._zones[name] = str(found[0]["id"])  # per hostname: verify() needs no second walk
+                return self._zones[name]
         raise _Stop(fatal("nozone", f"Cloudflare: no zone for {hostname} is visible to this token (tried "
                                     f"{', '.join(candidates)}); set zone = \"...\" or give the token access to it"))
 
