@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+from pathlib import Path
+
 import dns.rcode
 import pytest
 
-from natlink.ddns.rfc2136 import KeyFileError, classify_rcode, parse_tsig_key
+from natlink.config import parse_config
+from natlink.ddns.rfc2136 import KeyFileError, Rfc2136Provider, classify_rcode, parse_tsig_key
 
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlYw=="
 
@@ -56,3 +61,55 @@ def test_bad_key_files_never_echo_the_content(text: str, words: str) -> None:
 def test_rcodes(rcode: int, outcome: str, kind: str) -> None:
     result = classify_rcode(rcode, "home.example")
     assert (result.outcome, result.kind) == (outcome, kind)
+
+
+def test_truncated_udp_answer_is_repeated_over_tcp(tmp_path: Path) -> None:
+    """knot never truncates an UPDATE answer, so a loopback server does: UDP answers TC=1, TCP answers NOERROR."""
+    import dns.flags
+    import dns.message
+    import dns.update
+
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    port = udp.getsockname()[1]
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.1", port))
+    tcp.listen(1)
+    seen: list[str] = []
+
+    def serve_udp() -> None:
+        wire, peer = udp.recvfrom(4096)
+        query = dns.message.from_wire(wire)
+        seen.append("udp")
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.TC
+        udp.sendto(response.to_wire(), peer)
+
+    def serve_tcp() -> None:
+        conn, _ = tcp.accept()
+        with conn:
+            length = int.from_bytes(conn.recv(2), "big")
+            wire = b""
+            while len(wire) < length:
+                wire += conn.recv(length - len(wire))
+            query = dns.message.from_wire(wire)
+            assert isinstance(query, dns.update.UpdateMessage)
+            seen.append("tcp")
+            out = dns.message.make_response(query).to_wire()
+            conn.sendall(len(out).to_bytes(2, "big") + out)
+
+    threads = [threading.Thread(target=serve_udp, daemon=True), threading.Thread(target=serve_tcp, daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        cfg = parse_config(f'[[ddns]]\nname = "x"\nprovider = "rfc2136"\nhostnames = ["a.home.example"]\n'
+                           f'server = "127.0.0.1"\nport = {port}\nzone = "home.example"\nverify = false\n'
+                           f'[service]\nstate_dir = "{tmp_path}"\n', tmp_path / "c.toml")
+        result = Rfc2136Provider(cfg.ddns[0], {}, timeout=2).update({4: "11.0.0.2"})
+    finally:
+        for t in threads:
+            t.join(3)
+        udp.close()
+        tcp.close()
+    assert result.outcome == "good"
+    assert seen == ["udp", "tcp"]
