@@ -90,19 +90,29 @@ class NonceListener:
             self.peers.append(str(peer[0]))
         log.debug("nonce listener %s:%s answered %s", self.ip, self.port, peer[0])
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Stop answering without waiting (stop many listeners at once, then join each)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
+        if self._sock is None:
+            return
+        # A checker that connects and hangs up at once (echoip) may still sit in the accept queue: count it.
+        if self.protocol == "tcp":
+            with contextlib.suppress(OSError):
+                self._sock.setblocking(False)
+                while True:
+                    conn, peer = self._sock.accept()
+                    conn.close()
+                    self._record(peer)
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept()/recvfrom()
+
+    def stop(self) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=1)
         if self._sock is not None:
-            # A checker that connects and hangs up at once (echoip) may still sit in the accept queue: count it.
-            if self.protocol == "tcp":
-                with contextlib.suppress(OSError):
-                    self._sock.setblocking(False)
-                    while True:
-                        conn, peer = self._sock.accept()
-                        conn.close()
-                        self._record(peer)
             with contextlib.suppress(OSError):
                 self._sock.close()
 

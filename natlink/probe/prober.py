@@ -122,30 +122,54 @@ class RouterFacts:
     table: list[Any] | None = None  # natlink.portmap.base.Mapping entries
 
 
-def _router_facts(cfg: Config, router: Any = None) -> RouterFacts:
-    """External address and mapping table from the router, when one answers (never raises)."""
-    opened = None
-    try:
-        if router is None:
-            from natlink.portmap.router import open_router
+def _open(cfg: Config, router: Any, protocols: tuple[str, ...] | None) -> tuple[Any, Any]:
+    """(router to use, router to close afterwards)."""
+    if router is not None:
+        return router, None
+    from natlink.portmap.router import open_router
 
-            router = opened = open_router(cfg.router)
-        wan = router.external_ip()
-        table = None
+    wanted = tuple(p for p in cfg.router.protocols if protocols is None or p in protocols) or None
+    opened = open_router(cfg.router, protocols=wanted) if wanted else open_router(cfg.router)
+    return opened, opened
+
+
+def _router_wan(cfg: Config, router: Any = None) -> RouterFacts:
+    """The router's external address. NAT-PMP/PCP answer in milliseconds where UPnP takes ~0.5 s, so they are
+    asked first; UPnP only when neither answers. Never raises."""
+    for protocols in (("natpmp", "pcp"), None):
+        use = closing = None
         try:
-            table = router.list()
-        except Exception as exc:  # a table we cannot read only weakens the diagnosis
-            log.debug("router table unavailable: %s", exc)
-        return RouterFacts(wan if wan is not None else "", True, table)
-    except (ImportError, NatlinkError, OSError) as exc:
-        log.debug("no router facts: %s", exc)
-        return RouterFacts()
+            use, closing = _open(cfg, router, protocols)
+            wan = use.external_ip()
+            return RouterFacts(wan if wan is not None else "", True)
+        except (ImportError, NatlinkError, OSError) as exc:
+            log.debug("router WAN address via %s unavailable: %s", protocols or "any protocol", exc)
+            if router is not None or isinstance(exc, ImportError):
+                break
+        finally:
+            _close(closing)
+    return RouterFacts()
+
+
+def _router_table(cfg: Config, router: Any = None) -> list[Any] | None:
+    """The router's mapping table (UPnP lists it; NAT-PMP/PCP cannot). None when unavailable."""
+    use = closing = None
+    try:
+        use, closing = _open(cfg, router, ("upnp",))
+        return use.list()
+    except Exception as exc:  # a table we cannot read only weakens the diagnosis
+        log.debug("router table unavailable: %s", exc)
+        return None
     finally:
-        if opened is not None:
-            try:
-                opened.close()
-            except Exception:  # closing is best effort
-                pass
+        _close(closing)
+
+
+def _close(router: Any) -> None:
+    if router is not None:
+        try:
+            router.close()
+        except Exception as exc:  # closing is best effort
+            log.debug("closing the router failed: %s", exc)
 
 
 def _forwarding(facts: RouterFacts | None, t: Target) -> tuple[bool | None, str | None]:
@@ -276,28 +300,35 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
     tlist = items if items and all(isinstance(t, Target) for t in items) else resolve_targets(cfg, items)  # type: ignore[arg-type]
     tokens = {t.probe.name: _secret(t.probe) for t in tlist}
     workers = max(4, min(64, 3 * len(tlist)))
-    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe-router")
-    facts_f: Future[RouterFacts] | None = None
-    if report is None or router is not None or any(t.mapping for t in tlist):
-        facts_f = side.submit(_router_facts, cfg, router)
-    side.shutdown(wait=False)  # with a report, the table only sharpens diagnoses: never wait for it at the end
+    side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe-router")
+    wan_f: Future[RouterFacts] | None = side.submit(_router_wan, cfg, router) if report is None else None
+    table_f = side.submit(_router_table, cfg, router) if any(t.mapping for t in tlist) else None
+    side.shutdown(wait=False)  # the table only sharpens diagnoses: never wait for it past the probe budget
+    budget_end = started + max((t.probe.timeout for t in tlist), default=3.0)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
         tlist = [_resolve_auto(t) for t in tlist]
         views = _inside_views(pool, tlist, listen)
-        facts = None
-        if report is None and facts_f is not None:  # the CGNAT decision needs the router before dialling
-            facts = facts_f.result()
+        # The CGNAT decision needs the router's WAN address before anything is dialled.
+        facts = wan_f.result() if wan_f is not None else None
         cgnat, double_nat = _wan_sentences(report, facts)
         try:
             jobs = _jobs(cfg, tlist, report, facts, views)
             runnable = [j for j in jobs if not (cgnat and j.family == "ipv4" and j.target.via != "hairpin")]
             _run_outside(pool, runnable, views, tokens)
         finally:
-            for view in views.values():
-                if view.listener is not None:
-                    view.listener.stop()
-        if facts is None and facts_f is not None and facts_f.done():
-            facts = facts_f.result()
+            listeners = [v.listener for v in views.values() if v.listener is not None]
+            for listener in listeners:
+                listener.request_stop()
+            for listener in listeners:
+                listener.stop()
+    # Failures get the router's table for a sharper sentence (within the probe's time budget); successes don't wait.
+    needs_table = any(j.outside.outcome != "open" for j in jobs)
+    if table_f is not None and (needs_table or table_f.done()):
+        try:
+            table = table_f.result(timeout=max(0.0, budget_end - time.monotonic()))
+        except TimeoutError:
+            table = None
+        facts = replace(facts, table=table) if facts is not None else RouterFacts(table=table)
     results = [_judge(j, views, facts, cgnat, double_nat, started) for j in jobs]
     return cross_check(results)
 

@@ -1,0 +1,81 @@
+"""Probe speed in the lab: N targets concurrently vs one, and what a timeout verdict costs.
+
+    sudo python bench/probe_bench.py [--rounds 5]
+
+Targets: 20 mappings (external 4000+i -> internal 5000+i on the LAN host, nothing listening, so natlink
+listens itself and every verdict is `verified`), a reflector on the WAN host, probe_all run in the LAN
+namespace. Targets: 20 concurrently within 1.2x of one; a timeout verdict within the configured timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+from natlink.config import load_config
+from natlink.lab import Lab, probes
+from natlink.probe.prober import probe_all
+
+
+def config(lab: Lab, n: int, timeout: float, blocked: bool = False) -> str:
+    parts = [f'[router]\nigd_url = "{lab.igd_url}"\nlan_ip = "{lab.lan_ip}"\n[public_ip]\nsources = ["router"]\n'
+             f'[service]\nstate_dir = "{lab.workdir}/state"\n']
+    for i in range(n):
+        parts.append(f'[[mapping]]\nname = "m{i}"\nprotocol = "tcp"\nexternal_port = {4000 + i}\n'
+                     f'internal_port = {5000 + i}\n[[probe]]\nmapping = "m{i}"\nreflector = "http://{lab.wan_host_ip}:8765"\n'
+                     f'timeout = {timeout}\n')
+    path = os.path.join(lab.workdir, f"bench-{n}-{timeout}-{blocked}.toml")
+    with open(path, "w") as fh:
+        fh.write("".join(parts))
+    return path
+
+
+def timed(lab: Lab, cfg_path: str) -> tuple[float, list[str]]:
+    cfg = load_config(cfg_path)
+    t0 = time.perf_counter()
+    results = lab.call("lan", probe_all, cfg)
+    return time.perf_counter() - t0, [r.verdict.value for r in results]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--targets", type=int, default=20)
+    args = ap.parse_args()
+    with Lab() as lab:
+        lab.popen("wan", [sys.executable, "-m", "natlink", "reflector", "--listen", f"{lab.wan_host_ip}:8765",
+                          "--rate", "0"], stderr=open(os.devnull, "w"))
+        while True:
+            try:
+                if lab.call("wan", probes.http_get_status, lab.wan_host_ip, 8765, "/v1/health") == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        for i in range(args.targets):
+            lab.run("lan", ["upnpc", "-u", lab.igd_url, "-e", f"natlink:m{i}", "-a", lab.lan_ip, str(5000 + i),
+                            str(4000 + i), "TCP"])
+        one, many = config(lab, 1, 3.0), config(lab, args.targets, 3.0)
+        timed(lab, one)  # warm-up (imports, ARP)
+        t1, tn = [], []
+        for _ in range(args.rounds):
+            d, v1 = timed(lab, one)
+            t1.append(d)
+            d, vn = timed(lab, many)
+            tn.append(d)
+        m1, mn = statistics.median(t1), statistics.median(tn)
+        print(f"1 target:   median {m1 * 1000:7.1f} ms  (min {min(t1) * 1000:.1f}, max {max(t1) * 1000:.1f}) verdicts {set(v1)}")
+        print(f"{args.targets} targets: median {mn * 1000:7.1f} ms  (min {min(tn) * 1000:.1f}, max {max(tn) * 1000:.1f}) "
+              f"verdicts {set(vn)}")
+        print(f"ratio {args.targets}/1: {mn / m1:.2f}x  (target <= 1.2x)")
+        lab.blocked_port(4000)
+        for timeout in (1.0, 3.0):
+            d, v = timed(lab, config(lab, 1, timeout, blocked=True))
+            print(f"timeout verdict with timeout = {timeout:g} s: {d:.3f} s wall ({v[0]}; target <= {timeout:g} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
