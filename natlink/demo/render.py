@@ -1,0 +1,76 @@
+"""How the story is shown: one line per link as it happens, with the time it took; a summary; --json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from natlink.output import Output
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+MARKS = {OK: ("✓", "ok"), FAILED: ("✗", "FAIL"), SKIPPED: ("–", "skip")}
+ASCII = str.maketrans({"→": "->", "—": "-", "–": "-", "✓": "ok", "✗": "x"})
+
+
+@dataclass
+class StepResult:
+    key: str  # stable id: sandbox, router, wan, mapping, ddns, reach, service, ip-change, reboot, teardown, keep
+    title: str  # what a person reads: "router found"
+    status: str = OK
+    detail: str = ""
+    elapsed: float | None = None  # seconds, measured
+    subject: str | None = None  # the mapping / DDNS entry / probe the step is about
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAILED
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "title": self.title, "subject": self.subject, "status": self.status,
+                "ok": self.ok, "detail": self.detail,
+                "elapsed_ms": None if self.elapsed is None else round(self.elapsed * 1000, 1), **self.data}
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+class Printer:
+    """Writes through natlink's Output, so --json and --quiet behave like everywhere else."""
+
+    def __init__(self, out: Output, unicode: bool | None = None) -> None:
+        self.out = out
+        if unicode is None:
+            encoding = (getattr(out.stdout, "encoding", None) or "").lower().replace("-", "")
+            unicode = encoding in ("utf8", "utf16", "utf32")
+        self.unicode = unicode
+
+    def text(self, s: str) -> str:
+        return s if self.unicode else s.translate(ASCII)
+
+    def line(self, s: str = "") -> None:
+        self.out.line(self.text(s))
+
+    def step(self, r: StepResult) -> None:
+        mark = MARKS[r.status][0 if self.unicode else 1]
+        self.line(f"  {mark:<4}{fmt_time(r.elapsed):>8}  {r.title}" + (f" — {r.detail}" if r.detail else ""))
+
+    def note(self, s: str) -> None:
+        self.line(f"        note: {s}")
+
+    def summary(self, results: list[StepResult], total: float, interrupted: bool = False) -> None:
+        failed = [r for r in results if r.status == FAILED]
+        if interrupted:
+            text = f"interrupted after {fmt_time(total)}; the sandbox was torn down"
+        elif failed:
+            text = f"{len(failed)} link(s) failed: {', '.join(r.title for r in failed)} — total {fmt_time(total)}"
+        else:
+            text = f"the whole chain works — total {fmt_time(total)}"
+        self.line()
+        self.out.result(self.text(text))
+
+    def json(self, document: dict[str, Any]) -> None:
+        self.out.json(document)
