@@ -52,7 +52,8 @@ def run(ctx, args: argparse.Namespace) -> int:
         label = _ACTION_TEXT.get(r.action, r.action)
         if r.action == "update":
             label = {"success": "updated", "fatal": "STOPPED", "transient": "failed"}.get(r.kind, r.kind)
-        out.result(f"{r.name} ({r.provider}): {label} [{r.outcome}] {r.message}")
+        code = "" if r.action == "skip" else f" [{r.outcome}]"
+        out.result(f"{r.name} ({r.provider}): {label}{code} {r.message}")
         if r.verify_problem:
             out.result(f"{r.name}: verification: {r.verify_problem}")
     return 0 if ok else 1

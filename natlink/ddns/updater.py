@@ -110,6 +110,8 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
         outcome = {"skip": "unchanged", "wait": "backoff", "blocked": state.last_outcome or "blocked",
                    "no-ip": "no-ip"}[decision.action]
         message = decision.reason
+        if decision.action == "skip" and state.published:
+            message = f"{', '.join(state.published.values())} already published; nothing sent"
         if decision.action == "no-ip" and getattr(report, "problem", None):
             message = f"{message}: {report.problem}"
         log.debug("ddns %s: %s (%s)", entry.name, decision.action, message)
