@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 GREETING_WINDOW = 0.3  # how long a service gets to speak first when read from inside
 GREETING_MAX = 128
-MAX_PORTS_PER_REQUEST = 16  # reflectors allow 32 by default; stay well under
+MAX_PORTS_PER_REQUEST = 32  # a reflector's default cap: one request for up to 32 targets
 
 __all__ = ["ProbeResult", "Verdict", "Target", "probe_all", "resolve_targets", "exit_code"]
 
