@@ -160,9 +160,10 @@ def wan_connects(lab: Any, port: int = 3390) -> bool:
 
 
 def router_table(lab: Any) -> list[str]:
-    """The router's mapping table lines (from upnpc, the reference client)."""
+    """The router's mapping table (from upnpc, the reference client), without the index and the ticking lease."""
     out = lab.run("lan", ["upnpc", "-u", lab.igd_url, "-l"], check=False, timeout=10).stdout
-    return sorted(line.strip() for line in out.splitlines() if "->" in line and ("TCP" in line or "UDP" in line))
+    return sorted(" ".join(line.split()[1:-1]) for line in out.splitlines()
+                  if "->" in line and ("TCP" in line or "UDP" in line))
 
 
 @dataclass

@@ -172,3 +172,40 @@ def test_once_runs_one_round_and_exits(lab, tmp_path):
     assert wan_connects(lab) and dns_a(lab) == lab.wan_ip
     doc = status(lab, cfg)
     assert doc["service"]["state"] == "oneshot" and doc["probes"]["results"][0]["ok"]
+
+
+def test_sd_notify_and_metrics(lab, tmp_path):
+    """Under a stand-in for systemd's notify socket: READY=1, STATUS and WATCHDOG pings arrive; the metrics
+    endpoint (on the LAN host's loopback) serves the job outcomes and the mapping count."""
+    import socket
+
+    lab.tcp_service("lan", 3389)
+    sock_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # AF_UNIX paths are not per network namespace
+    sock.bind(sock_path)
+    sock.settimeout(10)
+    cfg = write_config(lab, tmp_path, probe=False, alerts=False, ddns_rfc2136=False)
+    cfg.write_text(cfg.read_text().replace('unmap_on_stop = false', 'unmap_on_stop = false\nmetrics = "127.0.0.1:9877"'))
+    nl = start_natlink(lab, cfg, env={"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "2000000"})
+    try:
+        messages = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(m == "WATCHDOG=1" for m in messages):
+            messages.append(sock.recv(4096).decode())
+        assert messages[0].startswith("READY=1\nMAINPID=")
+        assert "WATCHDOG=1" in messages  # pinged at half of WATCHDOG_USEC
+        wait_for(lambda: job_done(nl, "mappings"), 10, "the mappings job")
+        page = lab.run("lan", [sys.executable, "-c", "import urllib.request; print(urllib.request.urlopen("
+                               "'http://127.0.0.1:9877/metrics', timeout=5).read().decode())"]).stdout
+        assert 'natlink_job_runs_total{job="mappings",outcome="changed"} 1' in page, page
+        assert "natlink_mappings 1" in page and "natlink_up 1" in page
+        code, _ = nl.stop()
+        assert code == 0
+        rest = []
+        sock.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            while True:
+                rest.append(sock.recv(4096).decode())
+        assert "STOPPING=1" in rest
+    finally:
+        sock.close()
