@@ -117,8 +117,8 @@ def check_port_range(f: HostFacts, expected: int) -> CheckResult:
     if count < expected:
         return warn(LINK, "ephemeral-ports", f"ip_local_port_range {low}-{high} gives {count} outgoing ports per "
                                              f"destination, fewer than the {expected} connections expected",
-                    f"if this server proxies connections onward, widen it: sysctl -w "
-                    f"net.ipv4.ip_local_port_range=\"1024 65535\" (persist in /etc/sysctl.d/)", data=data)
+                    "if this server proxies connections onward, widen it: sysctl -w "
+                    "net.ipv4.ip_local_port_range=\"1024 65535\" (persist in /etc/sysctl.d/)", data=data)
     return ok(LINK, "ephemeral-ports", f"ip_local_port_range {low}-{high}: {count} outgoing ports per destination "
                                        "(incoming connections all share the listening port)", data=data)
 

@@ -11,7 +11,6 @@ import json
 import logging
 import time
 import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
 from natlink.config import Config, MappingCfg
@@ -91,19 +90,6 @@ def wan_check(report: Any | None, router_wan: str | None, reflector_seen: str | 
 
 
 # --------------------------------------------------------------------------- link 4
-
-
-@dataclass(frozen=True)
-class RouterEntry:
-    """One line of the router's table (natlink.portmap.base.Mapping shape)."""
-
-    protocol: str
-    external_port: int
-    internal_ip: str
-    internal_port: int
-    description: str = ""
-    lease: int | None = None
-    enabled: bool = True
 
 
 def mapping_checks(mappings: tuple[MappingCfg, ...], table: list[Any] | None, lan_ip: str,

@@ -6,7 +6,7 @@ No I/O here: every input is plain data, so every decision has a table test in te
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from natlink.portmap.base import Mapping, owner_name

@@ -53,7 +53,7 @@ def test_foreign_domain_is_fatal(tmp_path: Path, httpserver: Any) -> None:
     (401, "", "http-401", "fatal"),
     (404, "", "http-404", "fatal"),
     (200, "<html>maintenance</html>", "unexpected", "transient"),
-    (200, f"OK\n198.51.100.1\n\nUPDATED", "mismatch", "transient"),
+    (200, "OK\n198.51.100.1\n\nUPDATED", "mismatch", "transient"),
 ])
 def test_error_answers(tmp_path: Path, httpserver: Any, status: int, body: str, outcome: str, kind: str) -> None:
     fake = DuckFake(status=status, override=body)

@@ -6,7 +6,8 @@ import pytest
 
 from natlink.config import MappingCfg
 from natlink.doctor.checks_dns import Lookup, dns_check
-from natlink.doctor.checks_router import RouterEntry, mapping_checks, wan_check
+from natlink.doctor.checks_router import mapping_checks, wan_check
+from natlink.portmap.base import Mapping as RouterEntry
 from natlink.doctor.model import Status
 from natlink.publicip import judge
 from natlink.publicip.verdict import SourceAnswer
