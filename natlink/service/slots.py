@@ -64,7 +64,10 @@ class JobSlot:
         self.scheduler = scheduler
         scheduler.add_job(self.run, IntervalTrigger(seconds=max(1, int(self.interval)), jitter=self.jitter or None,
                                                   timezone=timezone.utc),
-                          id=self.name, name=self.name, args=("schedule",), max_instances=1, coalesce=True,
+                          id=self.name, name=self.name, args=("schedule",),
+                          # 2, not 1: a wake-up that lands while a run is finishing must reach run(), which turns
+                          # it into one more pass instead of apscheduler dropping it; run() itself never overlaps
+                          max_instances=2, coalesce=True,
                           # after a suspend, one late run (coalesced) rather than none
                           misfire_grace_time=max(60, int(self.interval)), next_run_time=first_run,
                           replace_existing=True)
