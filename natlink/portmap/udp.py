@@ -30,6 +30,7 @@ def exchange(gateway: str, payload: bytes, parse: Callable[[bytes], T | None], *
     """
     deadline = time.monotonic() + timeout
     wait = FIRST_WAIT
+    refused = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
             sock.connect((gateway, port))  # the kernel then drops datagrams from other sources
@@ -39,7 +40,7 @@ def exchange(gateway: str, payload: bytes, parse: Callable[[bytes], T | None], *
         while True:
             now = time.monotonic()
             if now >= deadline:
-                raise NoAnswer(f"no {what} answer from {gateway}:{port} within {timeout:g} s",
+                raise NoAnswer(f"no {what} answer from {gateway}:{port} within {timeout:.1f} s",
                                "check that the router is up and NAT-PMP/PCP is enabled")
             try:
                 sock.send(payload)
@@ -58,8 +59,12 @@ def exchange(gateway: str, payload: bytes, parse: Callable[[bytes], T | None], *
                 try:
                     data = sock.recv(1100)
                 except ConnectionRefusedError:
-                    # ICMP port unreachable: nothing listens on 5351. Wait for the retransmit anyway:
-                    # a router that is starting up may answer the next one.
+                    # ICMP port unreachable: nothing listens on 5351. A router that is starting up may
+                    # answer the retransmit, so give up only when two sends in a row were refused.
+                    refused += 1
+                    if refused >= 2:
+                        raise NoAnswer(f"{gateway}:{port} refused the {what} (nothing listens there)",
+                                       "NAT-PMP/PCP is switched off on the router, or it is not running") from None
                     time.sleep(max(0.0, min(resend_at - time.monotonic(), 0.05)))
                     continue
                 except OSError:
