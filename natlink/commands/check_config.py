@@ -15,6 +15,7 @@ def run(ctx, args: argparse.Namespace) -> int:
     cfg = ctx.config()
     out = ctx.out
     lan = cfg.router.lan_ip
+    shown_lan = "this host" if lan == "auto" else lan
     summary = {
         "ok": True,
         "config": str(cfg.path),
@@ -33,10 +34,10 @@ def run(ctx, args: argparse.Namespace) -> int:
     out.json(summary)
     out.result(f"{cfg.path}: OK")
     out.line(f"router: {', '.join(cfg.router.protocols)} via {summary['router']['gateway']}, "
-             f"mappings point at {lan}{' (source address toward the gateway)' if lan == 'auto' else ''}, "
+             f"mappings point at {shown_lan}{' (lan_ip = auto: its source address toward the gateway)' if lan == 'auto' else ''}, "
              f"lease {format_duration(cfg.router.lease) if cfg.router.lease else 'permanent'}")
     for m in cfg.mappings:
-        out.line(f"mapping {m.name}: {m.protocol.upper()} {m.external_port} -> {m.internal_ip or lan}:{m.internal_port}")
+        out.line(f"mapping {m.name}: {m.protocol.upper()} {m.external_port} -> {m.internal_ip or shown_lan}:{m.internal_port}")
     out.line(f"public IP from: {', '.join(cfg.public_ip.sources)}{' (and IPv6)' if cfg.public_ip.ipv6 else ''}")
     for d in cfg.ddns:
         secrets = "; ".join(f"{k} from {v.describe()}" for k, v in d.secrets.items())

@@ -111,23 +111,42 @@ def test_secret_value_never_echoed(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_example_config_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shutil.copy(REPO / "config.example.toml", tmp_path / "config.toml")
-    # The example's rfc2136 entry reads tsig.key beside the config file.
-    (tmp_path / "tsig.key").write_text('key "k" { algorithm hmac-sha256; secret "c2VjcmV0c2VjcmV0"; };\n')
-    code = main(["-c", str(tmp_path / "config.toml"), "--json", "check-config"])
+    code = main(["-c", str(REPO / "config.example.toml"), "--json", "check-config"])
     out = capsys.readouterr().out
     assert code == 0
     assert '"ok": true' in out and '"rdp"' in out
-    assert "c2VjcmV0c2VjcmV0" not in out
 
 
-def test_example_config_contents(tmp_path: Path) -> None:
-    (tmp_path / "tsig.key").write_text('key "k" { algorithm hmac-sha256; secret "c2VjcmV0c2VjcmV0"; };\n')
-    cfg = parse_config((REPO / "config.example.toml").read_text(), tmp_path / "config.toml")
-    assert cfg.router.lease == 3600
+def test_example_config_contents() -> None:
+    cfg = parse_config((REPO / "config.example.toml").read_text(), REPO / "config.example.toml")
+    assert cfg.router.lease == 3600 and cfg.router.lan_ip == "auto"
     m = cfg.mapping("rdp")
-    assert m is not None and (m.external_port, m.internal_port, m.internal_ip) == (3390, 3389, "10.0.1.201")
-    assert cfg.ddns[0].provider == "rfc2136" and cfg.probes[0].mapping == "rdp"
+    assert m is not None and (m.external_port, m.internal_port, m.internal_ip) == (3390, 3389, None)
+
+
+def test_example_config_commented_entries_validate(tmp_path: Path) -> None:
+    """The commented-out [[ddns]] and [[probe]] examples are valid too once uncommented."""
+    text = (REPO / "config.example.toml").read_text()
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("# [[ddns]]") or line.startswith("# [[probe]]"):
+            lines.append(line[2:].split("#")[0].rstrip())
+        elif lines and lines[-1].startswith(("[[ddns]]", "[[probe]]", "name", "provider", "hostnames", "server",
+                                              "zone", "tsig", "username", "password", "api_token", "token",
+                                              "mapping", "via", "reflector")) and line.startswith("# ") \
+                and not line.startswith("# #") and "=" in line.split("#")[1] and not line.startswith("#  "):
+            lines.append(line[2:])
+        else:
+            lines.append(line)
+    uncommented = "\n".join(lines)
+    for name in ("tsig.key",):
+        (tmp_path / name).write_text('key "k" { algorithm hmac-sha256; secret "c2VjcmV0c2VjcmV0"; };\n')
+    (tmp_path / "noip.password").write_text("pw\n")
+    (tmp_path / "reflector.token").write_text("t0ken\n")
+    uncommented = uncommented.replace("/etc/natlink/noip.password", str(tmp_path / "noip.password"))
+    cfg = parse_config(uncommented, tmp_path / "config.toml")
+    assert [d.provider for d in cfg.ddns] == ["rfc2136", "noip", "cloudflare", "duckdns"]
+    assert cfg.probes[0].mapping == "rdp" and cfg.probes[0].via == "reflector"
 
 
 def test_secret_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
