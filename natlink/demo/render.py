@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +43,9 @@ def fmt_time(seconds: float | None) -> str:
 class Printer:
     """Writes through natlink's Output, so --json and --quiet behave like everywhere else."""
 
-    def __init__(self, out: Output, unicode: bool | None = None) -> None:
+    def __init__(self, out: Output, unicode: bool | None = None, width: int | None = None) -> None:
         self.out = out
+        self.width = width or max(80, min(160, shutil.get_terminal_size((120, 24)).columns))
         if unicode is None:
             encoding = (getattr(out.stdout, "encoding", None) or "").lower().replace("-", "")
             unicode = encoding in ("utf8", "utf16", "utf32")
@@ -54,19 +57,26 @@ class Printer:
     def line(self, s: str = "") -> None:
         self.out.line(self.text(s))
 
+    def wrapped(self, first: str, rest: str, indent: int) -> None:
+        for line in textwrap.wrap(first + rest, self.width, subsequent_indent=" " * indent,
+                                  break_on_hyphens=False, break_long_words=False):
+            self.line(line)
+
     def step(self, r: StepResult) -> None:
         mark = MARKS[r.status][0 if self.unicode else 1]
-        self.line(f"  {mark:<4}{fmt_time(r.elapsed):>8}  {r.title}" + (f" — {r.detail}" if r.detail else ""))
+        title = f"{r.title} ({r.subject})" if r.subject and r.key not in ("sandbox",) else r.title
+        self.wrapped(f"  {mark:<4}{fmt_time(r.elapsed):>8}  {title}", f" — {r.detail}" if r.detail else "", 16)
 
     def note(self, s: str) -> None:
-        self.line(f"        note: {s}")
+        self.wrapped("                note: ", s, 22)
 
     def summary(self, results: list[StepResult], total: float, interrupted: bool = False) -> None:
         failed = [r for r in results if r.status == FAILED]
         if interrupted:
             text = f"interrupted after {fmt_time(total)}; the sandbox was torn down"
         elif failed:
-            text = f"{len(failed)} link(s) failed: {', '.join(r.title for r in failed)} — total {fmt_time(total)}"
+            names = ", ".join(f"{r.title} ({r.subject})" if r.subject else r.title for r in failed)
+            text = f"{len(failed)} link(s) failed: {names} — total {fmt_time(total)}"
         else:
             text = f"the whole chain works — total {fmt_time(total)}"
         self.line()

@@ -8,9 +8,10 @@ outcome is made from the outside: DNS asked from the internet host, TCP connects
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,7 @@ class Story:
     mapped: list[Mapped] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
     kept_info: dict[str, Any] | None = None
+    pids: dict[str, int] = field(default_factory=dict)  # every process the sandbox ran (the tests check they end)
 
     def __post_init__(self) -> None:
         self.printer = Printer(self.out)
@@ -105,6 +107,14 @@ class Story:
     def lab(self) -> Any:
         assert self.sb is not None
         return self.sb.lab
+
+    def note_pids(self) -> None:
+        assert self.sb is not None
+        for name, proc in self.sb.procs.items():
+            self.pids[name] = proc.pid
+        for name, pid in (("miniupnpd", self.lab.miniupnpd_pid), ("knotd", self.lab.knot_pid)):
+            if pid:
+                self.pids[name if name not in self.pids or self.pids[name] == pid else f"{name}-after-reboot"] = pid
 
     # ------------------------------------------------------------------ the story
 
@@ -179,9 +189,10 @@ class Story:
         self.store = StateStore(self.cfg.service.state_dir)
         ports = sconf.tcp_ports()
         self.sb.start_helpers(ports)
+        self.note_pids()
         services = f"stand-in service on {', '.join(map(str, ports))}" if ports else "no TCP service"
         return StepResult("sandbox", "sandbox up",
-                          detail=f"LAN host {lab.lan_ip} ({services}) · router {lab.gateway} with WAN "
+                          detail=f"lab {lab.tag}: LAN host {lab.lan_ip} ({services}) · router {lab.gateway} with WAN "
                                  f"{lab.wan_ip} (miniupnpd: UPnP IGD, NAT-PMP, PCP; nftables NAT) · internet host "
                                  f"{lab.wan_host_ip} (knot DNS for {', '.join((lab.zone, *lab.extra_zones))}; "
                                  f"natlink reflector :{self.sb.reflector_url.rsplit(':', 1)[1]})",
@@ -315,6 +326,7 @@ class Story:
         assert self.sb is not None
         started = time.monotonic()
         ready = self.sb.start_service()
+        self.note_pids()
 
         def first_round(doc: dict[str, Any]) -> bool:
             jobs = doc.get("jobs") or {}
@@ -391,6 +403,7 @@ class Story:
         started = time.monotonic()
         lab.router_reboot(while_down=while_down)
         up = time.monotonic()
+        self.note_pids()
         repaired, failed = [], []
         for m in self.mapped:
             w = wait_until(lambda m=m: sb.connect_from_outside(lab.wan_ip, m.external_port), bool,
@@ -470,7 +483,7 @@ class Story:
         lab = self.lab
         return {"tag": lab.tag, "lan": lab.lan_ip, "gateway": lab.gateway, "wan_ip": lab.wan_ip,
                 "internet_host": lab.wan_host_ip, "dns_zones": [lab.zone, *lab.extra_zones],
-                "reflector": self.sb.reflector_url}
+                "reflector": self.sb.reflector_url, "pids": self.pids}
 
 
 # --------------------------------------------------------------------------- entry points
@@ -486,7 +499,21 @@ def run_demo(out: Output, config: Callable[[], Config] | None, *, keep: bool = F
     if others:
         out.note(f"note: {len(others)} sandbox(es) kept from before are still up ({', '.join(o['tag'] for o in others)}); "
                  "`natlink demo --down` removes them")
-    return Story(out, user_cfg=user_cfg, keep=keep).run()
+    with _narrating(out.verbose):
+        return Story(out, user_cfg=user_cfg, keep=keep).run()
+
+
+@contextlib.contextmanager
+def _narrating(verbose: bool) -> Iterator[None]:
+    """The story tells what natlink's modules do; their INFO log lines would say it twice (-v keeps them)."""
+    root = logging.getLogger()
+    level = root.level
+    if not verbose:
+        root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def run_down(out: Output, host: prereq.Host | None = None) -> int:

@@ -98,7 +98,8 @@ clean_ruleset_interval=600
 uuid={cfg.uuid}
 friendly_name=natlink lab router
 model_name=natlink-lab
-allow 1024-65535 {cfg.lan_subnet} 1024-65535
+# external ports 1024-65535 only (like many routers); any internal port, e.g. a web server on 443
+allow 1024-65535 {cfg.lan_subnet} 1-65535
 deny 0-65535 0.0.0.0/0 0-65535
 """
 
