@@ -343,6 +343,9 @@ class Story:
                                  "announcements", elapsed=time.monotonic() - started,
                           data={"pid": self.sb.service_pid, "ready_ms": round(ready * 1000, 1)})
 
+    def _mapping_runs(self) -> int:
+        return int(((self.health().get("jobs") or {}).get("mappings") or {}).get("runs", 0))
+
     def _announcements(self) -> int:
         return int((self.health().get("counters") or {}).get("event:announce", 0))
 
@@ -374,7 +377,9 @@ class Story:
             else:
                 failed.append(f"{new}:{m.external_port} not reachable from outside ({one_line(w.last)})")
         elapsed = time.monotonic() - started
-        how = "heard the router's announcement and " if self._announcements() > heard_before else ""
+        # The service saves its counters after the job that the event triggered: give it a moment.
+        heard = wait_until(self._announcements, lambda n: n > heard_before, 1.0, 0.01).ok
+        how = "heard the router's announcement and " if heard else ""
         data["announcement_heard"] = bool(how)
         head = f"the ISP changed the WAN address {old} → {new}; natlink {how}"
         if failed:
@@ -399,7 +404,7 @@ class Story:
                 except OSError as exc:
                     gone[m.external_port] = "refused" if isinstance(exc, ConnectionRefusedError) else one_line(exc)
 
-        runs_before = int(((self.health().get("jobs") or {}).get("mappings") or {}).get("runs", 0))
+        runs_before = self._mapping_runs()
         started = time.monotonic()
         lab.router_reboot(while_down=while_down)
         up = time.monotonic()
@@ -414,7 +419,7 @@ class Story:
                 failed.append(f"{lab.wan_ip}:{m.external_port} still not reachable ({one_line(w.last)})")
         elapsed = time.monotonic() - started
         after_up = time.monotonic() - up
-        runs_after = int(((self.health().get("jobs") or {}).get("mappings") or {}).get("runs", 0))
+        runs_after = wait_until(self._mapping_runs, lambda n: n > runs_before, 2.0, 0.01).last
         down = ", ".join(f"{lab.wan_ip}:{p} {v}" for p, v in gone.items())
         data = {"while_down": gone, "after_router_up_ms": round(after_up * 1000, 1),
                 "service_mapping_runs": runs_after - runs_before}
