@@ -65,7 +65,8 @@ class Printer:
     def step(self, r: StepResult) -> None:
         mark = MARKS[r.status][0 if self.unicode else 1]
         title = f"{r.title} ({r.subject})" if r.subject and r.key not in ("sandbox",) else r.title
-        self.wrapped(f"  {mark:<4}{fmt_time(r.elapsed):>8}  {title}", f" — {r.detail}" if r.detail else "", 16)
+        when = "" if r.status == SKIPPED else fmt_time(r.elapsed)
+        self.wrapped(f"  {mark:<4}{when:>8}  {title}", f" — {r.detail}" if r.detail else "", 16)
 
     def note(self, s: str) -> None:
         self.wrapped("                note: ", s, 22)

@@ -353,12 +353,19 @@ class Story:
         assert self.sb is not None
         sb, lab = self.sb, self.lab
         old, new = lab.wan_ip, self.new_wan_ip
-        if not self.published and not self.mapped:
-            return StepResult("ip-change", "ISP address change", SKIPPED, "nothing published or mapped to follow")
         heard_before = self._announcements()
         started = time.monotonic()
         lab.ip_change(new)
         parts, data, failed = [], {"old": old, "new": new}, []
+        # The service's own view first: its router poll (saved in its health state) sees the new address.
+        w = wait_until(lambda: (self.health().get("router") or {}).get("external_ip"), lambda v: v == new,
+                       FOLLOW_TIMEOUT)
+        took = time.monotonic() - started
+        data["service_saw_ms"] = round(took * 1000, 1)
+        if w.ok:
+            parts.append(f"saw {new} in {fmt_time(took)}")
+        else:
+            failed.append(f"the service still reports {w.last or 'no address'}")
         for h in self.published:
             w = wait_until(lambda h=h: sb.resolve(h), lambda v: v == [new], FOLLOW_TIMEOUT - (time.monotonic() - started))
             took = time.monotonic() - started
