@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -121,6 +122,7 @@ class Story:
     def run(self) -> int:
         started = time.monotonic()
         interrupted = False
+        signal_code = EXIT_INTERRUPTED
         title = "natlink demo — the whole chain on a simulated home network"
         if self.user_cfg is not None:
             title += f", with your config {self.user_cfg.path}"
@@ -129,6 +131,9 @@ class Story:
             self.chain()
         except KeyboardInterrupt:
             interrupted = True
+        except SystemExit as exc:  # SIGTERM / SIGHUP (see _exit_on_hangup_or_term)
+            interrupted = True
+            signal_code = exc.code if isinstance(exc.code, int) else EXIT_INTERRUPTED
         finally:
             if self.sb is not None:
                 if self.keep and not interrupted and self.lab.workdir:
@@ -139,7 +144,7 @@ class Story:
         if self.kept_info:
             self.print_kept(self.kept_info)
         self.printer.summary(self.results, total, interrupted)
-        code = EXIT_INTERRUPTED if interrupted else (0 if all(r.ok for r in self.results) else 1)
+        code = signal_code if interrupted else (0 if all(r.ok for r in self.results) else 1)
         self.printer.json({
             "ok": code == 0, "exit_code": code, "interrupted": interrupted, "total_ms": round(total * 1000, 1),
             "config": str(self.user_cfg.path) if self.user_cfg is not None else None,
@@ -511,8 +516,25 @@ def run_demo(out: Output, config: Callable[[], Config] | None, *, keep: bool = F
     if others:
         out.note(f"note: {len(others)} sandbox(es) kept from before are still up ({', '.join(o['tag'] for o in others)}); "
                  "`natlink demo --down` removes them")
-    with _narrating(out.verbose):
+    with _narrating(out.verbose), _exit_on_hangup_or_term():
         return Story(out, user_cfg=user_cfg, keep=keep).run()
+
+
+@contextlib.contextmanager
+def _exit_on_hangup_or_term() -> Iterator[None]:
+    """SIGTERM / SIGHUP (a closed terminal) become SystemExit, so the story's finally tears the sandbox down."""
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError):  # not the main thread (tests): the lab's own handler still covers TERM
+            previous[sig] = signal.signal(sig, leave)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

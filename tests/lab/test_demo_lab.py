@@ -218,7 +218,8 @@ def test_keep_leaves_a_working_sandbox_and_down_removes_it() -> None:
         Lab.destroy_kept(tag)
 
 
-def test_ctrl_c_tears_everything_down() -> None:
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_tears_everything_down(sig: int, code: int) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "natlink", "demo"], cwd=REPO, env=ENV, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
@@ -233,14 +234,14 @@ def test_ctrl_c_tears_everything_down() -> None:
             if "natlink run started" in line:  # the most processes are up now
                 assert tag is not None
                 pids = [p for host in ("lan", "rtr", "wan") for p in netns_pids(f"nl-{tag}-{host}")]
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(sig)
                 break
         rest, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert tag is not None and len(pids) >= 5, "".join(seen)
-    assert proc.returncode == 130, "".join(seen) + rest + err
+    assert proc.returncode == code, "".join(seen) + rest + err
     assert "interrupted after" in rest and "the sandbox was torn down" in rest and "Traceback" not in err
     assert_nothing_left(tag, pids)
 
