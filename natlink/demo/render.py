@@ -11,7 +11,7 @@ from natlink.output import Output
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 MARKS = {OK: ("✓", "ok"), FAILED: ("✗", "FAIL"), SKIPPED: ("–", "skip")}
-ASCII = str.maketrans({"→": "->", "—": "-", "–": "-", "✓": "ok", "✗": "x"})
+ASCII = str.maketrans({"→": "->", "—": "-", "–": "-", "✓": "ok", "✗": "x", "·": "|"})
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Printer:
         self.unicode = unicode
 
     def text(self, s: str) -> str:
-        return s if self.unicode else s.translate(ASCII)
+        return s if self.unicode else s.translate(ASCII).encode("ascii", "replace").decode("ascii")
 
     def line(self, s: str = "") -> None:
         self.out.line(self.text(s))

@@ -41,10 +41,10 @@ def test_long_details_wrap_under_the_title() -> None:
 
 def test_ascii_fallback() -> None:
     p, buf = printer(unicode=False)
-    p.step(StepResult("mapping", "mapping created", OK, "TCP 3390 → 10.0.1.201:3389", 0.017))
+    p.step(StepResult("mapping", "mapping created", OK, "TCP 3390 → 10.0.1.201:3389 · lease ½ h", 0.017))
     p.summary([StepResult("x", "x", OK)], 2.0)
     text = buf.getvalue()
-    assert text.isascii() and "ok" in text and "TCP 3390 -> 10.0.1.201:3389" in text
+    assert text.isascii() and "ok" in text and "TCP 3390 -> 10.0.1.201:3389 | lease ? h" in text
 
 
 def test_summary_names_failed_links() -> None:
