@@ -73,6 +73,7 @@ class Step:
     have: Mapping | None  # what is there now (None for add)
     reason: str
     any_port: bool = False  # let the router choose another external port (allow_other_port)
+    foreign: bool = False  # keep: another client's entry that already does the job; never renewed by natlink
 
     @property
     def changes(self) -> bool:
@@ -119,15 +120,26 @@ def _same_target(have: Mapping, want: Desired) -> bool:
 
 
 def plan(desired: list[Desired], actual: list[Mapping] | None, owned: dict[str, Owned], *, self_ip: str,
-         via: str, now: float, epoch: int | None = None) -> Plan:
+         via: str, now: float, epoch: int | None = None, force_renew: bool = False) -> Plan:
     """The steps that make the router match ``desired``.
 
     actual: the router's table (UPnP), or None when the protocol cannot list it (NAT-PMP/PCP): then natlink's
     own records stand in for it, and an epoch inconsistent with the time passed means the router forgot them.
+    force_renew: every natlink mapping that would be kept is renewed instead (after a router announcement the
+    router may have forgotten leases without anything natlink can read showing it). Entries of other clients
+    that happen to match are still left alone.
     """
     if actual is None:
-        return _plan_unlisted(desired, owned, via=via, now=now, epoch=epoch)
-    return _plan_listed(desired, actual, owned, self_ip=self_ip)
+        the_plan = _plan_unlisted(desired, owned, via=via, now=now, epoch=epoch)
+    else:
+        the_plan = _plan_listed(desired, actual, owned, self_ip=self_ip)
+    return _forced(the_plan) if force_renew else the_plan
+
+
+def _forced(the_plan: Plan) -> Plan:
+    steps = tuple(Step(RENEW, s.name, s.want, s.have, f"renewal forced ({s.reason})")
+                  if s.action == KEEP and not s.foreign else s for s in the_plan.steps)
+    return Plan(steps)
 
 
 def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str, Owned], *, self_ip: str) -> Plan:
@@ -181,7 +193,7 @@ def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str,
             used.add(holder.key)
             steps.append(Step(KEEP, d.name, d.mapping(), holder,
                               f"already mapped to this target by another client "
-                              f"({holder.description or 'no description'}); left alone"))
+                              f"({holder.description or 'no description'}); left alone", foreign=True))
         elif d.allow_other_port:
             steps.append(Step(ADD, d.name, d.mapping(), holder,
                               f"port taken by {holder.internal_ip}:{holder.internal_port}; the router picks another",

@@ -124,15 +124,18 @@ def dhcp_warning(router: Router) -> str | None:
 # --------------------------------------------------------------------------- reconcile
 
 
-def reconcile(cfg: Config, store: Any, dry_run: bool = False, router: Router | None = None) -> ReconcileReport:
+def reconcile(cfg: Config, store: Any, dry_run: bool = False, router: Router | None = None, *,
+              force_renew: bool = False) -> ReconcileReport:
     """Bring the router's mappings in line with cfg.mappings. Never raises for a refused mapping: each step's
-    outcome is in .actions; raises NatlinkError only when the router cannot be reached at all."""
+    outcome is in .actions; raises NatlinkError only when the router cannot be reached at all.
+
+    force_renew: re-request every natlink mapping that would otherwise be kept (see plan.plan)."""
     started = time.monotonic()
     own_router = router is None
     if router is None:
         router = open_router(cfg.router, store)
     try:
-        report = _reconcile(cfg, store, router, dry_run)
+        report = _reconcile(cfg, store, router, dry_run, force_renew)
     finally:
         if own_router:
             router.close()
@@ -140,7 +143,7 @@ def reconcile(cfg: Config, store: Any, dry_run: bool = False, router: Router | N
     return report
 
 
-def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool) -> ReconcileReport:
+def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_renew: bool) -> ReconcileReport:
     owned = load_owned(store)
     desired = desired_mappings(cfg, router.lan_ip)
     # The WAN address first: behind CGNAT/double NAT nothing may be added (and nothing left behind).
@@ -148,7 +151,8 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool) -> Reconc
     problem = explain_wan(external)
     actual = router.list() if router.can_list else None
     now = time.time()
-    the_plan = plan(desired, actual, owned, self_ip=router.lan_ip, via=router.protocol, now=now, epoch=router.epoch)
+    the_plan = plan(desired, actual, owned, self_ip=router.lan_ip, via=router.protocol, now=now, epoch=router.epoch,
+                    force_renew=force_renew)
     report = ReconcileReport(plan=the_plan, wan_problem=problem, router=router, external_ip=external,
                              dry_run=dry_run, epoch_lost=router.epoch_dropped or any(
                                  "epoch went" in s.reason for s in the_plan.steps))
@@ -179,7 +183,7 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool) -> Reconc
 def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg: Config) -> Action:
     if step.action == KEEP:
         port = step.have.external_port if step.have else None
-        if step.have is not None and step.name not in owned and "another client" not in step.reason:
+        if step.have is not None and step.name not in owned and not step.foreign:
             # in the table with our description but not in our records (state lost): adopt it again
             owned[step.name] = Owned(step.name, router.protocol, step.have.protocol, step.have.external_port,
                                      step.have.internal_ip, step.have.internal_port, step.have.lease or 0, now,

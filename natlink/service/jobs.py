@@ -23,29 +23,14 @@ def open_router(cfg: Config, store: StateStore | None) -> Any:
     return _open(cfg.router, store=store)
 
 
-def reconcile(cfg: Config, store: StateStore, router: Any = None) -> Any:
-    """Create/renew/replace the configured mappings; -> ReconcileReport(.plan, .actions, .ok, .wan_problem)."""
+def reconcile(cfg: Config, store: StateStore, router: Any = None, *, force_renew: bool = False) -> Any:
+    """Create/renew/replace the configured mappings; -> ReconcileReport(.plan, .actions, .ok, .wan_problem).
+
+    force_renew re-requests every natlink lease: NAT-PMP/PCP cannot list the router's table, and a restart
+    shorter than the epoch check's slack is invisible, so a router announcement is the signal to do it."""
     from natlink.portmap.reconcile import reconcile as _reconcile
 
-    return _reconcile(cfg, store, dry_run=False, router=router)
-
-
-def renew_all_now(store: StateStore) -> int:
-    """Mark every natlink mapping as due for renewal, so the next reconcile re-requests it (idempotent).
-
-    For NAT-PMP/PCP the router's table cannot be read, and a restart shorter than the epoch check's slack
-    (seconds) is invisible; a router announcement is the signal that it may have forgotten everything."""
-    import time
-
-    from natlink.portmap.reconcile import load_owned, save_owned
-
-    owned = load_owned(store)
-    now = time.time()
-    due = {name: dataclasses.replace(rec, renew_at=now) for name, rec in owned.items() if rec.renew_at is not None
-           or rec.via in ("natpmp", "pcp")}
-    if due:
-        save_owned(store, {**owned, **due})
-    return len(due)
+    return _reconcile(cfg, store, dry_run=False, router=router, force_renew=force_renew)
 
 
 def unmap_all(cfg: Config, store: StateStore) -> list[Any]:

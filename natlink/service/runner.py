@@ -92,10 +92,19 @@ class Service:
                 slot.trigger(reason)
 
     def _job_mappings(self, reason: str) -> Result:
-        if self._renew_all.is_set():
-            self._renew_all.clear()
-            jobs.renew_all_now(self.store)
-        report = jobs.reconcile(self.cfg, self.store)
+        # Cleared before the run so an announcement during it forces the next run too; set again when this
+        # run could not renew (router unreachable, WAN down, a renewal refused). Failed adds and conflicts
+        # do not need it: the next plan retries those anyway.
+        force = self._renew_all.is_set()
+        self._renew_all.clear()
+        try:
+            report = jobs.reconcile(self.cfg, self.store, force_renew=force)
+        except BaseException:
+            if force:
+                self._renew_all.set()
+            raise
+        if force and (report.wan_problem or any(a.action == "renew" for a in report.errors)):
+            self._renew_all.set()
         actions = list(report.actions)
         self.facts.mappings_present = sum(1 for a in actions if a.ok and a.action != "delete")
         changed = [a for a in actions if a.ok and a.step.changes]
