@@ -46,6 +46,12 @@ def run(ctx, args: argparse.Namespace) -> int:
     store = StateStore(cfg.service.state_dir)
     report = reconcile(cfg, store, dry_run=args.dry_run)
     describe_router(ctx, report.router, report.external_ip)
+    if report.wan_problem:
+        # No plan lines: with no usable WAN address nothing is planned, and a list of adds would read as if
+        # they were about to happen.
+        out.json(report.to_json())
+        print(f"natlink: {report.wan_problem} — nothing was planned or mapped", file=sys.stderr, flush=True)
+        return EXIT_RUNTIME
     if report.dhcp_warning:
         out.note(f"warning: {report.dhcp_warning}")
     if report.epoch_lost:
@@ -55,9 +61,6 @@ def run(ctx, args: argparse.Namespace) -> int:
         m = step.want or step.have
         out.line(f"  {step.action:<8} {step.name:<14} {fmt_mapping(m)}  ({step.reason})")
     out.json(report.to_json())
-    if report.wan_problem:
-        print(f"natlink: {report.wan_problem} — nothing was mapped", file=sys.stderr, flush=True)
-        return EXIT_RUNTIME
     if args.dry_run:
         conflicts = report.plan.of("conflict")
         for s in conflicts:

@@ -146,9 +146,13 @@ def reconcile(cfg: Config, store: Any, dry_run: bool = False, router: Router | N
 def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_renew: bool) -> ReconcileReport:
     owned = load_owned(store)
     desired = desired_mappings(cfg, router.lan_ip)
-    # The WAN address first: behind CGNAT/double NAT nothing may be added (and nothing left behind).
+    # The WAN address first: behind CGNAT/double NAT nothing may be added (and nothing left behind), so there
+    # is nothing to plan either (an empty plan, not one that looks as if it would be applied).
     external = router.external_ip()
     problem = explain_wan(external)
+    if problem:
+        return ReconcileReport(plan=Plan(), wan_problem=problem, router=router, external_ip=external,
+                               dry_run=dry_run, epoch_lost=router.epoch_dropped)
     actual = router.list() if router.can_list else None
     now = time.time()
     the_plan = plan(desired, actual, owned, self_ip=router.lan_ip, via=router.protocol, now=now, epoch=router.epoch,
@@ -158,7 +162,7 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
                                  "epoch went" in s.reason for s in the_plan.steps))
     if router.lan_ip_source == "auto" and (dry_run or the_plan.changes):  # `ip addr` costs a fork: only when it matters
         report.dhcp_warning = dhcp_warning(router)
-    if dry_run or problem:
+    if dry_run:
         return report
 
     granted_ports: dict[str, int] = {}

@@ -53,6 +53,11 @@ def router_table(lab) -> list[tuple]:
     return lab.call("lan", read)
 
 
+def plan_lines(stdout: str) -> list[str]:
+    """The "plan:" header and its step lines in `natlink map` output."""
+    return [ln for ln in stdout.splitlines() if ln.startswith("plan") or ln.startswith("  ")]
+
+
 def upnpc_add(lab, ext: int, internal: int) -> None:
     lab.run("lan", ["upnpc", "-u", lab.igd_url, "-e", "other-client", "-a", lab.lan_ip, str(internal), str(ext),
                     "TCP"])
@@ -143,11 +148,23 @@ def test_cgnat_exit_1_with_explanation_and_nothing_claimed(lab_factory, tmp_path
     cfg = write_config(tmp_path, protocols=protocols)
     r = natlink(lab, cfg, "map")
     assert r.returncode == 1
-    assert "no external address" in r.stderr and "nothing was mapped" in r.stderr
+    assert "no external address" in r.stderr and "nothing was planned or mapped" in r.stderr
     assert "ok:" not in r.stdout
+    assert not plan_lines(r.stdout)  # no plan that reads as if it would be applied
     assert router_table(lab) == []
     state = tmp_path / "state" / "mappings.json"
     assert not state.exists() or json.loads(state.read_text()) == {}
+
+
+def test_cgnat_dry_run_and_json_show_no_plan(lab_factory, tmp_path):
+    lab = lab_factory("cgnat")
+    cfg = write_config(tmp_path, protocols=("upnp",))
+    r = natlink(lab, cfg, "map", "--dry-run")
+    assert r.returncode == 1
+    assert not plan_lines(r.stdout) and "nothing was planned or mapped" in r.stderr
+    r, doc = natlink_json(lab, cfg, "map")
+    assert r.returncode == 1
+    assert doc["ok"] is False and doc["wan_problem"] and doc["plan"] == [] and doc["actions"] == []
 
 
 def test_secure_mode_refusal_is_explained(lab, tmp_path):
