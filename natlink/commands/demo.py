@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(ctx, args: argparse.Namespace) -> int:
     if args.keep and args.down:
         raise UsageError("--keep and --down cannot be combined", "use --keep to leave a sandbox up, --down to remove it")
-    from natlink.demo.story import run_demo, run_down  # the lab is loaded only here, never by other commands
+    from natlink.demo.entry import run_demo, run_down  # the lab is loaded only here, never by other commands
 
     if args.down:
         if ctx.config_path:

@@ -83,5 +83,17 @@ class Printer:
         self.line()
         self.out.result(self.text(text))
 
+    def kept(self, info: dict[str, Any]) -> None:
+        """How to look around a sandbox left by --keep, and how to remove it."""
+        self.line()
+        self.line(f"The sandbox is still up (lab {info['tag']}, files in {info['workdir']}). Enter a host:")
+        for h in info["hosts"].values():
+            self.line(f"  {h['enter']:<45}  # {h['address']:<10} {h['what']}")
+        self.line("Try:")
+        for cmd in info["try"]:
+            self.line(f"  {cmd}")
+        self.line(f"natlink's config there: {info['config']}; service log: {info['logs'].get('service', '-')}")
+        self.line(f"Tear it down with: {info['down']}")
+
     def json(self, document: dict[str, Any]) -> None:
         self.out.json(document)

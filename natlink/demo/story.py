@@ -8,11 +8,9 @@ outcome is made from the outside: DNS asked from the internet host, TCP connects
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +19,8 @@ from natlink.errors import NatlinkError
 from natlink.output import Output
 from natlink.state import StateStore
 
-from natlink.demo import prereq
 from natlink.demo.render import FAILED, OK, SKIPPED, Printer, StepResult, fmt_time
-from natlink.demo.sandbox import DemoError, Sandbox, destroy_kept, kept_sandboxes, natlink_argv, wait_until
+from natlink.demo.sandbox import DemoError, Sandbox, natlink_argv, wait_until
 from natlink.demo.sandboxcfg import SandboxConfig, SandboxFacts, default_config, user_config, user_zones
 
 log = logging.getLogger(__name__)
@@ -142,7 +139,7 @@ class Story:
                     self.attempt("teardown", "teardown", self.teardown)
         total = time.monotonic() - started
         if self.kept_info:
-            self.print_kept(self.kept_info)
+            self.printer.kept(self.kept_info)
         self.printer.summary(self.results, total, interrupted)
         code = signal_code if interrupted else (0 if all(r.ok for r in self.results) else 1)
         self.printer.json({
@@ -482,18 +479,6 @@ class Story:
         sb.keep(self.kept_info)
         return StepResult("keep", "sandbox kept", detail=f"lab {lab.tag} stays up; natlink run keeps running in it")
 
-    def print_kept(self, info: dict[str, Any]) -> None:
-        p = self.printer
-        p.line()
-        p.line(f"The sandbox is still up (lab {info['tag']}, files in {info['workdir']}). Enter a host:")
-        for h in info["hosts"].values():
-            p.line(f"  {h['enter']:<45}  # {h['address']:<10} {h['what']}")
-        p.line("Try:")
-        for cmd in info["try"]:
-            p.line(f"  {cmd}")
-        p.line(f"natlink's config there: {info['config']}; service log: {info['logs'].get('service', '-')}")
-        p.line(f"Tear it down with: {info['down']}")
-
     def sandbox_json(self) -> dict[str, Any] | None:
         if self.sb is None or not self.lab.workdir:
             return None
@@ -501,67 +486,3 @@ class Story:
         return {"tag": lab.tag, "lan": lab.lan_ip, "gateway": lab.gateway, "wan_ip": lab.wan_ip,
                 "internet_host": lab.wan_host_ip, "dns_zones": [lab.zone, *lab.extra_zones],
                 "reflector": self.sb.reflector_url, "pids": self.pids}
-
-
-# --------------------------------------------------------------------------- entry points
-
-
-def run_demo(out: Output, config: Callable[[], Config] | None, *, keep: bool = False,
-             host: prereq.Host | None = None) -> int:
-    """`natlink demo [--config FILE] [--keep]`. Prerequisites and the user's config are checked before
-    anything is built, so a missing piece never leaves half a network behind."""
-    prereq.require(host)
-    user_cfg = config() if config is not None else None
-    others = kept_sandboxes()
-    if others:
-        out.note(f"note: {len(others)} sandbox(es) kept from before are still up ({', '.join(o['tag'] for o in others)}); "
-                 "`natlink demo --down` removes them")
-    with _narrating(out.verbose), _exit_on_hangup_or_term():
-        return Story(out, user_cfg=user_cfg, keep=keep).run()
-
-
-@contextlib.contextmanager
-def _exit_on_hangup_or_term() -> Iterator[None]:
-    """SIGTERM / SIGHUP (a closed terminal) become SystemExit, so the story's finally tears the sandbox down."""
-    def leave(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(ValueError):  # not the main thread (tests): the lab's own handler still covers TERM
-            previous[sig] = signal.signal(sig, leave)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _narrating(verbose: bool) -> Iterator[None]:
-    """The story tells what natlink's modules do; their INFO log lines would say it twice (-v keeps them)."""
-    root = logging.getLogger()
-    level = root.level
-    if not verbose:
-        root.setLevel(max(level, logging.WARNING))
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-def run_down(out: Output, host: prereq.Host | None = None) -> int:
-    """`natlink demo --down`: tear down every sandbox left by --keep."""
-    h = host or prereq.this_host()
-    found = [p for p in prereq.problems(h, binaries=("ip",)) if "missing Python" not in p]
-    if found:
-        raise NatlinkError("cannot tear down the sandbox here: " + "; ".join(found), exit_code=prereq.EXIT_PREREQ)
-    kept = kept_sandboxes()
-    removed = destroy_kept()
-    for tag in removed:
-        info = next((k for k in kept if k["tag"] == tag), {})
-        out.line(f"removed sandbox {tag} (namespaces, processes{', ' + info['workdir'] if info.get('workdir') else ''})")
-    if not removed:
-        out.line("no sandbox left by `natlink demo --keep` is up")
-    out.json({"ok": True, "removed": removed})
-    return 0
