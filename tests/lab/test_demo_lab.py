@@ -109,6 +109,7 @@ def test_demo_json_measures_every_link_and_leaves_nothing() -> None:
 USER_CONFIG = """
 [router]
 lan_ip = "192.168.1.20"
+protocols = ["upnp"]  # deterministic refusal of port 80 (NAT-PMP/PCP would offer another port instead)
 
 [[mapping]]
 name = "web"
@@ -154,9 +155,8 @@ def test_demo_runs_a_users_config_in_the_sandbox(tmp_path: Path) -> None:
     by = {(s["key"], s["subject"]): s for s in doc["steps"]}
     assert by[("mapping", "web")]["status"] == "ok" and by[("mapping", "game")]["status"] == "ok"
     http = by[("mapping", "http")]
-    # UPnP refuses with 606, NAT-PMP/PCP offer another port; either way the user's port 80 is not theirs
-    assert http["status"] == "failed" and http["detail"].startswith("TCP 80 → 10.0.1.201:8080: ")
-    assert "606" in http["detail"] or "instead of 80" in http["detail"]
+    assert http["status"] == "failed" and http["detail"].startswith("TCP 80 → 10.0.1.201:8080: UPNP error 606")
+    assert "external_port" in http["detail"]  # the fix is named
     ddns = by[("ddns", "noip")]
     assert ddns["status"] == "ok" and ddns["hostnames"] == ["myhome.ddns.net"] and ddns["address"] == "11.0.0.2"
     assert by[("reach", "web")]["verdict"] == "verified"
