@@ -475,10 +475,12 @@ def _tables(loader: _Loader, data: Any, name: str) -> list[_Section]:
     return [_Section(loader, item, f"{name}[{i}]") for i, item in enumerate(data)]
 
 
-def _name(s: _Section, seen: set[str], default: str | None = None) -> str:
+def _name(s: _Section, seen: set[str], default: str | None = None, *, allow_target: bool = False) -> str:
     name = s.string("name", default, required=default is None)
     assert name is not None
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}", name):
+    # A probe may be named after its host:port target ("[2001:db8::1]:443" included).
+    pattern = r"[A-Za-z0-9\[][A-Za-z0-9_.:\[\]\-]{0,62}" if allow_target else r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}"
+    if not re.fullmatch(pattern, name):
         s.fail("name", f"{name!r} must be letters, digits, '-', '_' or '.' (at most 63)")
     if name in seen:
         s.fail("name", f"duplicate name {name!r}; every entry needs its own name")
@@ -605,7 +607,7 @@ def _probes(loader: _Loader, data: Any, mappings: tuple[MappingCfg, ...]) -> tup
                    if mapping_names else f"no [[mapping]] is named {mapping!r} (there are no mappings)")
         if target is not None and parse_target(target) is None:
             s.fail("target", f"{target!r} is not host:port (e.g. \"rdp.home.example:3390\", \"[2001:db8::1]:443\")")
-        name = _name(s, names, default=mapping or target)
+        name = _name(s, names, default=mapping or target, allow_target=True)
         via = s.string("via", "reflector", choices=VIAS)
         reflector = s.url("reflector", required=via == "reflector")
         echoip = s.url("echoip", required=via == "echoip")

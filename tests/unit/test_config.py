@@ -166,6 +166,12 @@ def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_probe_named_after_its_target() -> None:
+    cfg = parse_config('[[probe]]\ntarget = "rdp.home.example:3390"\nvia = "hairpin"\n'
+                       '[[probe]]\ntarget = "[2001:db8::1]:443"\nvia = "hairpin"\n')
+    assert [p.name for p in cfg.probes] == ["rdp.home.example:3390", "[2001:db8::1]:443"]
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("host:80", ("host", 80)), ("[2001:db8::1]:443", ("2001:db8::1", 443)), ("1.2.3.4:65535", ("1.2.3.4", 65535)),
     ("host", None), ("host:0", None), ("host:70000", None), ("a b:1", None),
