@@ -245,7 +245,10 @@ def _confirm(router: Router, report: ReconcileReport) -> None:
     changed = [a for a in report.actions if a.ok and a.action in (ADD, RENEW, REPLACE) and a.step.want is not None]
     get = getattr(router.client, "get", None)
     table: dict[tuple[str, int], Mapping] | None = None
-    if get is None or len(changed) > 3:  # one entry each is cheaper than walking the table for a few changes
+    # One table read (IGD v2: one call per protocol) beats a call per changed entry; walking a v1 table entry
+    # by entry only pays off for more than a few changes.
+    whole_table = 1 if getattr(router.client, "lists_in_one_call", False) else 3
+    if get is None or len(changed) > whole_table:
         try:
             table = {m.key: m for m in router.list() or []}
         except MappingError as exc:

@@ -96,13 +96,13 @@ def _open_upnp(cfg: RouterCfg, lan: lanip.LanSide, cached: dict[str, Any], deadl
         candidates.append((cached["igd_url"], "cache"))
     for url, source in candidates:
         try:
-            return UpnpClient(url, lan.lan_ip), url, source
+            return UpnpClient(url, lan.lan_ip, cfg.timeout), url, source
         except NatlinkError as exc:
             log.info("UPnP: %s URL %s did not work (%s); searching with SSDP", source, url, exc.message)
     answer = ssdp.search(lan.gateway, max(0.05, deadline - time.monotonic()), bind_ip=lan.lan_ip)
     if answer is None:
         raise NatlinkError("no UPnP IGD answered the SSDP search")
-    return UpnpClient(answer.location, lan.lan_ip), answer.location, "ssdp"
+    return UpnpClient(answer.location, lan.lan_ip, cfg.timeout), answer.location, "ssdp"
 
 
 def _open_natpmp(cfg: RouterCfg, lan: lanip.LanSide, deadline: float) -> PortMapper:

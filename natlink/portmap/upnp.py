@@ -30,9 +30,11 @@ class UpnpClient:
     can_list = True
     epoch = None  # UPnP has no epoch; a reboot shows as missing entries in the table
 
-    def __init__(self, root_url: str, self_ip: str | None = None) -> None:
+    def __init__(self, root_url: str, self_ip: str | None = None, timeout: float = 2.0) -> None:
         self.root_url = root_url
         self.self_ip = self_ip
+        self.timeout = timeout
+        self._list_v2: bool | None = None  # None: not tried yet; False: IGD v1 or the call failed
         self._u = _binding().UPnP()
         started = time.monotonic()
         try:
@@ -62,7 +64,29 @@ class UpnpClient:
         except Exception:
             return None
 
+    @property
+    def lists_in_one_call(self) -> bool:
+        """Whether a table read is one call per protocol (IGD v2) rather than one per entry."""
+        return self._list_v2 is not False
+
     def list(self) -> list[Mapping]:
+        """The whole table: IGD v2 GetListOfPortMappings (one call per protocol) when the router has it, else
+        GetGenericPortMappingEntry entry by entry (IGD v1; remembered for this client's lifetime)."""
+        if self._list_v2 is not False and self.control_url:
+            from natlink.portmap import upnp_list
+
+            try:
+                table = [m for proto in ("tcp", "udp") for m in upnp_list.fetch(self.control_url, proto,
+                                                                                 timeout=self.timeout)]
+            except upnp_list.ListUnavailable as exc:
+                log.debug("GetListOfPortMappings unavailable (%s); walking the table entry by entry", exc)
+                self._list_v2 = False
+            else:
+                self._list_v2 = True
+                return sorted(table, key=lambda m: (m.external_port, m.protocol))
+        return self._walk()
+
+    def _walk(self) -> list[Mapping]:
         out: list[Mapping] = []
         for i in range(MAX_ENTRIES):
             try:
