@@ -1,11 +1,13 @@
-"""Port mapping speed in the lab, side by side with the reference client (upnpc).
+"""Port mapping speed in the lab, side by side with the reference clients (upnpc, natpmpc).
 
     sudo python bench/portmap_bench.py [-n RUNS]
 
 Prints medians of: cold `natlink map` (fresh process, no cache) per protocol choice vs `upnpc -a`;
 warm `natlink map` with a cached IGD URL; 20 mappings reconciled; and the protocol time natlink reports
 (router open + reconcile, without interpreter start). Python bytecode is cached in a temp dir, as for an
-installed package; `python -c pass` is printed as the interpreter's own floor.
+installed package; `python -c pass` is printed as the interpreter's own floor. The reference clients'
+20 adds show the router's own floor (miniupnpd spends ~5 ms per add: its port-in-use check reads
+/proc/net/tcp{,6} and the nftables backend commits rules over netlink).
 """
 
 from __future__ import annotations
@@ -147,12 +149,50 @@ def main() -> int:
             rows.append(("    protocol time, all added", ms(adds)))
             rows.append(("    protocol time, re-run (all kept)", ms(keeps)))
         clear_table(lab)
+        rows += reference_floor(lab, env, args.runs)
 
     width = max(len(k) for k, _ in rows)
     print(f"natlink port-mapping bench (lab, miniupnpd, {args.runs} runs each, medians)")
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
     return 0
+
+
+def reference_floor(lab: Lab, env: dict[str, str], runs: int) -> list[tuple[str, str]]:
+    """The router's own floor: the same 20 adds made by the reference clients. natpmpc maps one port per
+    process (and asks for the public address first), so a `true` in the LAN namespace is timed as the
+    process cost; `upnpc -r` makes all 20 in one process (each add followed by a GetSpecific check)."""
+    spawn, natpmpc, upnpc = [], [], []
+    ports = [(3390 + i, 3389 if i == 0 else 5000 + i) for i in range(20)]
+    for _ in range(runs):
+        clear_table(lab)
+        t0 = time.perf_counter()
+        for _ in ports:
+            lab.run("lan", ["true"], env=env)
+        spawn.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for ext, internal in ports:
+            r = lab.run("lan", ["natpmpc", "-g", lab.gateway, "-a", str(ext), str(internal), "tcp", "3600"],
+                        check=False, env=env)
+            assert r.returncode == 0 and "Mapped public port" in r.stdout, r.stdout
+        natpmpc.append(time.perf_counter() - t0)
+        for ext, internal in ports:  # lifetime 0 removes them
+            lab.run("lan", ["natpmpc", "-g", lab.gateway, "-a", "0", str(internal), "tcp", "0"], check=False)
+        clear_table(lab)
+        argv = ["upnpc", "-u", lab.igd_url, "-e", "bench", "-r"]
+        for ext, internal in ports:
+            argv += [str(internal), str(ext), "TCP"]
+        wall, r = timed(lab, argv, env)
+        assert r.returncode == 0 and r.stdout.count("is redirected") == 20, r.stdout
+        upnpc.append(wall)
+    clear_table(lab)
+    per_add = [(n - s) / len(ports) for n, s in zip(natpmpc, spawn)]
+    return [
+        ("reference floor: 20 adds, natpmpc -a (20 processes)", ms(natpmpc)),
+        ("    process cost (20 x `true` in the lan ns)", ms(spawn)),
+        ("    per add without the process (public address + map)", ms(per_add)),
+        ("reference floor: 20 adds, upnpc -u URL -r (one process)", ms(upnpc)),
+    ]
 
 
 def walls_of(rows, lab, py, env, runs) -> list[float]:

@@ -71,7 +71,22 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help="only results and errors")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def invoked_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (skipping global options and the -c value), or None."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in ("-c", "--config"):
+            skip = True
+        elif not token.startswith("-"):
+            return token if token in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``command``, only that subcommand's module is imported and its arguments added
+    (the others stay listed by name): importing all twelve command modules costs a start-up."""
     parser = argparse.ArgumentParser(
         prog="natlink",
         description="Keep a home server reachable from the internet: router port mappings (UPnP IGD, NAT-PMP, "
@@ -81,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
+        if command is not None and name != command:
+            sub.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(f"natlink.commands.{module_name}")
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                            epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -93,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(invoked_command(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed usage and the error

@@ -5,7 +5,6 @@ Every problem is reported as `file:line: key.path: what is wrong (how to fix it)
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
@@ -364,6 +363,8 @@ def _toml_type(value: Any) -> str:
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
+    import difflib  # only for a config error's suggestion
+
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
 

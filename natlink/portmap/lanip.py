@@ -7,7 +7,6 @@ import ipaddress
 import json
 import logging
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +89,8 @@ def parse_ip_addr_json(text: str, address: str) -> bool | None:
 
 def looks_dhcp(address: str) -> bool | None:
     """Whether the kernel holds ``address`` with a lease lifetime (set by DHCP clients). None: cannot tell."""
+    import subprocess  # only when a plan changes something: not worth its import on every start
+
     try:
         proc = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, timeout=2)
     except (OSError, subprocess.TimeoutExpired):

@@ -6,6 +6,7 @@ Also `unmap`: delete only entries that are natlink's and point at this host.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,9 +161,14 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
     report = ReconcileReport(plan=the_plan, wan_problem=problem, router=router, external_ip=external,
                              dry_run=dry_run, epoch_lost=router.epoch_dropped or any(
                                  "epoch went" in s.reason for s in the_plan.steps))
+    dhcp_check: list[str | None] = []
+    checker: threading.Thread | None = None
     if router.lan_ip_source == "auto" and (dry_run or the_plan.changes):  # `ip addr` costs a fork: only when it matters
-        report.dhcp_warning = dhcp_warning(router)
+        # in a thread, so the fork + exec overlaps the router's work instead of adding to it
+        checker = threading.Thread(target=lambda: dhcp_check.append(dhcp_warning(router)), daemon=True)
+        checker.start()
     if dry_run:
+        report.dhcp_warning = _joined(checker, dhcp_check)
         return report
 
     granted_ports: dict[str, int] = {}
@@ -176,12 +182,20 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
 
     if router.can_list and any(a.ok and a.action in (ADD, RENEW, REPLACE) for a in report.actions):
         _confirm(router, report)
+    report.dhcp_warning = _joined(checker, dhcp_check)
     if store is not None and router.epoch is not None:
         save_cache(store, router, store.load("router", {}) if store is not None else None,
                    remember_protocol=False)
     save_owned(store, owned)
     report.next_renewal = _next_renewal(owned, time.time())
     return report
+
+
+def _joined(checker: threading.Thread | None, result: list[str | None]) -> str | None:
+    if checker is None:
+        return None
+    checker.join(3.0)  # `ip addr` has a 2 s timeout of its own
+    return result[0] if result else None
 
 
 def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg: Config) -> Action:

@@ -137,6 +137,10 @@ def open_router(cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | 
         # Stick with what worked last time: switching protocols would orphan natlink's records of its mappings.
         protocols = (cached["protocol"],) + tuple(p for p in protocols if p != cached["protocol"])
 
+    # A UPnP opener that must search with SSDP cannot answer within the grace: miniupnpd (most home routers)
+    # holds every M-SEARCH answer for 50 ms against floods, and the description fetch follows. Waiting for it
+    # would only add the grace to every cold start.
+    upnp_searching = not cfg.igd_url and not (cached.get("igd_url") and cached.get("gateway") == lan.gateway)
     results: queue.Queue[tuple[str, Any, BaseException | None, float]] = queue.Queue()
     openers: dict[str, Callable[[], Any]] = {
         "upnp": lambda: _open_upnp(cfg, lan, cached, deadline),
@@ -159,7 +163,8 @@ def open_router(cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | 
     while len(done) < len(protocols):
         if winner is not None:
             # Prefer the order in router.protocols, but never wait long for it.
-            earlier_pending = [p for p in protocols[:protocols.index(winner)] if p not in done]
+            earlier_pending = [p for p in protocols[:protocols.index(winner)] if p not in done
+                               and not (p == "upnp" and upnp_searching)]
             if not earlier_pending:
                 break
             wait = min(PREFERENCE_GRACE - (time.monotonic() - winner_at), deadline + 0.2 - time.monotonic())

@@ -7,7 +7,6 @@ would cost more to import than the call takes on a LAN).
 
 from __future__ import annotations
 
-import html
 import re
 import socket
 
@@ -21,6 +20,8 @@ _ENTRY = re.compile(r"<(?:\w+:)?PortMappingEntry\s*>(.*?)</(?:\w+:)?PortMappingE
 _FIELD = re.compile(r"<(?:\w+:)?(New\w+)\s*>(.*?)</(?:\w+:)?\1\s*>", re.S)
 _FIELD_EMPTY = re.compile(r"<(?:\w+:)?(New\w+)\s*/>")
 _ERROR_CODE = re.compile(r"<(?:\w+:)?errorCode\s*>\s*(\d+)\s*<", re.S)
+_REF = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);")
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 
 
 class ListUnavailable(Exception):
@@ -40,11 +41,22 @@ def encode_request(protocol: str, service: str = SERVICE_V2, number: int = MAX_P
             '</s:Body></s:Envelope>\r\n').encode("utf-8")
 
 
+def unescape(text: str) -> str:
+    """XML's five entities and character references (html.unescape costs ~9 ms to import)."""
+    def ref(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name.startswith("#"):
+            code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
+            return chr(code) if 0 < code < 0x110000 else m.group(0)
+        return _NAMED[name]
+    return _REF.sub(ref, text) if "&" in text else text
+
+
 def _text(value: str) -> str:
     value = value.strip()
     if value.startswith("<![CDATA[") and value.endswith("]]>"):
         return value[9:-3]
-    return html.unescape(value)
+    return unescape(value)
 
 
 def parse_listing(body: str) -> list[Mapping]:
@@ -60,7 +72,7 @@ def parse_listing(body: str) -> list[Mapping]:
     if listing.startswith("<![CDATA["):
         listing = listing[9:].rsplit("]]>", 1)[0]
     elif "&lt;" in listing:
-        listing = html.unescape(listing)
+        listing = unescape(listing)
     out: list[Mapping] = []
     for entry in _ENTRY.findall(listing):
         fields = {name: _text(value) for name, value in _FIELD.findall(entry)}

@@ -135,3 +135,11 @@ def test_client_falls_back_to_the_walk_and_remembers(monkeypatch):
     assert client.list() == [RDP] and binding.walks == 2
     assert client.list() == [RDP] and calls == ["tcp"]  # not tried again
     assert not client.lists_in_one_call
+
+
+@pytest.mark.parametrize("text,plain", [("a &amp; b", "a & b"), ("&lt;x&gt;", "<x>"), ("&#65;&#x42;", "AB"),
+                                        ("&quot;&apos;", "\"'"), ("no refs", "no refs"), ("&bogus;", "&bogus;")])
+def test_unescape(text, plain):
+    from natlink.portmap.upnp_list import unescape
+
+    assert unescape(text) == plain
