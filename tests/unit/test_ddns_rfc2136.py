@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 from pathlib import Path
@@ -63,17 +64,34 @@ def test_rcodes(rcode: int, outcome: str, kind: str) -> None:
     assert (result.outcome, result.kind) == (outcome, kind)
 
 
+def udp_and_tcp_on_one_port() -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket bound to the same loopback port. The kernel picks a free UDP port, but that number
+    can still be taken for TCP: earlier tests' loopback connections leave their ephemeral ports in TIME_WAIT
+    (EADDRINUSE, seen once in a full unit run). So take another UDP port until the TCP bind succeeds too."""
+    for _ in range(100):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+        except OSError as exc:
+            udp.close()
+            tcp.close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            continue
+        return udp, tcp
+    raise AssertionError("no loopback port free for both UDP and TCP")
+
+
 def test_truncated_udp_answer_is_repeated_over_tcp(tmp_path: Path) -> None:
     """knot never truncates an UPDATE answer, so a loopback server does: UDP answers TC=1, TCP answers NOERROR."""
     import dns.flags
     import dns.message
     import dns.update
 
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
+    udp, tcp = udp_and_tcp_on_one_port()
     port = udp.getsockname()[1]
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.bind(("127.0.0.1", port))
     tcp.listen(1)
     seen: list[str] = []
 
