@@ -37,6 +37,10 @@ class Health:
     def __init__(self, store: StateStore, *, mode: str = "service", config_path: str | None = None) -> None:
         self._store = store
         self._lock = threading.Lock()
+        # Jobs finish on several threads and each saves; without this an older snapshot could be written
+        # after a newer one (its fsync was slower) and `natlink status` would miss the last runs until the
+        # next heartbeat, 30 s later.
+        self._save_lock = threading.Lock()
         previous = store.load(STATE_KEY, {}) or {}
         self.jobs: dict[str, JobRecord] = {}
         self.counters: dict[str, int] = {}
@@ -97,7 +101,8 @@ class Health:
             }
 
     def save(self) -> None:
-        self._store.save(STATE_KEY, self.snapshot())
+        with self._save_lock:  # snapshot and write in one order: the file always ends with the newest
+            self._store.save(STATE_KEY, self.snapshot())
 
     def mark_stopped(self) -> None:
         with self._lock:
