@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import signal
+import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -55,8 +57,12 @@ class Service:
         self._last_obs: RouterObservation | None = None
         self._mappings_ran = False
         self._probe_ok: dict[str, bool] = {}
-        self._stop = threading.Event()
-        self._wake = threading.Event()
+        # The main loop's only wake-up: signal numbers, written by CPython's C-level handler through
+        # signal.set_wakeup_fd, and by stop()/request_reload() from any thread (see _install_signals).
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stopping = False
         self._reload_requested = False
         self._renew_all = threading.Event()  # re-request every lease on the next mappings run
         if not once:
@@ -359,10 +365,9 @@ class Service:
     def _main_loop(self) -> None:
         tick = min(HEARTBEAT_EVERY, self.notifier.watchdog_interval or HEARTBEAT_EVERY)
         last_beat = time.monotonic()
-        while not self._stop.is_set():
-            self._wake.wait(tick)
-            self._wake.clear()
-            if self._stop.is_set():
+        while not self._stopping:
+            self._wait_for_command(tick)
+            if self._stopping:
                 break
             if self._reload_requested:
                 self._reload_requested = False
@@ -373,6 +378,24 @@ class Service:
                 last_beat = time.monotonic()
                 self._save_health()
                 self.notifier.status(self.status_line())
+
+    def _wait_for_command(self, timeout: float) -> None:
+        """Sleep until a signal or stop()/request_reload() arrives (or timeout); act on the signal numbers read.
+
+        Not threading.Event + a Python handler: a process-directed signal may be taken by any thread, and
+        CPython then only flags it for the main thread, which sleeps on in its futex (seen: the main thread
+        back in restart_syscall, SIGTERM/SIGHUP unhandled for the whole tick). The C-level handler writes the
+        wakeup fd whichever thread it runs on, so this select always wakes."""
+        ready, _, _ = select.select([self._wake_r], [], [], timeout)
+        if not ready:
+            return
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while data := self._wake_r.recv(4096):
+                for signum in data:
+                    if signum in (signal.SIGTERM, signal.SIGINT):
+                        self._stopping = True
+                    elif signum == signal.SIGHUP:
+                        self._reload_requested = True
 
     def _shutdown(self) -> int:
         started = time.monotonic()
@@ -410,19 +433,26 @@ class Service:
         return [name for name, slot in self.slots.items() if slot.busy]
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
+        """From any thread: the main loop stops."""
+        self._send_command(signal.SIGTERM)
 
     def request_reload(self) -> None:
-        self._reload_requested = True
-        self._wake.set()
+        """From any thread: the main loop reloads the config."""
+        self._send_command(signal.SIGHUP)
+
+    def _send_command(self, signum: int) -> None:
+        with contextlib.suppress(OSError):  # a full buffer already holds a wake-up
+            self._wake_w.send(bytes([signum]))
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        signal.signal(signal.SIGTERM, lambda *_: self.stop())
-        signal.signal(signal.SIGINT, lambda *_: self.stop())
-        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+        # The Python handlers do nothing on purpose: installing one makes the C-level handler write the signal
+        # number to the wakeup fd, and _wait_for_command acts on it. A handler that took a lock (Event.set)
+        # could also deadlock against the main thread holding that same lock when the handler runs.
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, _ignore_signal)
 
     def reload(self) -> bool:
         """Validate the new config first; a bad one is rejected with one log line and the old one keeps running."""
@@ -464,3 +494,7 @@ class Service:
         self.notifier.ready("reloaded")
         self.trigger({MAPPINGS, DDNS, PROBE}, "config reloaded")
         return True
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """See Service._install_signals: the wakeup fd carries the signal to the main loop."""
