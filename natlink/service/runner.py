@@ -402,6 +402,10 @@ class Service:
         log.info("stopping")
         self.notifier.stopping()
         self._stop_listeners()
+        # Closed before the scheduler stops: a run apscheduler already handed to a worker thread (an event's
+        # trigger a moment ago) must not start after wait_idle() said idle, e.g. re-adding what unmap removes.
+        for slot in self.slots.values():
+            slot.close()
         with contextlib.suppress(Exception):
             self.scheduler.shutdown(wait=False)
         deadline = started + STOP_GRACE

@@ -52,7 +52,7 @@ class JobSlot:
         self._lock = threading.Lock()
         self._busy = False
         self._pending: str | None = None  # reason of a trigger that arrived while running
-        self._wake_reason: str | None = None  # reason of a trigger that woke the scheduled job
+        self._closed = False  # the service is stopping: no run starts any more
         self._idle = threading.Event()
         self._idle.set()
 
@@ -65,8 +65,8 @@ class JobSlot:
         scheduler.add_job(self.run, IntervalTrigger(seconds=max(1, int(self.interval)), jitter=self.jitter or None,
                                                   timezone=timezone.utc),
                           id=self.name, name=self.name, args=("schedule",),
-                          # 2, not 1: a wake-up that lands while a run is finishing must reach run(), which turns
-                          # it into one more pass instead of apscheduler dropping it; run() itself never overlaps
+                          # 2, not 1: a backoff or renewal moved to "now" while a run is finishing must not be
+                          # dropped by apscheduler; run() itself never overlaps (triggers do not use this job)
                           max_instances=2, coalesce=True,
                           # after a suspend, one late run (coalesced) rather than none
                           misfire_grace_time=max(60, int(self.interval)), next_run_time=first_run,
@@ -84,13 +84,21 @@ class JobSlot:
     def trigger(self, reason: str) -> None:
         """Run now (on a scheduler thread); if running, once more right after."""
         with self._lock:
+            if self._closed:
+                return
             if self._busy:
                 self._pending = reason
                 return
         if self.scheduler is None:
             return
-        self._wake_reason = reason
-        self._set_next(datetime.now(timezone.utc))
+        # A one-off job of its own, not the periodic job moved to now: that one is capped by max_instances, and
+        # apscheduler silently skipped a trigger landing while two of its runs were still finishing (seen after
+        # a burst of router announcements). Extra one-off runs are harmless: run() turns overlap into a re-run.
+        try:
+            self.scheduler.add_job(self.run, "date", args=(reason,), name=f"{self.name} ({reason})",
+                                   misfire_grace_time=None)
+        except Exception as exc:  # the scheduler is shutting down
+            log.debug("cannot trigger %s: %s", self.name, exc)
 
     def run_at(self, when: datetime) -> None:
         """Move the next scheduled run (e.g. a lease renewal due before the normal interval)."""
@@ -110,18 +118,19 @@ class JobSlot:
 
     def run(self, reason: str = "schedule") -> Result | None:
         with self._lock:
+            if self._closed:
+                return None
             if self._busy:
                 self._pending = reason
                 return None
             self._busy = True
             self._idle.clear()
-        reason, self._wake_reason = self._wake_reason or reason, None
         result: Result | None = None
         try:
             while True:
                 result = self._run_once(reason)
                 with self._lock:
-                    if self._pending is None:
+                    if self._pending is None or self._closed:
                         self._busy = False
                         self._idle.set()
                         break
@@ -157,6 +166,15 @@ class JobSlot:
             except Exception:
                 log.exception("after %s", self.name)
         return result
+
+    def close(self) -> None:
+        """No run starts after this (stop); one in progress finishes, and wait_idle() waits for it.
+
+        Checked under the same lock that marks a run busy, so after close() a run is either already
+        busy or never starts: wait_idle() cannot return while a just-submitted run is about to begin."""
+        with self._lock:
+            self._closed = True
+            self._pending = None
 
     def wait_idle(self, timeout: float) -> bool:
         return self._idle.wait(timeout)

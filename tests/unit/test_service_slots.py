@@ -105,6 +105,16 @@ def test_on_done_gets_previous_failures(health):
     assert seen == [("ddns", False, 0), ("ddns", False, 1), ("ddns", True, 2)]
 
 
+def test_a_closed_slot_starts_no_run(tmp_path: Path) -> None:
+    runs: list[str] = []
+    slot = JobSlot("mappings", lambda reason: runs.append(reason) or Result(), interval=60, jitter=0,
+                   health=Health(StateStore(tmp_path)))
+    slot.close()
+    assert slot.run("ip change") is None  # e.g. handed to a worker thread just before the stop
+    slot.trigger("announce")
+    assert runs == [] and slot.wait_idle(0)
+
+
 @pytest.mark.parametrize("exc, line", [
     (NatlinkError("no router", "turn it on"), "no router — turn it on"),
     (OSError("boom\nsecond line"), "OSError: boom"),
