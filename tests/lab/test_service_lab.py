@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from service_support import (
-    ALERT_PORT, DYNDNS_PORT, HOST, dns_a, dyndns2_entry, job_done, router_table, start_http_sink, start_natlink,
+    ALERT_PORT, DYNDNS_PORT, dns_a, dyndns2_entry, job_done, router_table, start_http_sink, start_natlink,
     start_reflector, wait_for, wan_connects, write_config,
 )
 

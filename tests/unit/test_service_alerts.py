@@ -6,7 +6,6 @@ import json
 import sys
 import time
 
-import pytest
 
 from natlink.config import AlertsCfg
 from natlink.service.alerts import Alert, Alerter

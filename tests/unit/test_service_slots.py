@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from apscheduler.executors.pool import ThreadPoolExecutor
