@@ -71,9 +71,17 @@ def main() -> int:
               f"verdicts {set(vn)}")
         print(f"ratio {args.targets}/1: {mn / m1:.2f}x  (target <= 1.2x)")
         lab.blocked_port(4000)
+        single: dict[float, float] = {}
         for timeout in (1.0, 3.0):
             d, v = timed(lab, config(lab, 1, timeout, blocked=True))
+            single[timeout] = d
             print(f"timeout verdict with timeout = {timeout:g} s: {d:.3f} s wall ({v[0]}; target <= {timeout:g} s)")
+        # Where concurrency matters: N filtered ports cost one timeout, not N.
+        for i in range(1, args.targets):
+            lab.blocked_port(4000 + i)
+        d, v = timed(lab, config(lab, args.targets, 1.0, blocked=True))
+        print(f"{args.targets} filtered targets, timeout = 1 s: {d:.3f} s wall ({set(v)}); "
+              f"{d / single[1.0]:.2f}x one filtered target")
     return 0
 
 
