@@ -105,7 +105,8 @@ class MetricsServer:
             raise NatlinkError(f"cannot listen for metrics on {host}:{port}: {exc.strerror or exc}",
                                "pick a free port in service.metrics or remove it") from None
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 1.0},
+        # shutdown() waits up to one poll interval; keep it small so SIGTERM stops the service well within 2 s.
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                          name="natlink-metrics", daemon=True).start()
         log.info("metrics on http://%s:%s/metrics", host, self._server.server_address[1])
         return self
