@@ -48,6 +48,10 @@ def settings_from(args: argparse.Namespace):
     if listen is None and args.listen.endswith(":0"):  # port 0 = any free port (tests)
         listen = (args.listen.rsplit(":", 1)[0].strip("[]"), 0)
     if listen is None:
+        port = args.listen.rsplit(":", 1)[-1]
+        if ":" in args.listen and port.isdigit():
+            raise UsageError(f"--listen {args.listen!r}: port {port} is out of range (1-65535)",
+                             "e.g. --listen 0.0.0.0:8765")
         raise UsageError(f"--listen {args.listen!r} is not ADDR:PORT", "e.g. --listen 0.0.0.0:8765")
     for name in ("max_ports", "max_body", "max_connections", "hold_per_client"):
         if getattr(args, name) < 1:
