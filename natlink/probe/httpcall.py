@@ -80,6 +80,11 @@ def call(url: str, path: str, *, method: str = "GET", body: bytes | None = None,
         resp = conn.getresponse()
         data = resp.read(max_answer)
         return HttpAnswer(resp.status, data, {k.lower(): v for k, v in resp.getheaders()})
+    except ssl.SSLCertVerificationError as exc:
+        raise CheckerError(f"TLS with {host} failed: the certificate is not trusted "
+                           f"({exc.verify_message or exc.reason or exc}): give the checker a publicly trusted "
+                           "certificate, or trust its CA with SSL_CERT_FILE=/path/to/ca.pem in natlink's "
+                           "environment") from None
     except ssl.SSLError as exc:
         raise CheckerError(f"TLS with {host} failed: {exc.reason or exc}") from None
     except (TimeoutError, socket.timeout):

@@ -43,8 +43,11 @@ class NonceListener:
         kind = socket.SOCK_DGRAM if self.protocol == "udp" else socket.SOCK_STREAM
         sock = socket.socket(family_of(self.ip), kind)
         try:
-            # SO_REUSEADDR skips TIME_WAIT leftovers only: Linux still refuses while another socket listens.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # TCP: SO_REUSEADDR skips TIME_WAIT leftovers only (Linux still refuses while another socket
+            # listens). UDP has no TIME_WAIT, and there SO_REUSEADDR would let natlink bind beside a service
+            # that set it too and steal its datagrams: never for UDP.
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.ip, self.port))
             if kind == socket.SOCK_STREAM:
                 sock.listen(64)

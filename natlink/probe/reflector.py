@@ -2,7 +2,17 @@
 
 Run it on any machine outside the home network (a VPS, a friend's box):
 ``natlink reflector --listen 0.0.0.0:8765 --token-file /etc/natlink/reflector.token``
-(see systemd/natlink-reflector.service). Plain HTTP by default; ``--tls-cert/--tls-key`` serve HTTPS.
+(see systemd/natlink-reflector.service). Plain HTTP by default; ``--tls-cert/--tls-key`` serve HTTPS
+(``reflector = "https://HOST:8765"`` in the [[probe]]). The client checks the certificate against the system
+CA store (Python's ``ssl.create_default_context``) and the URL's host (an IP address needs an IP
+subjectAltName). For a self-signed or private-CA certificate, start natlink with ``SSL_CERT_FILE=/path/ca.pem``
+(OpenSSL's variable; it replaces the system store for that process — ``REQUESTS_CA_BUNDLE`` is not read). An
+untrusted certificate is a ``checker-error`` saying so, never a verdict about the port.
+
+UDP (``"protocol": "udp"``): one datagram (``natlink-probe\n``, or ``send``) and a wait for a reply. A reply
+is ``open`` (natlink's UDP nonce listener replies with its nonce: ``verified``); an ICMP port-unreachable is
+``refused``; silence is ``timeout``, which over UDP cannot tell filtered from closed from a service that does
+not reply to an unknown datagram.
 
 Endpoints (JSON answers; errors are ``{"error": "...", "hint": "..."}`` with a 4xx/5xx status):
 

@@ -145,6 +145,10 @@ def _open(obs: Observation) -> Decision:
                         f"open: {obs.external} answers from outside, but not with the greeting of {obs.internal} "
                         f"({_show(outside)} vs {_show(inside)}) — the router may forward {obs.external_port} to "
                         "another machine; check the mapping's internal address" + suffix, "mismatch")
+    if obs.protocol == "udp":
+        return Decision(Verdict.OPEN,
+                        f"open: a UDP datagram from outside to {obs.external} was answered (which machine answered "
+                        "is not proven)" + suffix)
     return Decision(Verdict.OPEN,
                     f"open: a TCP connect from outside to {obs.external} completed (the service does not speak "
                     "first, so which machine answered is not proven)" + suffix)
@@ -163,29 +167,35 @@ def _refused(obs: Observation) -> str:
     if obs.inside in (Inside.SELF, Inside.SERVICE):
         who = "natlink listened" if obs.inside is Inside.SELF else "the service listens"
         if obs.router_forwards:
-            return (f"refused: the router has a mapping for {port} and {who} on {target}, yet the outside got a "
-                    "reset — a firewall on this host or the router rejects it; check both")
-        return (f"refused: {who} on {target}, but {obs.external} answers the outside with a reset — the router "
-                f"does not forward {port} here (no mapping, or it points to another address); run `natlink map`")
+            return (f"refused: the router has a mapping for {port} and {who} on {target}, yet the outside got "
+                    f"{_reset(obs)} — a firewall on this host or the router rejects it; check both")
+        return (f"refused: {who} on {target}, but {obs.external} answers the outside with {_reset(obs)} — the "
+                f"router does not forward {port} here (no mapping, or it points to another address); run `natlink map`")
     if obs.router_forwards is False:
-        return (f"refused: the router has no mapping for {port}, so {obs.external} answers the outside with a reset "
-                f"— add a [[mapping]] for {port} and run `natlink map`")
+        return (f"refused: the router has no mapping for {port}, so {obs.external} answers the outside with "
+                f"{_reset(obs)} — add a [[mapping]] for {port} and run `natlink map`")
     if obs.router_forwards:
         return (f"refused: the router forwards {port}, but nothing accepts the connection behind it — start the "
                 "service on the mapping's internal address")
-    return (f"refused: {obs.external} answered the outside with a reset — the router has no mapping for {port}, "
-            "or nothing listens behind it; run `natlink map` and start the service")
+    return (f"refused: {obs.external} answered the outside with {_reset(obs)} — the router has no mapping for "
+            f"{port}, or nothing listens behind it; run `natlink map` and start the service")
 
 
 def _timeout(obs: Observation) -> str:
     port = obs.external_port
     if obs.protocol == "udp":
-        return (f"timeout: nothing answered a UDP datagram to {obs.external} — UDP gives no refusal, so the port "
-                "may be filtered, unmapped, or served by something that does not reply")
+        return (f"timeout: nothing answered a UDP datagram to {obs.external} — over UDP silence cannot tell "
+                "filtered from closed: the port may be blocked (ISP, firewall), unmapped on a router that drops "
+                f"silently, or served by something that does not reply; check the mapping for {port}")
     front = f" {obs.double_nat}." if obs.double_nat else ""
     return (f"timeout: connects from outside to {obs.external} got no answer — an ISP block, a firewall in front "
             f"of the router, or a router that drops unmapped ports silently.{front} Check the mapping for {port}, "
             "then try a high external port (ISPs often block 80, 25, 445)")
+
+
+def _reset(obs: Observation) -> str:
+    """How a refusal reaches the outside: a TCP reset, or an ICMP port-unreachable for UDP."""
+    return "an ICMP port-unreachable" if obs.protocol == "udp" else "a reset"
 
 
 def _closed_fix(obs: Observation) -> str:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
+import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -292,3 +296,137 @@ def test_reflector_unreachable_is_a_checker_error(lab):
     code, res, _ = probe(lab, write_config(lab, RDP_PROBE))
     assert code == 1 and res["rdp"]["verdict"] == "checker-error"
     assert "refused the connection" in res["rdp"]["detail"]
+
+
+# ---------------------------------------------------------------- UDP dial-back through the lab NAT
+
+VOIP = """
+[[mapping]]
+name = "voip"
+protocol = "udp"
+external_port = 3391
+internal_port = 3391
+internal_ip = "10.0.1.201"
+"""
+VOIP_PROBE = f'[[probe]]\nmapping = "voip"\nreflector = "{REFLECTOR}"\ntimeout = 1.5\n'
+
+
+def upnp_map_udp(lab, port: int) -> None:
+    lab.run("lan", ["upnpc", "-u", lab.igd_url, "-e", "natlink:test", "-a", lab.lan_ip, str(port), str(port), "UDP"])
+
+
+def udp_echo(lab, host: str, port: int):
+    """A UDP echo service on 0.0.0.0:port in `host` (plain bind, as most services do); returns (peers, stop)."""
+    sock = lab.call(host, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    sock.bind(("0.0.0.0", port))
+    sock.settimeout(0.1)
+    peers: list[str] = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(2048)
+            except OSError:
+                continue
+            peers.append(peer[0])
+            sock.sendto(b"ECHO " + data, peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def close():
+        stop.set()
+        thread.join()
+        sock.close()
+
+    return peers, close
+
+
+def test_udp_port_free_natlink_answers_the_datagram_with_the_nonce(lab):
+    start_reflector(lab)
+    upnp_map_udp(lab, 3391)
+    code, res, _ = probe(lab, write_config(lab, VOIP_PROBE, extra=VOIP))
+    r = res["voip"]
+    assert code == 0, r
+    assert r["verdict"] == "verified" and r["identity"] == "nonce" and r["protocol"] == "udp"
+    assert r["target"] == f"{lab.wan_ip}:3391"
+    assert "natlink's own listener on 10.0.1.201:3391" in r["detail"]
+
+
+def test_udp_echo_service_is_open(lab):
+    start_reflector(lab)
+    upnp_map_udp(lab, 3391)
+    peers, close = udp_echo(lab, "lan", 3391)
+    try:
+        code, res, _ = probe(lab, write_config(lab, VOIP_PROBE, extra=VOIP))
+    finally:
+        close()
+    r = res["voip"]
+    assert code == 0 and r["verdict"] == "open" and r["identity"] == "unproven", r
+    assert "UDP datagram from outside" in r["detail"] and "TCP" not in r["detail"]
+    assert peers == [lab.wan_host_ip]  # the reflector's datagram came in through the mapping
+
+
+def test_udp_no_mapping_gets_the_routers_port_unreachable(lab):
+    start_reflector(lab)
+    code, res, _ = probe(lab, write_config(lab, VOIP_PROBE, extra=VOIP))
+    r = res["voip"]
+    # no DNAT rule: the router's own kernel answers with ICMP port-unreachable, which UDP reports as refused
+    assert code == 1 and r["verdict"] == "refused", r
+    assert "ICMP port-unreachable" in r["detail"] and "natlink map" in r["detail"] and "reset" not in r["detail"]
+
+
+def test_udp_silence_is_a_timeout_that_admits_it_cannot_tell_filtered_from_closed(lab):
+    start_reflector(lab)
+    upnp_map_udp(lab, 3391)
+    lab.blocked_port(3391, "udp")
+    code, res, _ = probe(lab, write_config(lab, VOIP_PROBE, extra=VOIP))
+    r = res["voip"]
+    assert code == 1 and r["verdict"] == "timeout", r
+    assert "cannot tell filtered from closed" in r["detail"]
+    assert r["elapsed"] <= 1.5 + 0.5
+
+
+# ---------------------------------------------------------------- the reflector over TLS
+
+
+def test_tls_reflector_trusted_via_ssl_cert_file_and_untrusted_is_a_checker_error(lab, tmp_path):
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")  # throwaway, self-signed (its own CA)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=natlink-lab-reflector", "-addext",
+                    f"subjectAltName=IP:{lab.wan_host_ip}"], check=True, capture_output=True, timeout=60)
+    start_tls = [sys.executable, "-m", "natlink", "-v", "reflector", "--listen", f"{lab.wan_host_ip}:8765",
+                 "--tls-cert", cert, "--tls-key", key]
+    lab.popen("wan", start_tls, stderr=open(os.path.join(lab.workdir, "reflector.log"), "w"))
+    url = f"https://{lab.wan_host_ip}:8765"
+    deadline = time.monotonic() + 10
+    while not _tls_up(lab, cert, lab.wan_host_ip):
+        assert time.monotonic() < deadline, "TLS reflector did not start"
+        time.sleep(0.05)
+    upnp_map(lab, "lan", lab.lan_ip, 3389, 3390)
+    cfg = write_config(lab, f'[[probe]]\nmapping = "rdp"\nreflector = "{url}"\n')
+    proc = lab.run("lan", [sys.executable, "-m", "natlink", "-c", cfg, "--json", "probe"], check=False, timeout=60,
+                   env={"SSL_CERT_FILE": cert})
+    r = json.loads(proc.stdout)["results"][0]
+    assert proc.returncode == 0 and r["verdict"] == "verified" and r["identity"] == "nonce", r
+    env = {k: v for k, v in os.environ.items() if k != "SSL_CERT_FILE"}
+    plain = subprocess.run(["ip", "netns", "exec", lab.ns("lan"), sys.executable, "-m", "natlink", "-c", cfg,
+                            "probe"], capture_output=True, text=True, timeout=60, env=env)
+    assert plain.returncode == 1 and "Traceback" not in plain.stdout + plain.stderr
+    head, detail = plain.stdout.strip().splitlines()  # the verdict line and one sentence, nothing else
+    assert head.split()[:4] == ["rdp", "ipv4", f"{lab.wan_ip}:3390", "checker-error"], plain.stdout
+    assert detail.strip().startswith(f"checker-error: TLS with {lab.wan_host_ip} failed: the certificate is not "
+                                     "trusted") and "SSL_CERT_FILE" in detail, plain.stdout
+
+
+def _tls_up(lab, cert: str, host: str) -> bool:
+    def attempt() -> bool:
+        ctx = ssl.create_default_context(cafile=cert)
+        try:
+            with socket.create_connection((host, 8765), timeout=1) as raw, ctx.wrap_socket(raw, server_hostname=host):
+                return True
+        except OSError:
+            return False
+
+    return lab.call("wan", attempt)

@@ -237,3 +237,82 @@ def test_cli_usage_errors_are_one_line(argv, words):
     assert proc.returncode == 2
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- TLS (--tls-cert/--tls-key)
+
+
+def make_cert(directory, *ips: str) -> tuple[str, str]:
+    """A throwaway self-signed certificate (its own CA) for the given IP addresses: (cert.pem, key.pem)."""
+    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+    san = ",".join(f"IP:{ip}" for ip in ips)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=natlink-test-reflector", "-addext", f"subjectAltName={san}"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@pytest.fixture
+def tls_cert(tmp_path):
+    return make_cert(tmp_path, "127.0.0.1")
+
+
+def test_tls_reflector_with_trusted_ca(reflector, banner_server, tls_cert, monkeypatch):
+    cert, key = tls_cert
+    r = reflector(tls_cert=cert, tls_key=key)
+    assert r.url.startswith("https://127.0.0.1:")
+    monkeypatch.setenv("SSL_CERT_FILE", cert)  # how natlink is told to trust a private CA
+    health = call(r.url, "/v1/health")
+    assert health.status == 200 and json.loads(health.body)["address"] == "127.0.0.1"
+    ans = rc.ask(r.url, [rc.PortAsk(banner_server, read=6)], dial_timeout=1)
+    assert ans.get(banner_server, "tcp").outcome == "open" and ans.get(banner_server, "tcp").data == b"HELLO\n"
+
+
+def test_tls_reflector_untrusted_is_one_clear_checker_error(reflector, tls_cert, monkeypatch):
+    cert, key = tls_cert
+    r = reflector(tls_cert=cert, tls_key=key)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with pytest.raises(CheckerError) as err:
+        call(r.url, "/v1/health")
+    text = str(err.value)
+    assert "certificate is not trusted" in text and "SSL_CERT_FILE" in text and "\n" not in text
+    # plain HTTP against the TLS port is a checker error too, and the reflector keeps serving
+    with pytest.raises(CheckerError):
+        call(r.url.replace("https://", "http://"), "/v1/health", timeout=2)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    assert call(r.url, "/v1/health").status == 200
+
+
+def test_cli_reflector_serves_https(tls_cert, banner_server, monkeypatch):
+    cert, key = tls_cert
+    with socket.socket() as probe_port:
+        probe_port.bind(("127.0.0.1", 0))
+        port = probe_port.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "natlink", "reflector", "--listen", f"127.0.0.1:{port}",
+                             "--tls-cert", cert, "--tls-key", key], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    try:
+        url = f"https://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                assert call(url, "/v1/health", timeout=1).status == 200
+                break
+            except CheckerError:
+                time.sleep(0.05)
+        ans = rc.ask(url, [rc.PortAsk(banner_server, read=6)], dial_timeout=1)
+        assert ans.results[0].outcome == "open" and ans.results[0].data == b"HELLO\n"
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=5)
+    assert proc.returncode == 0
+    assert f"https://127.0.0.1:{port}" in out + err
+
+
+def test_cli_reflector_bad_tls_files_are_one_line(tmp_path):
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a certificate\n")
+    proc = subprocess.run([sys.executable, "-m", "natlink", "reflector", "--listen", "127.0.0.1:0",
+                           "--tls-cert", str(bogus)], capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot load the TLS certificate/key" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
