@@ -16,6 +16,7 @@ JOBS = (MAPPINGS, PUBLIC_IP, DDNS, PROBE)
 # Event kinds the listeners report.
 ANNOUNCE = "announce"  # NAT-PMP/PCP multicast from the router: its address changed or it restarted
 HOST_ADDRESS = "host-address"  # netlink: an address on this host was added or removed
+GENA = "gena"  # UPnP GENA NOTIFY: the router's ExternalIPAddress/ConnectionStatus changed, or its SIDs were lost
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def jobs_for_event(kind: str) -> frozenset[str]:
     """Events are only triggers, never trusted data (anyone on the LAN can send a multicast): they make us
     look at the router now. Mappings are reconciled too, since an announcement also follows a router
     restart and UPnP-only routers give no epoch to detect that from."""
-    if kind in (ANNOUNCE, HOST_ADDRESS):
+    if kind in (ANNOUNCE, HOST_ADDRESS, GENA):
         return frozenset({PUBLIC_IP, MAPPINGS})
     return frozenset()
 

@@ -70,6 +70,10 @@ class Service:
             # the table, so re-request each lease once at start (idempotent; one small request per mapping).
             self._renew_all.set()
         self._listeners: list[Any] = []
+        self._gena: Any = None  # the GenaSubscriber while subscribed to the router's UPnP events
+        self._gena_lock = threading.Lock()
+        self._gena_allowed = False  # set while listeners run (events on, not stopping)
+        self._lan_ip, self._gateway = "", None
         self._metrics: MetricsServer | None = None
         self.scheduler: Any = None
         self.slots: dict[str, JobSlot] = {}
@@ -179,8 +183,12 @@ class Service:
         run, why = jobs_after_poll(self._last_obs, obs)
         prev = self._last_obs
         self._last_obs = obs
+        protocol = getattr(self._router, "protocol", None)
         self.health.router.update({"external_ip": obs.external_ip, "epoch": obs.epoch,
-                                   "protocol": getattr(self._router, "protocol", None), "checked": time.time()})
+                                   "protocol": protocol, "checked": time.time()})
+        igd_url = getattr(self._router, "igd_url", None)
+        if protocol == "upnp" and igd_url:
+            self._ensure_gena(igd_url)
         if prev is not None and prev.external_ip and obs.external_ip != prev.external_ip:
             self.health.count("public_ip_changes")
         if run:
@@ -284,11 +292,43 @@ class Service:
         address = AddressListener(self.on_event, ipv6=self.cfg.public_ip.ipv6)
         if address.start():
             self._listeners.append(address)
+        self._lan_ip, self._gateway = lan_ip, gateway
+        with self._gena_lock:
+            self._gena_allowed = bool(lan_ip)
+        # UPnP GENA: with a known IGD URL at once (in the background: it asks the router); otherwise the
+        # router poll starts it once UPnP turns out to be the protocol in use.
+        url = self.cfg.router.igd_url
+        if not url and "upnp" in self.cfg.router.protocols:
+            with contextlib.suppress(NatlinkError):
+                cached = self.store.load("router", {}) or {}
+                url = cached.get("igd_url") if cached.get("gateway") in (None, gateway) else None
+        if url and lan_ip:
+            threading.Thread(target=self._ensure_gena, args=(url,), name="natlink-gena-start", daemon=True).start()
+
+    def _ensure_gena(self, root_url: str) -> None:
+        """Subscribe to the IGD's WAN connection events (once per root URL); no-op with --no-events."""
+        from natlink.service.gena import GenaSubscriber
+
+        with self._gena_lock:
+            if not self._gena_allowed or (self._gena is not None and self._gena.root_url == root_url):
+                return
+            if self._gena is not None:
+                self._gena.stop()
+                self._gena = None
+            sub = GenaSubscriber(self.on_event, root_url, self._lan_ip, self._gateway,
+                                 timeout=min(self.cfg.router.timeout, 1.0))
+            if sub.start():
+                self._gena = sub
 
     def _stop_listeners(self) -> None:
         for listener in self._listeners:
             listener.stop()
         self._listeners.clear()
+        with self._gena_lock:
+            self._gena_allowed = False
+            if self._gena is not None:
+                self._gena.stop()
+                self._gena = None
 
     # ------------------------------------------------------------------ health, metrics
 
