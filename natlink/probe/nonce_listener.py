@@ -72,21 +72,21 @@ class NonceListener:
             try:
                 if self.protocol == "udp":
                     _data, peer = sock.recvfrom(2048)
-                    sock.sendto(self.line, peer)
+                    self._record(peer)  # before answering, as for TCP: whoever reads the nonce is already counted
+                    with contextlib.suppress(OSError):
+                        sock.sendto(self.line, peer)
                 else:
                     conn, peer = sock.accept()
                     self._record(peer)
                     with contextlib.suppress(OSError), conn:
                         conn.settimeout(1.0)
                         conn.sendall(self.line)
-                    continue
             except (TimeoutError, socket.timeout):
                 continue
             except OSError:
                 if self._stop.is_set():
                     break
                 continue
-            self._record(peer)
 
     def _record(self, peer: tuple) -> None:
         with self._lock:
