@@ -215,15 +215,24 @@ class InsideView:
     note: str = ""
 
 
+def _listen_inside(ip: str, port: int, protocol: str) -> InsideView | None:
+    """Hold the internal port ourselves when it is free (a bind: instant). None: something listens there (TCP),
+    so look at it by dialing."""
+    listener, status = try_listen(ip, port, protocol)
+    if listener is not None:
+        return InsideView(Inside.SELF, listener=listener)
+    if status.startswith("error"):
+        return InsideView(note=status)
+    if protocol == "udp":
+        return InsideView(Inside.SERVICE) if status == "in-use" else InsideView()
+    return None
+
+
 def _look_inside(ip: str, port: int, protocol: str, listen: bool, timeout: float) -> InsideView:
     if listen:
-        listener, status = try_listen(ip, port, protocol)
-        if listener is not None:
-            return InsideView(Inside.SELF, listener=listener)
-        if status.startswith("error"):
-            return InsideView(note=status)
-        if status == "in-use" and protocol == "udp":
-            return InsideView(Inside.SERVICE)
+        view = _listen_inside(ip, port, protocol)
+        if view is not None:
+            return view
     if protocol == "udp":
         return InsideView()
     outcome = dial_tcp(ip, port, min(timeout, 1.0), read=GREETING_MAX, read_timeout=GREETING_WINDOW)
@@ -350,8 +359,18 @@ def _inside_key(t: Target) -> tuple[str, int, str] | None:
 
 def _inside_views(pool: ThreadPoolExecutor, tlist: list[Target], listen: bool) -> dict[tuple[str, int, str], InsideView]:
     keys = {k: t for t in tlist if (k := _inside_key(t)) is not None}
-    futures = {k: pool.submit(_look_inside, k[0], k[1], k[2], listen, t.probe.timeout) for k, t in keys.items()}
-    return {k: f.result() for k, f in futures.items()}
+    views: dict[tuple[str, int, str], InsideView] = {}
+    dials: dict[tuple[str, int, str], Future[InsideView]] = {}
+    for k, t in keys.items():
+        # Binding a free port takes microseconds: only the dials to running services go to the pool,
+        # so N free ports cost no N thread starts.
+        view = _listen_inside(*k) if listen else None
+        if view is not None:
+            views[k] = view
+        else:
+            dials[k] = pool.submit(_look_inside, k[0], k[1], k[2], False, t.probe.timeout)
+    views.update({k: f.result() for k, f in dials.items()})
+    return views
 
 
 def _jobs(cfg: Config, tlist: list[Target], report: Any, facts: RouterFacts | None,
