@@ -151,7 +151,6 @@ class ProviderSchema:
     keepalive: int = 0  # default keep-alive age in seconds; 0 = never push an unchanged address
 
 
-_DYNDNS2 = ProviderSchema(optional=("server", "username"), secrets=("password",))
 PROVIDERS: dict[str, ProviderSchema] = {
     "dyndns2": ProviderSchema(required=("server", "username"), secrets=("password",)),
     "noip": ProviderSchema(required=("username",), optional=("server",), secrets=("password",), keepalive=25 * 86400),
@@ -427,7 +426,6 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         raise ConfigError(f"{where}:{line.group(1) if line else 0}: not valid TOML: {exc}",
                           "fix the syntax (strings need quotes, tables are [name], lists of tables [[name]])") from None
     loader = _Loader(path, text)
-    top = _Section(loader, data, "")
     known_tables = ("router", "mapping", "public_ip", "ddns", "probe", "schedule", "service", "doctor")
     for name in data:
         if name not in known_tables:
@@ -441,7 +439,6 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     schedule = _schedule(_Section(loader, data.get("schedule", {}), "schedule"))
     service = _service(loader, _Section(loader, data.get("service", {}), "service"))
     doctor = _doctor(_Section(loader, data.get("doctor", {}), "doctor"))
-    del top
     return Config(path=path, router=router, mappings=mappings, public_ip=public_ip, ddns=ddns, probes=probes,
                   schedule=schedule, service=service, doctor=doctor)
 
