@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from natlink.ddns.base import ProviderResult
+from natlink.durations import format_duration
 
 BACKOFF_BASE = 60.0  # first retry after a transient failure: 30-60 s
 BACKOFF_CAP = 3600.0  # never wait more than an hour between transient retries ...
@@ -91,7 +92,7 @@ def decide(state: EntryState, want: dict[int, str | None], cfg_hash: str, now: f
             parts.append(f"{old} -> {known[fam]}" if old else f"first update ({known[fam]})")
         return Decision("update", "; ".join(parts), known)
     if keepalive > 0 and (state.last_success is None or now - state.last_success >= keepalive):
-        return Decision("update", f"keep-alive (unchanged for {int(keepalive // 86400)}d or more)", known)
+        return Decision("update", f"keep-alive (unchanged for {format_duration(keepalive)} or more)", known)
     return Decision("skip", "unchanged")
 
 

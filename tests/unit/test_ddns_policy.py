@@ -31,7 +31,7 @@ DECIDE = [
     ("v6 new", PUB, {4: "11.0.0.2", 6: "2001:470::1"}, H, 0, False, "update", "first update (2001:470::1)"),
     ("config changed", PUB, {4: "11.0.0.2"}, "hash-b", 0, False, "update", "config changed"),
     ("forced", PUB, {4: "11.0.0.2"}, H, 0, True, "update", "forced"),
-    ("keep-alive due", PUB, {4: "11.0.0.2"}, H, 3600, False, "update", "keep-alive"),
+    ("keep-alive due", PUB, {4: "11.0.0.2"}, H, 3600, False, "update", "keep-alive (unchanged for 1h or more)"),
     ("keep-alive not due", PUB, {4: "11.0.0.2"}, H, 7200, False, "skip", "unchanged"),
     ("fatal blocks", EntryState(fatal=True, last_outcome="badauth", last_message="refused", config_hash=H),
      {4: "11.0.0.3"}, H, 0, False, "blocked", "badauth"),
