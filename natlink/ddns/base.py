@@ -9,7 +9,7 @@ a message.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from natlink.ddns.http import HttpClient
@@ -26,15 +26,14 @@ class ProviderResult:
     kind: str  # "success" | "fatal" | "transient"
     message: str  # one line for a person: what happened and, when not success, what to do
     retry_after: float | None = None  # the provider asked us to wait this long (HTTP 429 Retry-After)
-    detail: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.kind == "success"
 
 
-def success(outcome: str, message: str, **detail: Any) -> ProviderResult:
-    return ProviderResult(outcome, "success", message, detail=detail)
+def success(outcome: str, message: str) -> ProviderResult:
+    return ProviderResult(outcome, "success", message)
 
 
 def fatal(outcome: str, message: str) -> ProviderResult:

@@ -205,12 +205,3 @@ def write_sysctl(ns: str, key: str, value: str | int) -> None:
     except OSError as exc:
         raise LabError(f"cannot set {key}={value} in {ns}: {exc}") from exc
 
-
-def read_sysctl(ns: str, key: str) -> str:
-    path = "/proc/sys/" + key.replace(".", "/")
-
-    def _read() -> str:
-        with open(path, encoding="ascii") as fh:
-            return fh.read().strip()
-
-    return call_in_netns(ns, _read)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-from natlink.portmap.base import Granted, Mapping, MappingError, RouterUnavailable
+from natlink.portmap.base import Granted, Mapping, RouterUnavailable
 from natlink.portmap.upnp_errors import ErrorContext, translate
 
 log = logging.getLogger(__name__)
@@ -36,19 +35,13 @@ class UpnpClient:
         self.timeout = timeout
         self._list_v2: bool | None = None  # None: not tried yet; False: IGD v1 or the call failed
         self._u = _binding().UPnP()
-        started = time.monotonic()
         try:
             self.control_url = self._u.selectigd(root_url)
         except Exception as exc:
             raise RouterUnavailable(f"no UPnP IGD at {root_url} ({exc})",
                                     "natlink rediscovers the router; check that UPnP is enabled") from None
-        self.select_time = time.monotonic() - started
         if not self.self_ip:
             self.self_ip = self._u.lanaddr or None
-
-    @property
-    def lanaddr(self) -> str | None:
-        return self._u.lanaddr or None
 
     def external_ip(self) -> str | None:
         try:
@@ -57,12 +50,6 @@ class UpnpClient:
             log.debug("GetExternalIPAddress failed: %s", exc)
             return None
         return ip or None
-
-    def status(self) -> tuple[str, int, str] | None:
-        try:
-            return tuple(self._u.statusinfo())  # type: ignore[return-value]
-        except Exception:
-            return None
 
     @property
     def lists_in_one_call(self) -> bool:
@@ -145,7 +132,3 @@ class UpnpClient:
 
     def close(self) -> None:
         self._u = None
-
-
-def is_upnp_error(exc: BaseException) -> bool:
-    return isinstance(exc, MappingError) and exc.protocol == "upnp"

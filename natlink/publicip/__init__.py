@@ -33,9 +33,6 @@ class PublicIpReport:
     ipv6_problem: str | None = None
     checked_at: float = field(default_factory=time.time)
 
-    def address(self, family: int) -> str | None:
-        return self.public_ipv4 if family == 4 else self.public_ipv6
-
     def to_json(self) -> dict[str, Any]:
         return {"public_ipv4": self.public_ipv4, "public_ipv6": self.public_ipv6,
                 "router_wan_ipv4": self.router_wan_ipv4, "verdict": self.verdict, "problem": self.problem,

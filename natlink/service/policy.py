@@ -11,7 +11,6 @@ MAPPINGS = "mappings"
 PUBLIC_IP = "public_ip"  # the cheap router poll (one local request)
 DDNS = "ddns"  # detect the public IP, then push it to the providers (they are only contacted on change)
 PROBE = "probe"
-JOBS = (MAPPINGS, PUBLIC_IP, DDNS, PROBE)
 
 # Event kinds the listeners report.
 ANNOUNCE = "announce"  # NAT-PMP/PCP multicast from the router: its address changed or it restarted
