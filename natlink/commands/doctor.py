@@ -53,7 +53,7 @@ def run(ctx, args: argparse.Namespace) -> int:
 def _measure(ctx, cfg, args: argparse.Namespace):
     from natlink.doctor.nat_timeout import measure
     from natlink.doctor.runner import save_nat_timeout
-    from natlink.secrets import SecretUnavailable, read_secret
+    from natlink.probe.prober import probe_secret
     from natlink.state import StateStore
 
     probe = next((p for p in cfg.probes if p.via == "reflector" and p.reflector), None)
@@ -61,12 +61,8 @@ def _measure(ctx, cfg, args: argparse.Namespace):
         raise UsageError("--measure-nat-timeout needs a reflector",
                          "run `natlink reflector --listen 0.0.0.0:8765` outside your network and add a [[probe]] "
                          "with reflector = \"http://HOST:8765\"")
-    token = None
-    if probe.token is not None:
-        try:
-            token = read_secret(probe.token).value
-        except SecretUnavailable as exc:
-            raise NatlinkError(exc.message, exc.hint) from None
+    secret = probe_secret(probe)
+    token = secret.value if secret is not None else None
     maximum = args.max or cfg.doctor.nat_timeout_max
     progress = None if ctx.out.json_mode else ctx.out.note
     result = measure(probe.reflector, token, maximum, progress=progress)

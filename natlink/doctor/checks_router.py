@@ -16,10 +16,10 @@ from typing import Any
 from natlink.config import Config, MappingCfg
 from natlink.doctor.model import CheckResult, fail, ok, skipped, warn
 from natlink.netaddr import AddrKind, classify
+from natlink.portmap.router import LABELS
 
 log = logging.getLogger(__name__)
 
-LABELS = {"upnp": "UPnP IGD", "natpmp": "NAT-PMP", "pcp": "PCP"}
 
 
 # --------------------------------------------------------------------------- link 2

@@ -228,11 +228,8 @@ def _listen_inside(ip: str, port: int, protocol: str) -> InsideView | None:
     return None
 
 
-def _look_inside(ip: str, port: int, protocol: str, listen: bool, timeout: float) -> InsideView:
-    if listen:
-        view = _listen_inside(ip, port, protocol)
-        if view is not None:
-            return view
+def _look_inside(ip: str, port: int, protocol: str, timeout: float) -> InsideView:
+    """What runs on an internal port natlink could not (or may not) hold itself: dial it and read its greeting."""
     if protocol == "udp":
         return InsideView()
     outcome = dial_tcp(ip, port, min(timeout, 1.0), read=GREETING_MAX, read_timeout=GREETING_WINDOW)
@@ -274,7 +271,8 @@ def _dial_budget(timeout: float) -> float:
     return max(0.3, timeout - min(0.5, 0.15 * timeout))
 
 
-def _secret(p: ProbeCfg) -> Secret | None:
+def probe_secret(p: ProbeCfg) -> Secret | None:
+    """The probe's reflector token, or None; NatlinkError naming the probe when it cannot be read."""
     if p.token is None:
         return None
     try:
@@ -307,7 +305,7 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
     started = time.monotonic()
     items = list(targets) if targets is not None else None
     tlist = items if items and all(isinstance(t, Target) for t in items) else resolve_targets(cfg, items)  # type: ignore[arg-type]
-    tokens = {t.probe.name: _secret(t.probe) for t in tlist}
+    tokens = {t.probe.name: probe_secret(t.probe) for t in tlist}
     workers = max(4, min(64, 3 * len(tlist)))
     side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe-router")
     wan_f: Future[RouterFacts] | None = side.submit(_router_wan, cfg, router) if report is None else None
@@ -368,7 +366,7 @@ def _inside_views(pool: ThreadPoolExecutor, tlist: list[Target], listen: bool) -
         if view is not None:
             views[k] = view
         else:
-            dials[k] = pool.submit(_look_inside, k[0], k[1], k[2], False, t.probe.timeout)
+            dials[k] = pool.submit(_look_inside, k[0], k[1], k[2], t.probe.timeout)
     views.update({k: f.result() for k, f in dials.items()})
     return views
 

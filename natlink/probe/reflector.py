@@ -62,7 +62,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from natlink.probe.dial import DialOutcome, dial_tcp, dial_udp
+from natlink.probe.dial import UDP_PAYLOAD, DialOutcome, dial_tcp, dial_udp
 from natlink.secrets import Secret
 
 log = logging.getLogger("natlink.reflector")
@@ -314,9 +314,8 @@ class ReflectorServer(ThreadingHTTPServer):
     def dial(self, address: str, spec: PortSpec, timeout: float) -> DialOutcome:
         read_window = min(timeout, 2.0)
         if spec.protocol == "udp":
-            if spec.send is not None:
-                return dial_udp(address, spec.port, timeout, spec.send, read=max(spec.read, 1))
-            return dial_udp(address, spec.port, timeout, read=max(spec.read, 1))
+            payload = spec.send if spec.send is not None else UDP_PAYLOAD
+            return dial_udp(address, spec.port, timeout, payload, read=max(spec.read, 1))
         return dial_tcp(address, spec.port, timeout, read=spec.read, read_timeout=read_window)
 
 
