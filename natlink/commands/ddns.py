@@ -37,12 +37,12 @@ def run(ctx, args: argparse.Namespace) -> int:
                          f"configured entries: {', '.join(sorted(known))}")
     out = ctx.out
     started = time.monotonic()
-    report = detect(cfg)
+    store = StateStore(cfg.service.state_dir)
+    report = detect(cfg, store=store)
     if report.public_ipv4 is None and report.problem:
         out.note(f"natlink: public IPv4 unknown ({report.problem}); DNS records are left as they are")
     elif report.verdict in ("cgnat", "double-nat"):
         out.note(f"natlink: warning: {report.problem}; the name will point at an address that does not reach you")
-    store = StateStore(cfg.service.state_dir)
     results = update_all(cfg, store, report, force=args.force, names=args.names or None)
     ok = not any(r.failed or r.action in ("wait", "blocked") for r in results)
     out.json({"ok": ok, "public_ipv4": report.public_ipv4, "public_ipv6": report.public_ipv6,

@@ -31,9 +31,10 @@ def run(ctx, args: argparse.Namespace) -> int:
     from natlink.state import StateStore
 
     cfg = ctx.config()
-    report = detect(cfg)
+    store = StateStore(cfg.service.state_dir)
+    report = detect(cfg, store=store)
     try:  # remembered for `natlink status`; a read-only state dir must not break a read-only command
-        StateStore(cfg.service.state_dir).save("publicip", report.to_json())
+        store.save("publicip", report.to_json())
     except NatlinkError as exc:
         log.debug("not saving publicip state: %s", exc)
     ok = report.verdict == "public" and report.public_ipv4 is not None

@@ -232,4 +232,7 @@ def save_cache(store: Any, router: Router, cached: dict[str, Any] | None = None,
     if router.epoch is not None:
         data.update({"epoch": router.epoch, "epoch_at": time.time()})
     if data != cached:
-        store.save(STATE_KEY, data)
+        try:
+            store.save(STATE_KEY, data)
+        except NatlinkError as exc:  # a cache: a read-only state dir costs the next run a search, nothing more
+            log.debug("router facts not cached: %s", exc)

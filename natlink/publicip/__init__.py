@@ -40,19 +40,21 @@ class PublicIpReport:
                 "sources": [s.to_json() for s in self.sources]}
 
 
-def _default_open_router(router_cfg: Any) -> RouterLike:
-    try:
+def _default_opener(store: Any) -> Callable[[Any], RouterLike]:
+    def open_with_cache(router_cfg: Any) -> RouterLike:
         from natlink.portmap.router import open_router
-    except ImportError:
-        raise RuntimeError("router support (natlink.portmap) is not available") from None
-    return open_router(router_cfg)
+
+        return open_router(router_cfg, store)  # the store's cached IGD URL spares an SSDP search
+
+    return open_with_cache
 
 
 def detect(cfg: Any, router: RouterLike | None = None,
-           open_router: Callable[[Any], RouterLike] | None = None) -> PublicIpReport:
+           open_router: Callable[[Any], RouterLike] | None = None, store: Any = None) -> PublicIpReport:
     """Query all sources of cfg.public_ip concurrently and judge the answers.
 
-    router: an already open Router (the service passes its own); otherwise one is opened and closed here.
+    router: an already open Router (the service passes its own); otherwise one is opened (with ``store``'s
+    cached router facts, when given) and closed here.
     A failed detection returns None addresses; callers must then leave DNS records alone.
     """
     pcfg = cfg.public_ip
@@ -60,7 +62,7 @@ def detect(cfg: Any, router: RouterLike | None = None,
     tasks: list[tuple[str, Callable[[], Any]]] = []
     for src in pcfg.sources:
         if src == "router":
-            tasks.append(("router", lambda: query_router(router, open_router or _default_open_router, cfg.router)))
+            tasks.append(("router", lambda: query_router(router, open_router or _default_opener(store), cfg.router)))
         elif src.startswith("interface:"):
             name = src.split(":", 1)[1]
             tasks.append((src, lambda name=name: query_interface(name, 4)))

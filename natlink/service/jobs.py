@@ -40,11 +40,11 @@ def unmap_all(cfg: Config, store: StateStore) -> list[Any]:
     return list(unmap(cfg, store, None))
 
 
-def detect(cfg: Config, router: Any = None) -> Any:
+def detect(cfg: Config, router: Any = None, open_router: Any = None) -> Any:
     """-> PublicIpReport(public_ipv4, public_ipv6, router_wan_ipv4, verdict, problem, ...)."""
     from natlink.publicip import detect as _detect
 
-    return _detect(cfg, router=router)
+    return _detect(cfg, router=router, open_router=open_router)
 
 
 def update_ddns(cfg: Config, store: StateStore, report: Any, names: list[str] | None) -> list[Any]:

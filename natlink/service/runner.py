@@ -159,7 +159,12 @@ class Service:
                 router = self._open_router()
             except Exception as exc:  # detection still asks the other sources; the router source says why
                 log.debug("router not available for detection: %s", describe_error(exc))
-                router = None
+                failure = exc
+
+                def same_failure(_router_cfg: Any) -> Any:  # not a second router.timeout spent on a second open
+                    raise failure
+
+                return jobs.detect(self.cfg, open_router=same_failure)
             try:
                 return jobs.detect(self.cfg, router=router)
             except Exception:
