@@ -216,30 +216,3 @@ def _uninteresting(address: str) -> bool:
     except ValueError:
         return False
     return ip.is_loopback or ip.is_link_local
-
-
-# --------------------------------------------------------------------------- addressing helpers
-
-
-def default_gateway(route_file: str = "/proc/net/route") -> str | None:
-    """The IPv4 default route's gateway, from the kernel's table."""
-    try:
-        with open(route_file, encoding="ascii") as fh:
-            next(fh, None)
-            for line in fh:
-                parts = line.split()
-                if len(parts) >= 3 and parts[1] == "00000000" and parts[2] != "00000000":
-                    return str(ipaddress.IPv4Address(struct.pack("<I", int(parts[2], 16))))
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def source_address_toward(gateway: str) -> str | None:
-    """The local address the kernel would use to reach gateway (a connected UDP socket sends nothing)."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect((gateway, SERVER_PORT))
-            return str(s.getsockname()[0])
-    except OSError:
-        return None

@@ -17,7 +17,7 @@ from natlink.config import Config, load_config
 from natlink.errors import NatlinkError
 from natlink.service import jobs
 from natlink.service.alerts import Alert, Alerter
-from natlink.service.events import AddressListener, AnnouncementListener, Event, default_gateway, source_address_toward
+from natlink.service.events import AddressListener, AnnouncementListener, Event
 from natlink.service.health import HEARTBEAT_EVERY, Health
 from natlink.service.metrics import Facts, MetricsServer, render
 from natlink.service.notify import Notifier
@@ -283,10 +283,15 @@ class Service:
     def _start_listeners(self) -> None:
         if not self.events_enabled:
             return
-        gateway = self.cfg.router.gateway or default_gateway()
-        lan_ip = self.cfg.router.lan_ip
-        if lan_ip == "auto":
-            lan_ip = (source_address_toward(gateway) if gateway else None) or ""
+        from natlink.portmap import lanip
+
+        try:  # the same gateway / LAN address the port mapper uses
+            side = lanip.resolve(self.cfg.router.gateway, self.cfg.router.lan_ip)
+            gateway, lan_ip = side.gateway, side.lan_ip
+        except NatlinkError as exc:
+            log.debug("LAN side unknown: %s", exc)
+            gateway = self.cfg.router.gateway
+            lan_ip = "" if self.cfg.router.lan_ip == "auto" else self.cfg.router.lan_ip
         if lan_ip and any(p in self.cfg.router.protocols for p in ("natpmp", "pcp", "upnp")):
             # miniupnpd and most NAT-PMP/PCP routers announce even when UPnP is the protocol in use
             listener = AnnouncementListener(self.on_event, lan_ip, gateway)

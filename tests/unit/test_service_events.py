@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from natlink.service.events import (
-    RTM_DELADDR, RTM_NEWADDR, AddressListener, AnnouncementListener, Event, default_gateway, parse_announcement,
+    RTM_DELADDR, RTM_NEWADDR, AddressListener, AnnouncementListener, Event, parse_announcement,
     parse_netlink_addr,
 )
 from natlink.service.policy import ANNOUNCE, HOST_ADDRESS
@@ -59,17 +59,6 @@ def test_parse_netlink_addr():
     ]
     assert parse_netlink_addr(b"\x01\x02") == []
     assert parse_netlink_addr(struct.pack("=IHHII", 9999, RTM_NEWADDR, 0, 0, 0)) == []  # length beyond data
-
-
-def test_default_gateway_from_route_table(tmp_path):
-    table = tmp_path / "route"
-    table.write_text("Iface\tDestination\tGateway \tFlags\n"
-                     "eth0\t0001000A\t00000000\t0001\n"
-                     "eth0\t00000000\t0101000A\t0003\n")
-    assert default_gateway(str(table)) == "10.0.1.1"
-    table.write_text("Iface\tDestination\tGateway\n")
-    assert default_gateway(str(table)) is None
-    assert default_gateway(str(tmp_path / "absent")) is None
 
 
 def _free_udp_port() -> int:
