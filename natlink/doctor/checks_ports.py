@@ -8,23 +8,10 @@ from pathlib import Path
 
 from natlink.config import MappingCfg
 from natlink.doctor.model import CheckResult, fail, ok, skipped, warn
+from natlink.isp_ports import ISP_BLOCKED, suggest_port
 
 SERVICE_LINK = 5
 BLOCKED_LINK = 6
-
-# Inbound ports residential ISPs commonly filter (worms, spam, open servers): port -> what it is.
-ISP_BLOCKED: dict[int, str] = {
-    21: "FTP", 23: "Telnet", 25: "SMTP", 53: "DNS", 80: "HTTP", 110: "POP3", 119: "NNTP", 135: "MS RPC",
-    136: "NetBIOS", 137: "NetBIOS", 138: "NetBIOS", 139: "NetBIOS", 143: "IMAP", 161: "SNMP", 162: "SNMP",
-    443: "HTTPS (on some plans)", 445: "SMB", 1433: "MS SQL", 1434: "MS SQL", 1900: "SSDP/UPnP",
-}
-_SUGGEST = {80: 8080, 443: 8443, 21: 2121, 25: 2525, 23: 2323}
-
-
-def suggest_port(port: int) -> int:
-    """A high external port for a blocked one (the way 3390 stands in for 3389)."""
-    return _SUGGEST.get(port, port + 10000 if port + 10000 <= 65535 else 40000 + port % 10000)
-
 
 def blocked_port_checks(mappings: tuple[MappingCfg, ...]) -> list[CheckResult]:
     """PURE: a warning per mapping whose external port is on the common ISP block lists."""

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from natlink.config import Config
-from natlink.doctor.checks_ports import ISP_BLOCKED
+from natlink.isp_ports import ISP_BLOCKED
 from natlink.doctor.model import CheckResult, fail, ok, skipped, warn
 
 log = logging.getLogger(__name__)

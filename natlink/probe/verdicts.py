@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from natlink.isp_ports import suggest_port
+
 
 class Verdict(str, Enum):
     VERIFIED = "verified"  # connected from outside and the answer proved it reached this host
@@ -288,14 +290,10 @@ def cross_check(results: list[ProbeResult]) -> list[ProbeResult]:
                 ok_port = working[0].external_port
                 r = replace(r, detail=(f"timeout on {r.external_port} but {ok_port} works: your ISP blocks inbound "
                                        f"port {r.external_port} (or a firewall in front of the router drops it) — "
-                                       f"use a high external port instead, e.g. map {_suggest(r.external_port)} to "
+                                       f"use a high external port instead, e.g. map {suggest_port(r.external_port)} to "
                                        "the same service"))
         out.append(r)
     return out
-
-
-def _suggest(port: int) -> int:
-    return {80: 8080, 443: 8443, 25: 2525, 21: 2121, 445: 4445, 22: 2222}.get(port, port + 10000 if port < 55535 else 50000)
 
 
 def exit_code(results: list[ProbeResult]) -> int:
