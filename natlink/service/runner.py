@@ -56,7 +56,6 @@ class Service:
         self._router_lock = threading.Lock()
         self._last_obs: RouterObservation | None = None
         self._mappings_ran = False
-        self._probe_ok: dict[str, bool] = {}
         # The main loop's only wake-up: signal numbers, written by CPython's C-level handler through
         # signal.set_wakeup_fd, and by stop()/request_reload() from any thread (see _install_signals).
         self._wake_r, self._wake_w = socket.socketpair()
@@ -247,8 +246,8 @@ class Service:
         failed: list[str] = []
         for r in results:
             key = f"{r.name}/{r.family}"
-            was = self._probe_ok.get(key)
-            self._probe_ok[key] = self.facts.probes[key] = r.ok
+            was = self.facts.probes.get(key)
+            self.facts.probes[key] = r.ok
             verdict = getattr(r.verdict, "value", r.verdict)
             if not r.ok:
                 failed.append(f"{r.name}: {verdict}")
@@ -342,6 +341,12 @@ class Service:
 
     # ------------------------------------------------------------------ health, metrics
 
+    def _mark_stopped(self) -> None:
+        try:
+            self.health.mark_stopped()
+        except NatlinkError as exc:
+            log.error("%s", exc)
+
     def _save_health(self) -> None:
         try:
             self.health.save()
@@ -384,9 +389,7 @@ class Service:
         results = [self.slots[MAPPINGS].run("oneshot"), self.slots[DDNS].run("oneshot")]
         if PROBE in self.slots:
             results.append(self.slots[PROBE].run("oneshot"))
-        self.health.doc["running"] = False
-        self.health.doc["stopped"] = time.time()
-        self._save_health()
+        self._mark_stopped()
         return 0 if all(r is not None and r.ok for r in results) else 1
 
     def run(self) -> int:
@@ -476,10 +479,7 @@ class Service:
                 log.error("unmap on stop failed: %s", describe_error(exc))
         if self._metrics is not None:
             self._metrics.stop()
-        try:
-            self.health.mark_stopped()
-        except NatlinkError as exc:
-            log.error("%s", exc)
+        self._mark_stopped()
         log.info("stopped in %.2fs", time.monotonic() - started)
         return 0
 
