@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from natlink.errors import ConfigError, UsageError
+from natlink.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,18 +23,14 @@ _ACTION_TEXT = {"update": "", "skip": "up to date", "wait": "waiting", "blocked"
 
 
 def run(ctx, args: argparse.Namespace) -> int:
-    from natlink.ddns.updater import update_all
+    from natlink.ddns.updater import select_entries, update_all
     from natlink.publicip import detect
     from natlink.state import StateStore
 
     cfg = ctx.config()
     if not cfg.ddns:
         raise ConfigError(f"{cfg.path}: no [[ddns]] entries", "add one (see config.example.toml)")
-    known = {e.name for e in cfg.ddns}
-    unknown = [n for n in args.names if n not in known]
-    if unknown:
-        raise UsageError(f"no [[ddns]] entry named {', '.join(unknown)}",
-                         f"configured entries: {', '.join(sorted(known))}")
+    select_entries(cfg, args.names)  # an unknown name fails before the public IP is looked up
     out = ctx.out
     started = time.monotonic()
     store = StateStore(cfg.service.state_dir)

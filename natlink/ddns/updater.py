@@ -75,10 +75,8 @@ class EntryResult:
                 "requests": self.requests}
 
 
-def update_all(cfg: Any, store: Any, report: Any, force: bool = False, names: list[str] | None = None, *,
-               now: float | None = None, rng: random.Random | None = None,
-               http_factory: Callable[[], HttpClient] | None = None) -> list[EntryResult]:
-    """Run one round over the selected entries (all when names is empty/None)."""
+def select_entries(cfg: Any, names: list[str] | None) -> list[Any]:
+    """The [[ddns]] entries named (all when names is empty/None); UsageError naming any unknown one."""
     entries = list(cfg.ddns)
     if names:
         known = {e.name for e in entries}
@@ -87,6 +85,14 @@ def update_all(cfg: Any, store: Any, report: Any, force: bool = False, names: li
             raise UsageError(f"no [[ddns]] entry named {', '.join(unknown)}",
                              f"configured entries: {', '.join(sorted(known)) or 'none'}")
         entries = [e for e in entries if e.name in names]
+    return entries
+
+
+def update_all(cfg: Any, store: Any, report: Any, force: bool = False, names: list[str] | None = None, *,
+               now: float | None = None, rng: random.Random | None = None,
+               http_factory: Callable[[], HttpClient] | None = None) -> list[EntryResult]:
+    """Run one round over the selected entries (all when names is empty/None)."""
+    entries = select_entries(cfg, names)
     rng = rng or random.Random()
     return [update_entry(e, store, report, force=force, now=time.time() if now is None else now, rng=rng,
                          http_factory=http_factory) for e in entries]
