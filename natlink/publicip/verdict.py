@@ -7,7 +7,7 @@ import ipaddress
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from natlink.netaddr import AddrKind, classify
+from natlink.netaddr import AddrKind, classify, explain_wan
 
 VERDICTS = ("public", "cgnat", "double-nat", "unknown")
 
@@ -109,9 +109,7 @@ def verdict(router_answered: bool, router_wan: str | None, public_ipv4: str | No
         if kind is AddrKind.CGNAT:
             return Verdict("cgnat", _explain_cgnat(router_wan))
         if kind is AddrKind.PRIVATE:
-            return Verdict("double-nat", f"your router's WAN address {router_wan} is private: another router is in "
-                                         "front of it (double NAT); map the port on that router too, or put it in "
-                                         "bridge mode")
+            return Verdict("double-nat", explain_wan(router_wan))
         if kind is AddrKind.PUBLIC:
             if public_ipv4 is None or public_ipv4 == router_wan:
                 return Verdict("public", None)
@@ -120,11 +118,8 @@ def verdict(router_answered: bool, router_wan: str | None, public_ipv4: str | No
                                       "uplink?); mappings on this router will not be reached at " + public_ipv4)
         if any(classify(r) is AddrKind.CGNAT for r in rejected):
             return Verdict("cgnat", _explain_cgnat(next(r for r in rejected if classify(r) is AddrKind.CGNAT)))
-        if kind is AddrKind.INVALID:
-            return Verdict("unknown", "the router reports no external address: it is not connected, or it sits "
-                                      "behind carrier-grade NAT or another router (miniupnpd-based routers hide "
-                                      "such WAN addresses); check the router's status page for its WAN address")
-        return Verdict("unknown", f"the router's WAN address {router_wan} is {kind.value}, not a public address")
+        # the same sentences natlink map and the prober use for a router WAN address that cannot be reached
+        return Verdict("unknown", explain_wan(router_wan if kind is not AddrKind.INVALID else None))
     if any(classify(r) is AddrKind.CGNAT for r in rejected):
         return Verdict("cgnat", _explain_cgnat(next(r for r in rejected if classify(r) is AddrKind.CGNAT)))
     if public_ipv4 is None:
