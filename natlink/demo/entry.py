@@ -13,7 +13,7 @@ from natlink.errors import NatlinkError
 from natlink.output import Output
 
 from natlink.demo import prereq
-from natlink.demo.sandbox import destroy_kept, kept_sandboxes
+from natlink.demo.sandbox import destroy_kept, kept_sandboxes, tidy_stale
 from natlink.demo.story import Story
 
 
@@ -28,6 +28,7 @@ def run_demo(out: Output, config: Callable[[], Config] | None, *, keep: bool = F
         out.note(f"note: {len(others)} sandbox(es) kept from before are still up ({', '.join(o['tag'] for o in others)}); "
                  "`natlink demo --down` removes them")
     with _narrating(out.verbose), _exit_on_hangup_or_term():
+        tidy_stale(out)  # told as notes (the registry's own INFO lines would say it twice)
         return Story(out, user_cfg=user_cfg, keep=keep).run()
 
 

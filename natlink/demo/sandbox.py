@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from natlink.errors import NatlinkError
+from natlink.output import Output
 from natlink.lab import Lab
 from natlink.lab import probes as lab_probes
 from natlink.lab.procs import tail
@@ -223,6 +224,20 @@ def kept_sandboxes() -> list[dict[str, Any]]:
             info = json.loads((Path(record.workdir) / INFO_FILE).read_text(encoding="utf-8"))
         out.append({"tag": record.tag, "workdir": record.workdir, **info})
     return out
+
+
+def tidy_stale(out: Output) -> None:
+    """Remove labs whose owner provably died (killed demos, crashed tests), saying what went; name the
+    look-alikes and the labs of other PID namespaces that were left alone."""
+    cleanup = Lab.cleanup_stale()
+    for tag, what in sorted(cleanup.removed.items()):
+        out.note(f"note: removed a lab left by a dead natlink process (lab {tag}: {', '.join(what) or 'its record'})")
+    if cleanup.unowned:
+        out.note(f"note: left alone: namespace(s) {', '.join(cleanup.unowned)} look like natlink's but have no owner "
+                 "record here")
+    if cleanup.unproven:
+        out.note(f"note: left alone: lab(s) {', '.join(cleanup.unproven)} belong to a process natlink cannot see "
+                 "from here (another PID namespace or boot)")
 
 
 def destroy_kept() -> list[str]:

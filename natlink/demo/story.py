@@ -446,12 +446,13 @@ class Story:
 
     def teardown(self) -> StepResult:
         from natlink.lab.netns import list_netns
+        from natlink.lab.registry import lab_ns_names
 
         assert self.sb is not None
         self.close_router()
         tag = self.lab.tag
         self.sb.teardown()
-        left = [n for n in list_netns() if n.startswith(f"nl-{tag}-")]
+        left = sorted(set(lab_ns_names(tag)) & set(list_netns()))
         if left:
             return StepResult("teardown", "teardown", FAILED, f"namespaces left behind: {', '.join(left)}")
         return StepResult("teardown", "teardown", detail="service, daemons and helpers stopped; namespaces and "

@@ -47,7 +47,7 @@ from natlink.lab.services import TcpService
 
 T = TypeVar("T")
 
-HOSTS = ("lan", "lan2", "rtr", "wan")
+HOSTS = registry.HOST_NAMES
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class Lab:
             raise LabError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
         self.scenario = scenario
         self.tag = tag or secrets.token_hex(3)
-        if not registry.TAG_RE.match(self.tag):
+        if not registry.valid_tag(self.tag):
             raise LabError(f"lab tag must be 1-8 characters [0-9a-z], not {self.tag!r}")
         preset = SCENARIOS[scenario]
         self.wan_ip = wan_ip or preset.wan_ip
@@ -215,8 +215,9 @@ class Lab:
         self.stop()
 
     @classmethod
-    def cleanup_stale(cls) -> list[str]:
-        """Remove namespaces, processes and files of labs whose owning process is dead (kept labs excepted)."""
+    def cleanup_stale(cls) -> registry.Cleanup:
+        """Remove namespaces, processes and files of labs whose record says their owner is provably dead
+        (kept labs excepted); namespaces without a record and owners we cannot judge are left alone."""
         return registry.cleanup_stale()
 
     def keep(self) -> None:

@@ -19,7 +19,7 @@ from natlink.lab import Lab
 from natlink.lab.netns import call_in_netns, list_netns, netns_pids
 from natlink.lab.probes import tcp_read_banner
 from natlink.lab.procs import pid_alive
-from natlink.lab.registry import REGISTRY_ROOT
+from natlink.lab.registry import REGISTRY_ROOT, ns_name
 
 pytestmark = pytest.mark.lab
 
@@ -40,7 +40,7 @@ def unwrapped(text: str) -> str:
 
 
 def namespaces(tag: str) -> list[str]:
-    return [n for n in list_netns() if n.startswith(f"nl-{tag}-")]
+    return [n for n in list_netns() if n.startswith(ns_name(tag, ""))]
 
 
 def assert_nothing_left(tag: str, pids: list[int], workdir: str | None = None) -> None:
@@ -196,16 +196,16 @@ def test_keep_leaves_a_working_sandbox_and_down_removes_it() -> None:
         workdir = re.search(r"files in (\S+)\)", out).group(1)
         assert re.search(rf"^  ✓ +{TIME}  sandbox kept — lab {tag} stays up", out, re.M)
         for host in ("lan", "rtr", "wan"):
-            assert f"sudo ip netns exec nl-{tag}-{host} bash" in out
+            assert f"sudo ip netns exec natlink-lab-{tag}-{host} bash" in out
         assert "natlink demo --down" in out and "teardown" not in out
         # The demo has exited, yet its sandbox lives on: namespaces, the service, a working mapping.
-        assert sorted(namespaces(tag)) == [f"nl-{tag}-lan", f"nl-{tag}-rtr", f"nl-{tag}-wan"]
+        assert sorted(namespaces(tag)) == [f"natlink-lab-{tag}-lan", f"natlink-lab-{tag}-rtr", f"natlink-lab-{tag}-wan"]
         assert pid_alive(pid)
-        banner = call_in_netns(f"nl-{tag}-wan", tcp_read_banner, "11.0.0.3", 3390, 2.0)
+        banner = call_in_netns(f"natlink-lab-{tag}-wan", tcp_read_banner, "11.0.0.3", 3390, 2.0)
         assert banner == b"natlink-demo stand-in service on port 3389\n"
         # Another lab's stale cleanup must spare a kept sandbox although its owner exited.
-        assert tag not in Lab.cleanup_stale() and len(namespaces(tag)) == 3
-        sandbox_pids = [p for host in ("lan", "rtr", "wan") for p in netns_pids(f"nl-{tag}-{host}")]
+        assert tag not in Lab.cleanup_stale().removed_tags and len(namespaces(tag)) == 3
+        sandbox_pids = [p for host in ("lan", "rtr", "wan") for p in netns_pids(f"natlink-lab-{tag}-{host}")]
         assert len(sandbox_pids) >= 5  # service, stand-in, miniupnpd, knotd, reflector
 
         down = natlink("demo", "--down")
@@ -233,7 +233,7 @@ def test_ctrl_c_or_sigterm_tears_everything_down(sig: int, code: int) -> None:
             tag = m.group(1) if m else tag
             if "natlink run started" in line:  # the most processes are up now
                 assert tag is not None
-                pids = [p for host in ("lan", "rtr", "wan") for p in netns_pids(f"nl-{tag}-{host}")]
+                pids = [p for host in ("lan", "rtr", "wan") for p in netns_pids(f"natlink-lab-{tag}-{host}")]
                 proc.send_signal(sig)
                 break
         rest, err = proc.communicate(timeout=30)

@@ -17,7 +17,7 @@ import pytest
 
 from natlink.lab import Lab, LabError
 from natlink.lab.procs import pid_alive
-from natlink.lab.registry import REGISTRY_ROOT
+from natlink.lab.registry import REGISTRY_ROOT, ns_name
 
 pytestmark = pytest.mark.lab
 
@@ -30,7 +30,7 @@ def host_links() -> str:
 
 def lab_namespaces(tag: str) -> list[str]:
     names = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
-    return [n for n in names if n.startswith(f"nl-{tag}-")]
+    return [n for n in names if n.startswith(ns_name(tag, ""))]
 
 
 def assert_gone(tag: str, pids: list[int], workdir: str) -> None:
@@ -101,7 +101,7 @@ def test_cleanup_stale_after_owner_was_killed() -> None:
     assert out.returncode == -signal.SIGKILL, out.stderr
     tag, workdir, *pids = out.stdout.split()
     assert lab_namespaces(tag)
-    assert tag in Lab.cleanup_stale()
+    assert tag in Lab.cleanup_stale().removed_tags
     assert_gone(tag, [int(p) for p in pids], workdir)
 
 

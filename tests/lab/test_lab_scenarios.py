@@ -51,7 +51,7 @@ def test_prerequisites_met_here() -> None:
 
 def test_attributes(shared_lab: Lab) -> None:
     lab = shared_lab
-    assert lab.ns("lan") == f"nl-{lab.tag}-lan"
+    assert lab.ns("lan") == f"natlink-lab-{lab.tag}-lan"
     assert set(lab.hosts) == {"lan", "lan2", "rtr", "wan"}
     assert lab.igd_url == "http://10.0.1.1:5000/rootDesc.xml"
     assert (lab.wan_ip, lab.wan_host_ip, lab.dns_server) == ("11.0.0.2", "11.0.0.1", "11.0.0.1")
