@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+from natlink.ddns import registry
 from natlink.durations import parse_duration
 from natlink.errors import ConfigError
 from natlink.secrets import SecretRef, SecretUnavailable, credential_path, read_secret
@@ -139,29 +140,7 @@ class Config:
 
 # --------------------------------------------------------------------------- providers
 
-
-@dataclass(frozen=True)
-class ProviderSchema:
-    """Keys one DDNS provider takes; secrets are given as <key>_file, <key>_env or <key>_credential."""
-
-    required: tuple[str, ...] = ()
-    optional: tuple[str, ...] = ()
-    secrets: tuple[str, ...] = ()  # all required
-    optional_secrets: tuple[str, ...] = ()
-    keepalive: int = 0  # default keep-alive age in seconds; 0 = never push an unchanged address
-
-
-PROVIDERS: dict[str, ProviderSchema] = {
-    "dyndns2": ProviderSchema(required=("server", "username"), secrets=("password",)),
-    "noip": ProviderSchema(required=("username",), optional=("server",), secrets=("password",), keepalive=25 * 86400),
-    "oray": ProviderSchema(required=("username",), optional=("server",), secrets=("password",)),
-    "dynu": ProviderSchema(required=("username",), optional=("server",), secrets=("password",)),
-    "cloudflare": ProviderSchema(optional=("zone", "ttl", "proxied", "server"), secrets=("api_token",)),
-    "duckdns": ProviderSchema(optional=("server",), secrets=("token",)),
-    "rfc2136": ProviderSchema(required=("server",), optional=("port", "zone", "ttl", "tcp", "tsig_algorithm"),
-                              optional_secrets=("tsig_key",)),
-}
-# rfc2136 takes `tsig_key_file` (a BIND/knot key file); it is a secret source like the others.
+# Which keys each DDNS provider takes lives in natlink/ddns/registry.py (one table for all providers).
 _SECRET_SUFFIXES = ("_file", "_env", "_credential")
 
 
@@ -539,23 +518,24 @@ def _ddns_entries(loader: _Loader, data: Any) -> tuple[DdnsCfg, ...]:
         name = _name(s, names)
         provider = s.string("provider", required=True)
         assert provider is not None
-        if provider not in PROVIDERS:
-            s.fail("provider", f"unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}"
-                   + _did_you_mean(provider, PROVIDERS))
-        schema = PROVIDERS[provider]
+        schema = registry.get(provider)
+        if schema is None:
+            s.fail("provider", f"unknown provider {provider!r}; use one of {', '.join(registry.names())}"
+                   + _did_you_mean(provider, registry.names()))
+        assert schema is not None
         hostnames = s.str_list("hostnames", required=True, nonempty=True)
         assert hostnames is not None
         for h in hostnames:
             if not _hostname_ok(h):
                 s.fail("hostnames", f"{h!r} is not a valid DNS name")
         options: dict[str, Any] = {}
-        for key in schema.required + schema.optional:
+        for key in schema.options:
             value = s.raw(key)
             if value is None:
                 if key in schema.required:
                     loader.fail(s.key(key), f"is required for provider {provider!r}", line_of=s.path)
                 continue
-            options[key] = _provider_option(s, key, value)
+            options[key] = _provider_option(s, key, value, schema.choices.get(key))
         secrets: dict[str, SecretRef] = {}
         for key in schema.secrets + schema.optional_secrets:
             ref = s.secret(key, required=key in schema.secrets)
@@ -573,7 +553,7 @@ def _ddns_entries(loader: _Loader, data: Any) -> tuple[DdnsCfg, ...]:
     return tuple(out)
 
 
-def _provider_option(s: _Section, key: str, value: Any) -> Any:
+def _provider_option(s: _Section, key: str, value: Any, choices: tuple[str, ...] | None = None) -> Any:
     validators: dict[str, Callable[[], Any]] = {
         "server": lambda: s.string(key),
         "port": lambda: s.port(key),
@@ -581,8 +561,8 @@ def _provider_option(s: _Section, key: str, value: Any) -> Any:
         "proxied": lambda: s.boolean(key, False),
         "tcp": lambda: s.boolean(key, False),
     }
-    result = validators.get(key, lambda: s.string(key))()
-    if key == "server" and isinstance(result, str) and "://" not in result:
+    result = validators.get(key, lambda: s.string(key, choices=choices))()
+    if key in ("server", "nameserver") and isinstance(result, str) and "://" not in result:
         try:
             ipaddress.ip_address(result)
         except ValueError:

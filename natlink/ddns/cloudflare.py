@@ -105,12 +105,12 @@ class CloudflareProvider(Provider):
 
     def update(self, addresses: dict[int, str]) -> ProviderResult:
         results = []
-        for hostname in self.entry.hostnames:
+        for hostname in self.hostnames:
             for family, ip in sorted(addresses.items()):
                 try:
-                    results.append(self._one(hostname, RTYPE[family], ip))
+                    results.append(self._one(hostname, RTYPE[family], ip).about(hostname, family))
                 except _Stop as stop:
-                    results.append(stop.result)
+                    results.append(stop.result.about(hostname, family))
                 if results[-1].kind == "fatal":
                     return worst(results)
         return worst(results)
@@ -143,7 +143,7 @@ class CloudflareProvider(Provider):
 
     def verify(self, addresses: dict[int, str]) -> str | None:
         """Read the records back through the API (Cloudflare is the authoritative source)."""
-        for hostname in self.entry.hostnames:
+        for hostname in self.hostnames:
             for family, ip in addresses.items():
                 try:
                     records = self._call("GET", f"/zones/{self.zone_id(hostname)}/dns_records",

@@ -60,7 +60,7 @@ class DuckdnsProvider(Provider):
         server = str(self.option("server", DEFAULT_SERVER)).rstrip("/")
         if "://" not in server:
             server = "https://" + server
-        params = {"domains": ",".join(subdomain(h) for h in self.entry.hostnames),
+        params = {"domains": ",".join(subdomain(h) for h in self.hostnames),
                   "token": self.secrets["token"].value, "verbose": "true"}
         if 4 in addresses:
             params["ip"] = addresses[4]

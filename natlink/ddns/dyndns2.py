@@ -1,37 +1,26 @@
 """The dyndns2 protocol (GET /nic/update?hostname=…&myip=…, HTTP basic auth, a real User-Agent) and the
-presets built on it: noip (No-IP), oray (Oray 花生壳), dynu, and any custom dyndns2 server.
+providers built on it (their presets are in registry.py): noip, oray, dynu, he (Hurricane Electric), ovh,
+strato, and any custom dyndns2 server.
 
-Answers are mapped as the protocol documents them: good/nochg succeed (after checking the echoed address),
-badauth/!donator/notfqdn/nohost/numhost/abuse/badagent/!yours stop the entry, dnserr/911/5xx/timeouts are
-retried later.
+Answers are mapped as the protocol documents them: good/nochg succeed (after checking the echoed address);
+nohost/notfqdn/!yours/abuse stop that hostname only; badauth/!donator/numhost/badagent/badsys stop the entry;
+dnserr/911/5xx/timeouts are retried later. One request per hostname; per family too where the provider's
+myip takes one address (the `separate` rule: HE.net, or `families = "separate"` for a custom server).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import replace
+from typing import Any
 
 from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, short, success, transient, worst
 from natlink.ddns.http import HttpError
+from natlink.ddns.registry import SEPARATE, TOGETHER
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Preset:
-    server: str | None  # default base URL; None: `server` is required
-    path: str  # appended when `server` has no path of its own
-    ipv6_param: str | None  # "myipv6": separate parameter; "myip": comma-joined into myip; None: no IPv6
-    label: str
-
-
-PRESETS: dict[str, Preset] = {
-    "dyndns2": Preset(None, "/nic/update", "myip", "dyndns2 server"),
-    "noip": Preset("https://dynupdate.no-ip.com", "/nic/update", "myipv6", "No-IP"),
-    "oray": Preset("https://ddns.oray.com", "/ph/update", None, "Oray"),
-    "dynu": Preset("https://api.dynu.com", "/nic/update", "myipv6", "Dynu"),
-}
 
 _FATAL = {
     "badauth": "the username or password was refused; fix username / password_file (No-IP: use your account "
@@ -46,6 +35,8 @@ _FATAL = {
     "!yours": "the hostname belongs to another account; fix hostnames or username",
     "badsys": "the provider rejected the system parameter; please report this as a natlink bug",
 }
+# Answers about one hostname: the entry's other names are still updated.
+_PER_NAME = {"notfqdn", "nohost", "abuse", "!yours"}
 _TRANSIENT = {
     "dnserr": "the provider's DNS had an error; natlink retries later",
     "911": "the provider reports a server problem or maintenance; natlink retries later",
@@ -78,7 +69,7 @@ def parse_answer(status: int, body: str, sent: dict[int, str], label: str, hostn
         what = "updated" if code == "good" else "already up to date"
         return success(code, f"{hostname}: {what} ({', '.join(sent.values())})")
     if code in _FATAL:
-        return fatal(code, f"{label} answered {code!r} for {hostname}: {_FATAL[code]}")
+        return fatal(code, f"{label} answered {code!r} for {hostname}: {_FATAL[code]}", per_name=code in _PER_NAME)
     if code in _TRANSIENT:
         return transient(code, f"{label} answered {code!r} for {hostname}: {_TRANSIENT[code]}")
     if status == 401 or status == 403:
@@ -107,50 +98,58 @@ def _mismatch(echoed: list[str], sent: dict[int, str]) -> str | None:
 
 
 class Dyndns2Provider(Provider):
-    """One GET per hostname (each gets its own answer line); stops at the first fatal answer."""
+    """One GET per hostname (each gets its own answer line), or per hostname and family (`separate` rule)."""
 
     name = "dyndns2"
 
-    def __init__(self, *args: object, preset: str = "dyndns2", **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.preset = PRESETS[preset]
-        server = self.option("server", self.preset.server)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.label = self.spec.label if self.spec is not None else "dyndns2 server"
+        server = self.option("server", self.preset("server"))
         if not server:
             raise ValueError("dyndns2 needs a server")
-        self.url = endpoint(server, self.preset.path)
-        self.supports_ipv6 = self.preset.ipv6_param is not None
+        self.url = endpoint(server, self.preset("path", "/nic/update"))
+        self.rule = self.spec.family_rule(self.entry.options) if self.spec is not None else TOGETHER
 
     def params(self, hostname: str, addresses: dict[int, str]) -> dict[str, str]:
-        params = {"hostname": hostname}
+        params = {"hostname": hostname, **self.preset("extra", {})}
         v4, v6 = addresses.get(4), addresses.get(6)
-        if self.preset.ipv6_param == "myip":
+        ipv6_param = self.preset("ipv6")
+        if ipv6_param == "myip":
             params["myip"] = ",".join(ip for ip in (v4, v6) if ip)
         else:
             if v4:
                 params["myip"] = v4
-            if v6 and self.preset.ipv6_param:
-                params[self.preset.ipv6_param] = v6
+            if v6 and ipv6_param:
+                params[ipv6_param] = v6
         return params
 
     def update(self, addresses: dict[int, str]) -> ProviderResult:
         if 6 in addresses and not self.supports_ipv6:
             addresses = {f: ip for f, ip in addresses.items() if f != 6}
             if not addresses:
-                return fatal("unsupported", f"{self.preset.label} takes no IPv6 address; set ipv6 = false")
+                return fatal("unsupported", f"{self.label} takes no IPv6 address; set ipv6 = false")
+        return super().update(addresses)
+
+    def update_name(self, hostname: str, addresses: dict[int, str]) -> ProviderResult:
+        if self.rule != SEPARATE or len(addresses) < 2:
+            family = next(iter(addresses)) if len(addresses) == 1 else None
+            return self._one(hostname, addresses).about(hostname, family)
         results = []
-        for hostname in self.entry.hostnames:
-            result = self._one(hostname, addresses)
+        for family, ip in sorted(addresses.items()):
+            result = self._one(hostname, {family: ip}).about(hostname, family)
             results.append(result)
-            if result.kind != "success":
-                break  # don't hammer the provider with the same failure for every name
+            if result.kind != "success" and not result.per_name:
+                break
         return worst(results)
 
     def _one(self, hostname: str, addresses: dict[int, str]) -> ProviderResult:
-        label = self.preset.label
+        label = self.label
+        username = self.option("username") or (hostname if self.preset("username_is_hostname") else "")
         try:
             resp = self.http.request("GET", self.url, params=self.params(hostname, addresses),
-                                     basic_auth=(str(self.option("username", "")), self.secrets["password"]))
+                                     basic_auth=(str(username), self.secrets["password"]))
         except HttpError as exc:
             return transient(exc.kind, self.safe(f"{label}: {exc.message}; natlink retries later"))
         result = parse_answer(resp.status, resp.text(), addresses, label, hostname, resp.headers.get("retry-after"))
-        return ProviderResult(result.outcome, result.kind, self.safe(result.message), result.retry_after)
+        return replace(result, message=self.safe(result.message))

@@ -161,7 +161,7 @@ class Rfc2136Provider(Provider):
         where = f"{self.server_name}:{self.port}"
         try:
             zones: dict[str, list[str]] = {}
-            for hostname in self.entry.hostnames:
+            for hostname in self.hostnames:
                 zones.setdefault(self.find_zone(hostname), []).append(hostname)
             results = []
             for zone, names in zones.items():
@@ -211,7 +211,7 @@ class Rfc2136Provider(Provider):
 
     def verify(self, addresses: dict[int, str]) -> str | None:
         """Ask the authoritative server itself: does each name now resolve to exactly what we sent?"""
-        for hostname in self.entry.hostnames:
+        for hostname in self.hostnames:
             for family, ip in addresses.items():
                 try:
                     response = self._send(dns.message.make_query(hostname, RTYPE[family]))

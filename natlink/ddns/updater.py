@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from natlink.config import PROVIDERS
-from natlink.ddns.base import Provider, ProviderResult, transient
+from natlink.ddns import registry
+from natlink.ddns.base import ProviderResult, transient
 from natlink.ddns.http import HttpClient
 from natlink.ddns.policy import EntryState, after_attempt, config_hash, decide
 from natlink.errors import UsageError
@@ -25,29 +25,6 @@ from natlink.secrets import Secret, SecretUnavailable, read_secret, redact, worl
 log = logging.getLogger(__name__)
 
 PROVIDER_TIMEOUT = 10.0
-
-
-def _dyndns2(preset: str) -> Callable[..., Provider]:
-    def make(entry: Any, secrets: dict[str, Secret], **kw: Any) -> Provider:
-        from natlink.ddns.dyndns2 import Dyndns2Provider
-        return Dyndns2Provider(entry, secrets, preset=preset, **kw)
-    return make
-
-
-def _lazy(module: str, cls: str) -> Callable[..., Provider]:
-    def make(entry: Any, secrets: dict[str, Secret], **kw: Any) -> Provider:
-        import importlib
-        return getattr(importlib.import_module(module), cls)(entry, secrets, **kw)
-    return make
-
-
-# provider name -> factory(entry, secrets, http=..., timeout=...); modules load only when used.
-FACTORIES: dict[str, Callable[..., Provider]] = {
-    "dyndns2": _dyndns2("dyndns2"), "noip": _dyndns2("noip"), "oray": _dyndns2("oray"), "dynu": _dyndns2("dynu"),
-    "cloudflare": _lazy("natlink.ddns.cloudflare", "CloudflareProvider"),
-    "duckdns": _lazy("natlink.ddns.duckdns", "DuckdnsProvider"),
-    "rfc2136": _lazy("natlink.ddns.rfc2136", "Rfc2136Provider"),
-}
 
 
 @dataclass(frozen=True)
@@ -107,7 +84,8 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
         want[4] = report.public_ipv4
     if entry.ipv6:
         want[6] = report.public_ipv6
-    keepalive = entry.keepalive if entry.keepalive is not None else PROVIDERS[entry.provider].keepalive
+    spec = registry.PROVIDERS[entry.provider]
+    keepalive = entry.keepalive if entry.keepalive is not None else spec.keepalive
     cfg_hash = config_hash(entry.config_hash_items())
     decision = decide(state, want, cfg_hash, now, keepalive, force)
     base = dict(name=entry.name, provider=entry.provider, addresses=dict(state.published))
@@ -136,7 +114,7 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
                            message=f"{exc.message} — {exc.hint}", **base)
     http = http_factory() if http_factory else HttpClient(timeout=PROVIDER_TIMEOUT)
     try:
-        provider = FACTORIES[entry.provider](entry, secrets, http=http, timeout=PROVIDER_TIMEOUT)
+        provider = spec.make(entry, secrets, http=http, timeout=PROVIDER_TIMEOUT)
     except ValueError as exc:  # e.g. an unreadable TSIG key file: a config problem, nothing was sent
         return EntryResult(action="error", outcome="config", fatal=True, kind="fatal",
                            message=redact(str(exc), list(secrets.values())), **base)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from natlink.ddns.dyndns2 import PRESETS, Dyndns2Provider, endpoint, parse_answer
+from natlink.ddns import registry
+from natlink.ddns.dyndns2 import Dyndns2Provider, endpoint, parse_answer
 from natlink.ddns.http import HttpClient
 from natlink.secrets import read_secret
 from test_ddns_fakes import PASSWORD, Dyndns2Fake, dyndns2_toml, load, write_secret
@@ -45,19 +46,27 @@ def _provider(tmp_path: Path, httpserver: Any, preset: str, fake: Dyndns2Fake,
     pw = write_secret(tmp_path, "pw", PASSWORD)
     cfg = load(tmp_path, dyndns2_toml(preset, httpserver.url_for("/"), pw, hostnames))
     entry = cfg.ddns[0]
-    return Dyndns2Provider(entry, {"password": read_secret(entry.secrets["password"])},
-                           http=HttpClient(timeout=timeout), preset=preset)
+    return registry.PROVIDERS[preset].make(entry, {"password": read_secret(entry.secrets["password"])},
+                                           http=HttpClient(timeout=timeout))
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+DYNDNS2 = sorted(n for n, spec in registry.PROVIDERS.items() if spec.factory.endswith(":Dyndns2Provider"))
+
+
+def fake_for(preset: str, **kw: Any) -> Dyndns2Fake:
+    spec = registry.PROVIDERS[preset]
+    return Dyndns2Fake(path=spec.preset["path"], ipv6_param=spec.preset["ipv6"] if spec.supports_ipv6 else None,
+                       extra=dict(spec.preset.get("extra", {})), **kw)
+
+
+@pytest.mark.parametrize("preset", DYNDNS2)
 @pytest.mark.parametrize("body, status, headers, outcome, kind", CODES)
 def test_every_documented_answer(tmp_path: Path, httpserver: Any, preset: str, body: str, status: int,
                                  headers: dict[str, str], outcome: str, kind: str) -> None:
-    fake = Dyndns2Fake(path=PRESETS[preset].path, ipv6_param=PRESETS[preset].ipv6_param, answer=body,
-                       status=status, headers=headers)
+    fake = fake_for(preset, answer=body, status=status, headers=headers)
     result = _provider(tmp_path, httpserver, preset, fake).update({4: IP})
     assert fake.problems == []
-    assert fake.requests == [{"hostname": "host.example.net", "myip": IP}]
+    assert fake.requests == [{"hostname": "host.example.net", "myip": IP, **fake.extra}]
     assert (result.outcome, result.kind) == (outcome, kind), result.message
     if status == 429:
         assert result.retry_after == 600
@@ -78,7 +87,8 @@ def test_connection_refused_is_transient(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     pw = write_secret(tmp_path, "pw", PASSWORD)
     entry = load(tmp_path, dyndns2_toml("dynu", f"http://127.0.0.1:{port}", pw)).ddns[0]
-    result = Dyndns2Provider(entry, {"password": read_secret(entry.secrets["password"])}, preset="dynu").update({4: IP})
+    result = Dyndns2Provider(entry, {"password": read_secret(entry.secrets["password"])},
+                             spec=registry.PROVIDERS["dynu"]).update({4: IP})
     assert (result.outcome, result.kind) == ("connect", "transient")
 
 
@@ -88,7 +98,7 @@ def test_connection_refused_is_transient(tmp_path: Path) -> None:
     ("dyndns2", {"hostname": "host.example.net", "myip": f"{IP},{IP6}"}),
 ])
 def test_ipv6_parameters(tmp_path: Path, httpserver: Any, preset: str, expected: dict[str, str]) -> None:
-    fake = Dyndns2Fake(path=PRESETS[preset].path, ipv6_param=PRESETS[preset].ipv6_param, answer="good")
+    fake = fake_for(preset, answer="good")
     result = _provider(tmp_path, httpserver, preset, fake).update({4: IP, 6: IP6})
     assert fake.problems == [] and fake.requests == [expected]
     assert result.ok
@@ -101,14 +111,23 @@ def test_oray_ipv6_only_is_refused_without_a_request(tmp_path: Path, httpserver:
     assert fake.requests == []
 
 
-def test_one_request_per_name_and_stop_at_first_fatal(tmp_path: Path, httpserver: Any) -> None:
+def test_one_request_per_name_and_stop_at_first_entry_wide_fatal(tmp_path: Path, httpserver: Any) -> None:
     ok = Dyndns2Fake(answer="nochg {ip}")
     provider = _provider(tmp_path, httpserver, "noip", ok, hostnames=("a.example.net", "b.example.net"))
     assert provider.update({4: IP}).outcome == "nochg"
     assert [r["hostname"] for r in ok.requests] == ["a.example.net", "b.example.net"]
-    ok.answer, ok.requests[:] = "nohost", []
+    ok.answer, ok.requests[:] = "badauth", []  # the same credentials for every name: asking again is pointless
     result = provider.update({4: IP})
-    assert result.outcome == "nohost" and len(ok.requests) == 1
+    assert result.outcome == "badauth" and len(ok.requests) == 1
+
+
+def test_a_per_name_fatal_answer_does_not_stop_the_other_names(tmp_path: Path, httpserver: Any) -> None:
+    fake = Dyndns2Fake(answer="nohost")
+    provider = _provider(tmp_path, httpserver, "noip", fake, hostnames=("a.example.net", "b.example.net"))
+    result = provider.update({4: IP})
+    assert [r["hostname"] for r in fake.requests] == ["a.example.net", "b.example.net"]
+    assert [(p.hostname, p.outcome, p.per_name) for p in result.parts] == [
+        ("a.example.net", "nohost", True), ("b.example.net", "nohost", True)]
 
 
 @pytest.mark.parametrize("server, path, url", [

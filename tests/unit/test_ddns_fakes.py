@@ -54,7 +54,8 @@ class Dyndns2Fake:
     """Answers `answer` (with {ip} filled in) to every valid request; anything off-spec gets HTTP 400."""
 
     path: str = "/nic/update"
-    ipv6_param: str | None = "myipv6"  # None: comma-joined in myip
+    ipv6_param: str | None = "myipv6"  # "myip": comma-joined in myip; None: the provider takes no IPv6
+    extra: dict[str, str] = field(default_factory=dict)  # parameters the provider requires (OVH: system=dyndns)
     answer: str = "good {ip}"
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
@@ -75,8 +76,11 @@ class Dyndns2Fake:
             problems.append("wrong credentials")
         if not UA_RE.match(request.headers.get("User-Agent", "")):
             problems.append(f"bad User-Agent {request.headers.get('User-Agent')!r}")
-        allowed = {"hostname", "myip"} | ({self.ipv6_param} if self.ipv6_param else set())
+        allowed = {"hostname", "myip"} | ({self.ipv6_param} if self.ipv6_param else set()) | set(self.extra)
         extra = set(request.args) - allowed
+        for key, value in self.extra.items():
+            if request.args.get(key) != value:
+                problems.append(f"{key} must be {value!r}")
         if extra:
             problems.append(f"unknown parameters {sorted(extra)}")
         if any(len(request.args.getlist(k)) != 1 for k in request.args):
