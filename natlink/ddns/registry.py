@@ -113,6 +113,9 @@ _SPECS = (
     ProviderSpec("rfc2136", "RFC 2136", "natlink.ddns.rfc2136:Rfc2136Provider", required=("server",),
                  optional=("port", "zone", "ttl", "tcp", "tsig_algorithm"), optional_secrets=("tsig_key",),
                  verify_server_option="server"),
+    # DNS-record APIs (natlink/ddns/recordapi.py): one read, and a write only when needed, per name and family.
+    ProviderSpec("alidns", "AliDNS", "natlink.ddns.alidns:AlidnsProvider", required=("access_key_id",),
+                 optional=("zone", "ttl", "server"), secrets=("access_key_secret",), families=SEPARATE),
 )
 
 PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})

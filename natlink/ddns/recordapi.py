@@ -1,0 +1,185 @@
+"""The shape every DNS-record API provider shares (AliDNS, DNSPod, deSEC, Porkbun, Gandi, DigitalOcean).
+
+Per hostname and family (A, AAAA): read the records of that name and type, create one if there is none,
+write only when a record differs from the address, and leave the other family's records alone. A provider
+module supplies three calls (fetch / create / change) and one pure error classifier; this module supplies
+the loop, the zone split, the read-back for `verify` and the HTTP/JSON plumbing that keeps secrets out of
+every message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from natlink.ddns.base import Provider, ProviderResult, fatal, success, transient, worst
+from natlink.ddns.http import HttpError, HttpResponse
+from natlink.secrets import Secret
+
+log = logging.getLogger(__name__)
+
+RTYPE = {4: "A", 6: "AAAA"}
+
+
+class Stop(Exception):
+    """Carries a ProviderResult out of a chain of API calls."""
+
+    def __init__(self, result: ProviderResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class Name:
+    """A hostname split at its zone: fqdn "home.example.com" = sub "home" + zone "example.com"."""
+
+    fqdn: str
+    zone: str
+    sub: str  # "" at the zone apex
+
+    def rel(self, apex: str = "@") -> str:
+        """The relative name as the API spells it (most use "@" for the apex)."""
+        return self.sub or apex
+
+
+@dataclass(frozen=True)
+class Record:
+    value: str
+    id: str = ""
+    ttl: int | None = None
+
+
+def split_name(hostname: str, zone: str | None) -> Name:
+    """Split at the `zone` option, else before the last two labels (set `zone` for e.g. example.com.cn)."""
+    fqdn = hostname.rstrip(".").lower()
+    if zone:
+        z = str(zone).rstrip(".").lower()
+        if fqdn != z and not fqdn.endswith("." + z):
+            raise ValueError(f"hostname {hostname} is not inside zone {zone}; fix zone or hostnames")
+    else:
+        z = ".".join(fqdn.split(".")[-2:])
+    return Name(fqdn, z, fqdn[: -len(z)].rstrip(".") if fqdn != z else "")
+
+
+def plan(records: list[Record], ip: str) -> str:
+    """'create' when there is no record, 'nochg' when every record already holds ip, else 'change' (pure)."""
+    if not records:
+        return "create"
+    return "nochg" if all(r.value == ip for r in records) else "change"
+
+
+def parse_json(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+class RecordApiProvider(Provider):
+    """Base for record APIs. Subclasses set `label` and implement fetch/create/change."""
+
+    label = "DNS API"
+    zone_lookup = False  # True: the subclass overrides find_zone (an API that can name the zone of a host)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._names: dict[str, Name] = {}
+
+    # ---- to implement -------------------------------------------------------------------------------
+
+    def fetch(self, name: Name, rtype: str) -> list[Record]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def create(self, name: Name, rtype: str, ip: str) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def change(self, name: Name, rtype: str, records: list[Record], ip: str) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def find_zone(self, fqdn: str) -> str | None:  # pragma: no cover - only where zone_lookup
+        return None
+
+    # ---- shared -------------------------------------------------------------------------------------
+
+    def split(self, hostname: str) -> Name:
+        key = hostname.rstrip(".").lower()
+        if key not in self._names:
+            zone = self.option("zone")
+            if not zone and self.zone_lookup:
+                zone = self.find_zone(key)
+            try:
+                self._names[key] = split_name(key, zone)
+            except ValueError as exc:
+                raise Stop(fatal("config", f"{self.label}: {exc}", per_name=True)) from None
+        return self._names[key]
+
+    def ttl(self, default: int) -> int:
+        ttl = self.option("ttl")
+        return int(ttl) if ttl else default
+
+    def update_name(self, hostname: str, addresses: dict[int, str]) -> ProviderResult:
+        """Each family on its own: A and AAAA are separate records, so one never touches the other."""
+        results: list[ProviderResult] = []
+        for family, ip in sorted(addresses.items()):
+            try:
+                result = self.sync(hostname, RTYPE[family], ip)
+            except Stop as stop:
+                result = stop.result
+            results.append(result.about(hostname, family))
+            if result.kind != "success":
+                break  # the same refusal or outage would answer the other family too
+        return worst(results)
+
+    def sync(self, hostname: str, rtype: str, ip: str) -> ProviderResult:
+        name = self.split(hostname)
+        records = self.fetch(name, rtype)
+        action = plan(records, ip)
+        if action == "create":
+            self.create(name, rtype, ip)
+            return success("created", f"{name.fqdn} {rtype}: created ({ip})")
+        if action == "change":
+            self.change(name, rtype, records, ip)
+            return success("good", f"{name.fqdn} {rtype}: updated ({ip})")
+        return success("nochg", f"{name.fqdn} {rtype}: already {ip}")
+
+    def verify(self, addresses: dict[int, str]) -> str | None:
+        """Read the records back through the API (the provider's authoritative copy)."""
+        for hostname in self.hostnames:
+            for family, ip in sorted(addresses.items()):
+                try:
+                    values = sorted({r.value for r in self.fetch(self.split(hostname), RTYPE[family])})
+                except Stop as stop:
+                    return f"could not read {hostname} back: {stop.result.message}"
+                if values != [ip]:
+                    return (f"{hostname} {RTYPE[family]} reads back as {', '.join(values) or 'nothing'}, "
+                            f"not {ip}")
+        return None
+
+    def send(self, method: str, url: str, *, body: Any = None, raw: bytes | None = None,
+             headers: dict[str, str] | None = None, bearer: Secret | None = None) -> HttpResponse:
+        """One request; a failure without an HTTP answer becomes a transient Stop (message redacted)."""
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            all_headers.setdefault("Content-Type", "application/json")
+        try:
+            return self.http.request(method, url, headers=all_headers, body=data, bearer=bearer)
+        except HttpError as exc:
+            raise Stop(transient(exc.kind, self.safe(f"{self.label}: {exc.message}; natlink retries later"))) \
+                from None
+
+    def stop(self, result: ProviderResult) -> Stop:
+        """A Stop whose message has every secret of this entry blanked."""
+        return Stop(ProviderResult(result.outcome, result.kind, self.safe(result.message), result.retry_after))
+
+    def expect(self, resp: HttpResponse, ok: Callable[[int, Any], bool],
+               classify: Callable[[int, Any, str, dict[str, str]], ProviderResult]) -> Any:
+        """The parsed JSON answer when ok(status, payload), else a Stop with the classified failure."""
+        text = resp.text()
+        payload = parse_json(text)
+        if ok(resp.status, payload):
+            return payload
+        raise self.stop(classify(resp.status, payload, text, resp.headers))
