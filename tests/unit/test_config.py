@@ -11,8 +11,10 @@ import pytest
 
 from natlink.cli import main
 from natlink.config import parse_config, parse_target
+from natlink.ddns import registry
 from natlink.errors import ConfigError
 
+RECORD_APIS = ("alidns", "dnspod", "desec", "porkbun", "gandi", "digitalocean")  # examples in this order
 REPO = Path(__file__).resolve().parents[2]
 
 BASE = """\
@@ -132,7 +134,7 @@ def test_example_config_commented_entries_validate(tmp_path: Path) -> None:
             lines.append(line[2:].split("#")[0].rstrip())
         elif lines and lines[-1].startswith(("[[ddns]]", "[[probe]]", "name", "provider", "hostnames", "server",
                                               "zone", "tsig", "username", "password", "api_token", "token",
-                                              "mapping", "via", "reflector")) and line.startswith("# ") \
+                                              "mapping", "via", "reflector", "access_key", "secret")) and line.startswith("# ") \
                 and not line.startswith("# #") and "=" in line.split("#")[1] and not line.startswith("#  "):
             lines.append(line[2:])
         else:
@@ -144,7 +146,8 @@ def test_example_config_commented_entries_validate(tmp_path: Path) -> None:
     (tmp_path / "reflector.token").write_text("t0ken\n")
     uncommented = uncommented.replace("/etc/natlink/noip.password", str(tmp_path / "noip.password"))
     cfg = parse_config(uncommented, tmp_path / "config.toml")
-    assert [d.provider for d in cfg.ddns] == ["rfc2136", "noip", "cloudflare", "duckdns"]
+    assert [d.provider for d in cfg.ddns][:4] == ["rfc2136", "noip", "cloudflare", "duckdns"]
+    assert [d.provider for d in cfg.ddns[4:]] == [n for n in registry.names() if n in RECORD_APIS]
     assert cfg.probes[0].mapping == "rdp" and cfg.probes[0].via == "reflector"
 
 
