@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from natlink.ddns.base import Provider, ProviderResult, fatal, success, transient, worst
@@ -173,7 +173,7 @@ class RecordApiProvider(Provider):
 
     def stop(self, result: ProviderResult) -> Stop:
         """A Stop whose message has every secret of this entry blanked."""
-        return Stop(ProviderResult(result.outcome, result.kind, self.safe(result.message), result.retry_after))
+        return Stop(replace(result, message=self.safe(result.message)))
 
     def expect(self, resp: HttpResponse, ok: Callable[[int, Any], bool],
                classify: Callable[[int, Any, str, dict[str, str]], ProviderResult]) -> Any:

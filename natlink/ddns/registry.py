@@ -116,6 +116,8 @@ _SPECS = (
     # DNS-record APIs (natlink/ddns/recordapi.py): one read, and a write only when needed, per name and family.
     ProviderSpec("alidns", "AliDNS", "natlink.ddns.alidns:AlidnsProvider", required=("access_key_id",),
                  optional=("zone", "ttl", "server"), secrets=("access_key_secret",), families=SEPARATE),
+    ProviderSpec("dnspod", "DNSPod", "natlink.ddns.dnspod:DnspodProvider", required=("secret_id",),
+                 optional=("zone", "ttl", "record_line", "server"), secrets=("secret_key",), families=SEPARATE),
 )
 
 PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
