@@ -13,6 +13,10 @@ import sys
 from natlink.errors import EXIT_OK, EXIT_RUNTIME
 
 
+PAST = {"add": "added", "renew": "renewed", "replace": "replaced", "keep": "kept", "verify": "verified by the router",
+        "delete": "deleted"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the plan (add / renew / replace / keep) and change nothing")
 
@@ -55,7 +59,8 @@ def run(ctx, args: argparse.Namespace) -> int:
     if report.dhcp_warning:
         out.note(f"warning: {report.dhcp_warning}")
     if report.epoch_lost:
-        out.note("note: the router lost its mappings since the last run (epoch went backwards); re-creating them")
+        out.note("note: the router lost its mappings since the last run (its epoch does not fit the time passed); "
+                 "re-creating them")
     out.line("plan:" if not args.dry_run else "plan (dry run, nothing changed):")
     for step in report.plan.steps:
         m = step.want or step.have
@@ -75,8 +80,7 @@ def run(ctx, args: argparse.Namespace) -> int:
     for a in report.actions:
         if a.ok:
             counts[a.action] = counts.get(a.action, 0) + 1
-    summary = ", ".join(f"{n} {'kept' if k == 'keep' else k + ('d' if k.endswith('e') else 'ed')}"
-                        for k, n in counts.items())
+    summary = ", ".join(f"{n} {PAST.get(k, k)}" for k, n in counts.items())
     if report.ok:
         out.result(f"ok: {summary or 'nothing to do'}" + ("" if report.changed else " (no changes)"))
         return EXIT_OK

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import ipaddress
 import os
 import secrets
@@ -485,6 +486,16 @@ class Lab:
         flush_miniupnpd_chains(self.ns("rtr"))
         if while_down is not None:
             while_down()
+        self.router_up(timeout=timeout)
+
+    def reconfigure_router(self, timeout: float = 3.0, **changes: Any) -> None:
+        """Restart miniupnpd with RouterConfig ``changes`` (e.g. http_port, system_uptime); its mappings vanish
+        as on a daemon restart. natlink.lab.faults builds the scenarios on this."""
+        self.router_down()
+        self._router_cfg = dataclasses.replace(self._router_cfg, **changes)
+        if self._miniupnpd is not None:
+            self._miniupnpd.cfg = self._router_cfg
+        flush_miniupnpd_chains(self.ns("rtr"))
         self.router_up(timeout=timeout)
 
     def blocked_port(self, port: int, proto: str = "tcp") -> None:

@@ -33,6 +33,11 @@ class RouterConfig:
     wan_if: str
     lan_subnet: str = "10.0.1.0/24"
     http_port: int = 5000
+    # False: the NAT-PMP/PCP epoch counts from miniupnpd's start, which a simulated reboot resets. True (what many
+    # OpenWrt builds ship): the epoch is the host's uptime, so a daemon restart keeps it growing while every
+    # mapping is lost.
+    system_uptime: bool = False
+    pcp_allow_thirdparty: bool = False
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
@@ -82,10 +87,11 @@ table inet {ISP_TABLE} {{
 def miniupnpd_conf(cfg: RouterConfig) -> str:
     """miniupnpd.conf: secure mode, only unprivileged ports for the LAN, NAT-PMP/PCP on.
 
-    ``system_uptime=no`` on purpose: with ``yes`` the NAT-PMP/PCP epoch is the *host's*
+    ``system_uptime=no`` by default: with ``yes`` the NAT-PMP/PCP epoch is the *host's*
     uptime, which a simulated reboot cannot reset. With ``no`` it counts from miniupnpd's
     start, which is what a real router reboot resets.
     """
+    yes_no = {True: "yes", False: "no"}
     return f"""\
 ext_ifname={cfg.wan_if}
 listening_ip={cfg.lan_if}
@@ -93,7 +99,8 @@ port={cfg.http_port}
 enable_upnp=yes
 enable_natpmp=yes
 secure_mode=yes
-system_uptime=no
+system_uptime={yes_no[cfg.system_uptime]}
+pcp_allow_thirdparty={yes_no[cfg.pcp_allow_thirdparty]}
 notify_interval=60
 clean_ruleset_interval=600
 uuid={cfg.uuid}

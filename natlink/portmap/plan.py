@@ -13,7 +13,12 @@ from natlink.portmap.base import Mapping, owner_name
 from natlink.portmap.epoch import epoch_lost
 
 ADD, RENEW, REPLACE, KEEP, DELETE, CONFLICT = "add", "renew", "replace", "keep", "delete", "conflict"
+# NAT-PMP/PCP cannot list the router's table: a mapping natlink believes is there is asked for again (idempotent:
+# same port, lease refreshed). That is the only way to see it, so it is never "kept" on the strength of a record.
+VERIFY = "verify"
 CHANGES = (ADD, RENEW, REPLACE, DELETE)
+_LABEL = {"natpmp": "NAT-PMP", "pcp": "PCP", "upnp": "UPnP"}
+REQUESTS = (ADD, RENEW, REPLACE, VERIFY)  # steps that send a mapping request to the router
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class Owned:
 
 @dataclass(frozen=True)
 class Step:
-    action: str  # add | renew | replace | keep | delete | conflict
+    action: str  # add | renew | replace | keep | verify | delete | conflict
     name: str
     want: Mapping | None  # what it should become (None for delete)
     have: Mapping | None  # what is there now (None for add)
@@ -88,6 +93,7 @@ class Step:
 @dataclass(frozen=True)
 class Plan:
     steps: tuple[Step, ...] = ()
+    epoch_lost: bool = False  # NAT-PMP/PCP: a record's epoch is inconsistent with the time passed (router forgot)
 
     @property
     def changes(self) -> bool:
@@ -139,7 +145,7 @@ def plan(desired: list[Desired], actual: list[Mapping] | None, owned: dict[str, 
 def _forced(the_plan: Plan) -> Plan:
     steps = tuple(Step(RENEW, s.name, s.want, s.have, f"renewal forced ({s.reason})")
                   if s.action == KEEP and not s.foreign else s for s in the_plan.steps)
-    return Plan(steps)
+    return Plan(steps, the_plan.epoch_lost)
 
 
 def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str, Owned], *, self_ip: str) -> Plan:
@@ -183,7 +189,8 @@ def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str,
                                   f"{exact.lease} s of the {d.lease} s lease left"))
             else:
                 left = "permanent" if not exact.lease else f"{exact.lease} s left"
-                steps.append(Step(KEEP, d.name, d.mapping(exact.external_port), exact, f"in place ({left})"))
+                steps.append(Step(KEEP, d.name, d.mapping(exact.external_port), exact,
+                                  f"in the router's table ({left})"))
             continue
         holder = by_key.get((d.protocol, d.external_port))
         if holder is None:
@@ -215,6 +222,7 @@ def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str,
 def _plan_unlisted(desired: list[Desired], owned: dict[str, Owned], *, via: str, now: float,
                    epoch: int | None) -> Plan:
     steps: list[Step] = []
+    lost = False
     for d in desired:
         rec = owned.get(d.name)
         if rec is None or rec.via != via:
@@ -223,9 +231,10 @@ def _plan_unlisted(desired: list[Desired], owned: dict[str, Owned], *, via: str,
             continue
         have = rec.mapping()
         if rec.epoch is not None and epoch is not None and epoch_lost(rec.epoch, rec.granted_at, epoch, now):
+            lost = True
             steps.append(Step(ADD, d.name, d.mapping(), None,
-                              f"the router forgot it: its epoch went from {rec.epoch} to {epoch} (reboot or new "
-                              "WAN address)"))
+                              f"the router forgot it: its epoch is {epoch} s now, was {rec.epoch} s when "
+                              f"granted {max(0, int(now - rec.granted_at))} s ago (reboot or new WAN address)"))
             continue
         if rec.lease and now >= rec.granted_at + rec.lease:
             steps.append(Step(ADD, d.name, d.mapping(), None, "its lease has expired"))
@@ -235,13 +244,14 @@ def _plan_unlisted(desired: list[Desired], owned: dict[str, Owned], *, via: str,
                 or rec.internal_port != d.internal_port:
             steps.append(Step(REPLACE, d.name, d.mapping(), have, "the configuration changed"))
         elif rec.renew_at is not None and now >= rec.renew_at:
-            steps.append(Step(RENEW, d.name, d.mapping(rec.external_port), have,
-                              f"{max(0, int(rec.granted_at + rec.lease - now))} s of the lease left"))
+            steps.append(Step(RENEW, d.name, d.mapping(rec.external_port), have, "half the lease has passed"))
         else:
-            left = "permanent" if rec.renew_at is None else f"{int(rec.granted_at + rec.lease - now)} s left"
-            steps.append(Step(KEEP, d.name, d.mapping(rec.external_port), have, f"in place ({left})"))
+            # A restart of the router's mapping daemon that keeps the epoch (miniupnpd with system_uptime) is
+            # invisible in any record: only the router's answer to the same request shows the mapping is there.
+            steps.append(Step(VERIFY, d.name, d.mapping(rec.external_port), have,
+                              f"asked again: {_LABEL.get(via, via)} cannot list the router's table"))
     wanted = {d.name for d in desired}
     for name, rec in sorted(owned.items()):
         if name not in wanted:
             steps.append(Step(DELETE, name, None, rec.mapping(), "no longer configured"))
-    return Plan(tuple(steps))
+    return Plan(tuple(steps), lost)

@@ -16,8 +16,8 @@ from natlink.errors import NatlinkError
 from natlink.netaddr import explain_wan
 from natlink.portmap import lanip
 from natlink.portmap.base import Mapping, MappingError, owner_description
-from natlink.portmap.plan import (ADD, CONFLICT, DELETE, KEEP, RENEW, REPLACE, Desired, Owned, Plan, Step, plan,
-                                  renew_time)
+from natlink.portmap.plan import (ADD, CONFLICT, DELETE, KEEP, RENEW, REPLACE, REQUESTS, VERIFY, Desired, Owned,
+                                  Plan, Step, plan, renew_time)
 from natlink.portmap.router import Router, open_router, save_cache
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,13 @@ class Action:
     @property
     def name(self) -> str:
         return self.step.name
+
+    @property
+    def changed(self) -> bool:
+        """It changed the router's table: a change step, or a re-request that got another external port."""
+        moved = self.action == VERIFY and self.step.want is not None and self.external_port not in (
+            None, self.step.want.external_port)
+        return self.ok and (self.step.changes or moved)
 
     @property
     def action(self) -> str:
@@ -75,7 +82,7 @@ class ReconcileReport:
 
     @property
     def changed(self) -> bool:
-        return any(a.ok and a.step.changes for a in self.actions)
+        return any(a.changed for a in self.actions)
 
     @property
     def errors(self) -> list[Action]:
@@ -159,8 +166,7 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
     the_plan = plan(desired, actual, owned, self_ip=router.lan_ip, via=router.protocol, now=now, epoch=router.epoch,
                     force_renew=force_renew)
     report = ReconcileReport(plan=the_plan, wan_problem=problem, router=router, external_ip=external,
-                             dry_run=dry_run, epoch_lost=router.epoch_dropped or any(
-                                 "epoch went" in s.reason for s in the_plan.steps))
+                             dry_run=dry_run, epoch_lost=router.epoch_dropped or the_plan.epoch_lost)
     dhcp_check: list[str | None] = []
     checker: threading.Thread | None = None
     if router.lan_ip_source == "auto" and (dry_run or the_plan.changes):  # `ip addr` costs a fork: only when it matters
@@ -180,7 +186,7 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
         if action.ok and action.external_port:
             granted_ports[step.name] = action.external_port
 
-    if router.can_list and any(a.ok and a.action in (ADD, RENEW, REPLACE) for a in report.actions):
+    if router.can_list and any(a.ok and a.action in REQUESTS for a in report.actions):
         _confirm(router, report)
     report.dhcp_warning = _joined(checker, dhcp_check)
     if store is not None and router.epoch is not None:
@@ -226,7 +232,8 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg:
         lease = step.want.lease or 0
         if rec is not None and rec.permanent_only:
             lease = 0
-        nonce = rec.nonce if (rec is not None and rec.via == router.protocol and step.action == RENEW) else None
+        same = rec is not None and rec.via == router.protocol and step.action in (RENEW, VERIFY)
+        nonce = rec.nonce if same else None
         permanent_only = False
         try:
             granted = router.add(step.want, lease, any_port=step.any_port, nonce=nonce)
@@ -244,7 +251,8 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg:
             "permanent" if granted.lease == 0 else f"lease {granted.lease} s")
         port_txt = (f", the router gave external port {granted.external_port}"
                     if granted.external_port != step.want.external_port else "")
-        return Action(step, True, f"{step.action}: {lease_txt}{port_txt}", external_port=granted.external_port,
+        verb = "the router confirmed it" if step.action == VERIFY and not port_txt else step.action
+        return Action(step, True, f"{verb}: {lease_txt}{port_txt}", external_port=granted.external_port,
                       lease=granted.lease)
     except MappingError as exc:
         exc.name = step.name
@@ -256,7 +264,7 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg:
 
 def _confirm(router: Router, report: ReconcileReport) -> None:
     """Re-read the table: a router may say yes and not keep the entry (seen with full tables and bad firmware)."""
-    changed = [a for a in report.actions if a.ok and a.action in (ADD, RENEW, REPLACE) and a.step.want is not None]
+    changed = [a for a in report.actions if a.ok and a.action in REQUESTS and a.step.want is not None]
     get = getattr(router.client, "get", None)
     table: dict[tuple[str, int], Mapping] | None = None
     # One table read (IGD v2: one call per protocol) beats a call per changed entry; walking a v1 table entry

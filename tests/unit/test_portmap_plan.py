@@ -69,7 +69,10 @@ def test_plan_other_port_flag_and_conflict_reason():
 
 UNLISTED = [
     ("nothing recorded -> add", {}, None, [("add", "rdp")]),
-    ("recorded, fresh -> keep", {"rdp": rec(via="natpmp", epoch=50)}, 150, [("keep", "rdp")]),
+    ("recorded, fresh -> verify (asked again, never kept on the record's word)",
+     {"rdp": rec(via="natpmp", epoch=50)}, 150, [("verify", "rdp")]),
+    ("recorded, epoch kept after a daemon restart -> verify", {"rdp": rec(via="natpmp", epoch=50)}, 151,
+     [("verify", "rdp")]),
     ("recorded, renew time reached -> renew", {"rdp": rec(via="natpmp", at=NOW - 2000, epoch=50)}, 2050,
      [("renew", "rdp")]),
     ("lease expired -> add", {"rdp": rec(via="natpmp", at=NOW - 4000)}, None, [("add", "rdp")]),
@@ -77,7 +80,7 @@ UNLISTED = [
     ("made with another protocol -> add", {"rdp": rec(via="upnp")}, None, [("add", "rdp")]),
     ("config changed -> replace", {"rdp": rec(via="natpmp", port=3000)}, None, [("replace", "rdp")]),
     ("recorded but unconfigured -> delete", {"rdp": rec(via="natpmp"), "old": rec("old", via="natpmp", ext=4000)},
-     None, [("keep", "rdp"), ("delete", "old")]),
+     None, [("verify", "rdp"), ("delete", "old")]),
 ]
 
 
@@ -90,6 +93,12 @@ def test_plan_without_table(case, owned, epoch, expected):
 def test_epoch_reason_names_both_values():
     p = plan([want()], None, {"rdp": rec(via="pcp", epoch=500)}, self_ip=ME, via="pcp", now=NOW, epoch=3)
     assert "500" in p.steps[0].reason and "3" in p.steps[0].reason
+    assert p.epoch_lost
+
+
+def test_no_unlisted_step_claims_time_left_from_a_record():
+    p = plan([want()], None, {"rdp": rec(via="natpmp", epoch=50)}, self_ip=ME, via="natpmp", now=NOW, epoch=150)
+    assert not p.epoch_lost and "left" not in p.steps[0].reason and "NAT-PMP" in p.steps[0].reason
 
 
 EPOCHS = [

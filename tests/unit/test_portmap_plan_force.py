@@ -46,15 +46,16 @@ def test_force_renew_with_table(case, desired, table, owned, expected):
 
 UNLISTED = [
     # (case, owned, epoch, expected)
-    ("fresh record -> renewed", {"rdp": rec()}, 150, [("renew", "rdp")]),
-    ("permanent record -> renewed", {"rdp": rec(lease=0)}, 150, [("renew", "rdp")]),
-    ("epoch consistent but maybe a quick restart -> renewed", {"rdp": rec(epoch=50)}, 149, [("renew", "rdp")]),
+    # NAT-PMP/PCP re-request every recorded mapping anyway ("verify"); forcing changes nothing there.
+    ("fresh record -> verified", {"rdp": rec()}, 150, [("verify", "rdp")]),
+    ("permanent record -> verified", {"rdp": rec(lease=0)}, 150, [("verify", "rdp")]),
+    ("epoch consistent but maybe a quick restart -> verified", {"rdp": rec(epoch=50)}, 149, [("verify", "rdp")]),
     ("epoch went backwards -> add (unchanged)", {"rdp": rec(epoch=500)}, 3, [("add", "rdp")]),
     ("nothing recorded -> add (unchanged)", {}, 150, [("add", "rdp")]),
     ("made with another protocol -> add (unchanged)", {"rdp": rec(via="pcp")}, 150, [("add", "rdp")]),
     ("config changed -> replace (unchanged)", {"rdp": rec(port=3000)}, 150, [("replace", "rdp")]),
     ("unconfigured -> delete (unchanged)", {"rdp": rec(), "old": rec("old", ext=4000)}, 150,
-     [("renew", "rdp"), ("delete", "old")]),
+     [("verify", "rdp"), ("delete", "old")]),
 ]
 
 
@@ -65,8 +66,7 @@ def test_force_renew_without_table(case, owned, epoch, expected):
 
 
 def test_forced_renew_says_why_and_keeps_the_mapping():
-    step = plan([want()], None, {"rdp": rec()}, self_ip=ME, via="natpmp", now=NOW, epoch=150,
-                force_renew=True).steps[0]
+    step = plan([want()], [entry()], {}, self_ip=ME, via="upnp", now=NOW, force_renew=True).steps[0]
     assert step.action == "renew" and "forced" in step.reason
     assert step.want == Mapping("tcp", 3390, ME, 3389, "natlink:rdp", 3600)
     assert step.have is not None and step.have.external_port == 3390
@@ -76,11 +76,11 @@ def test_forced_renew_renews_at_the_port_the_router_gave():
     d = Desired("rdp", "tcp", 3390, ME, 3389, owner_description("rdp"), 3600, allow_other_port=True)
     owned = {"rdp": rec(ext=3391)}
     step = plan([d], None, owned, self_ip=ME, via="natpmp", now=NOW, epoch=150, force_renew=True).steps[0]
-    assert step.action == "renew" and step.want is not None and step.want.external_port == 3391
+    assert step.action == "verify" and step.want is not None and step.want.external_port == 3391
 
 
 @pytest.mark.parametrize("table", [None, [entry()]])
 def test_without_force_nothing_is_renewed(table):
     p = plan([want()], table, {"rdp": rec(via="upnp" if table else "natpmp")}, self_ip=ME,
              via="upnp" if table else "natpmp", now=NOW, epoch=150)
-    assert [s.action for s in p.steps] == ["keep"]
+    assert [s.action for s in p.steps] == ["keep" if table else "verify"]

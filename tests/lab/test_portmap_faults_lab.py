@@ -1,0 +1,82 @@
+"""Router faults against the real miniupnpd/nftables: the mapping daemon restarting with its epoch kept
+(system_uptime=yes), and the repairs `natlink map`, `natlink run --once` and the running service make."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from natlink.lab import faults
+from service_support import start_natlink, wait_for, wan_connects
+from test_portmap_lab import BANNER, natlink, natlink_json, write_config
+
+pytestmark = pytest.mark.lab
+
+
+def refused(lab, port: int = 3390) -> bool:
+    try:
+        lab.tcp_banner("wan", lab.wan_ip, port, timeout=1.0)
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("protocol", ["upnp", "natpmp", "pcp"])
+def test_daemon_restart_with_epoch_kept_is_repaired_by_map_and_run_once(lab, tmp_path, protocol):
+    faults.keep_epoch_across_restarts(lab)
+    lab.tcp_service("lan", 3389, BANNER)
+    cfg = write_config(tmp_path, protocols=(protocol,))
+    r, first = natlink_json(lab, cfg, "map")
+    assert r.returncode == 0, r.stderr
+    assert lab.tcp_banner("wan", lab.wan_ip, 3390) == BANNER
+
+    faults.daemon_restart(lab)
+    assert refused(lab)  # the router forgot the mapping
+    r, doc = natlink_json(lab, cfg, "map")
+    assert r.returncode == 0, r.stderr
+    if protocol != "upnp":
+        # nothing but asking again can show the loss: the epoch grew as if nothing happened
+        assert doc["epoch_lost"] is False and doc["router"]["epoch"] >= first["router"]["epoch"]
+        assert [(a["action"], a["ok"]) for a in doc["actions"]] == [("verify", True)]
+    else:
+        assert [(a["action"], a["ok"]) for a in doc["actions"]] == [("add", True)]
+    assert lab.tcp_banner("wan", lab.wan_ip, 3390) == BANNER
+
+    human = natlink(lab, cfg, "map")
+    assert human.returncode == 0, human.stderr
+    if protocol == "upnp":  # read from the router's table in this run
+        assert "in the router's table" in human.stdout
+    else:  # no lease claimed from natlink's own records
+        assert " left)" not in human.stdout and "verified by the router" in human.stdout
+
+    faults.daemon_restart(lab)
+    assert refused(lab)
+    r = lab.run("lan", [sys.executable, "-m", "natlink", "-c", cfg, "run", "--once"], check=False, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert lab.tcp_banner("wan", lab.wan_ip, 3390) == BANNER
+
+
+@pytest.mark.parametrize("protocol", ["natpmp", "upnp"])
+def test_running_service_repairs_within_its_mappings_interval(lab, tmp_path, protocol):
+    """No events (--no-events): only the periodic mappings job can notice."""
+    faults.keep_epoch_across_restarts(lab)
+    lab.tcp_service("lan", 3389, BANNER)
+    path = Path(write_config(tmp_path, protocols=(protocol,), lease="0"))  # lease 0: no 30 s interval floor
+    with open(path, "a") as fh:
+        fh.write('\n[schedule]\nmappings = "2s"\njitter = 0\n\n[public_ip]\nsources = ["router"]\n')
+    nl = start_natlink(lab, path, "--no-events")
+    try:
+        wait_for(lambda: wan_connects(lab), 15, "the first mapping")
+        faults.daemon_restart(lab)
+        t0 = time.monotonic()
+        wait_for(lambda: wan_connects(lab), 15, "the service to re-create the mapping")
+        print(f"daemon restart -> mapping back after {time.monotonic() - t0:.2f} s")
+        records = json.loads((tmp_path / "state" / "mappings.json").read_text())
+        assert records["rdp"]["via"] == protocol
+    finally:
+        code, _ = nl.stop()
+    assert code == 0, nl.log
