@@ -6,6 +6,7 @@ Every problem is reported as `file:line: key.path: what is wrong (how to fix it)
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -14,10 +15,13 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+from natlink import cleartext
 from natlink.ddns import registry
 from natlink.durations import parse_duration
 from natlink.errors import ConfigError
-from natlink.secrets import SecretRef, SecretUnavailable, credential_path, read_secret
+from natlink.secrets import SecretRef, SecretUnavailable, credential_path, read_secret, warn_if_exposed
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PATHS = (Path("/etc/natlink/config.toml"), Path("~/.config/natlink/config.toml"))
 PROTOCOLS = ("upnp", "natpmp", "pcp")
@@ -69,6 +73,7 @@ class DdnsCfg:
     keepalive: int | None = None  # seconds; None: provider default (0 = never)
     verify: bool = True
     line: int = 0
+    allow_insecure_http: bool = False  # credentials may go to a non-loopback http:// server (warned every run)
 
     def config_hash_items(self) -> dict[str, Any]:
         """What, when changed, makes the next run push an update (no secret values, only their sources)."""
@@ -90,6 +95,7 @@ class ProbeCfg:
     token: SecretRef | None = None  # shared reflector token
     timeout: float = 3.0
     protocol: str = "tcp"
+    allow_insecure_http: bool = False  # the token may go to a non-loopback http:// reflector (warned every run)
 
 
 @dataclass(frozen=True)
@@ -321,7 +327,19 @@ class _Section:
                 read_secret(ref)
             except SecretUnavailable as exc:
                 self.fail(key, f"{exc.message} ({exc.hint})")
+        if kind == "file":
+            warn_if_exposed(where, self.key(key))
         return ref
+
+    def no_cleartext(self, key: str, url: Any, what: str) -> bool:
+        """Refuse a non-loopback http:// URL that would carry ``what`` unless the entry allows it (then warn)."""
+        allow = self.boolean(cleartext.ALLOW_KEY, False)
+        host = cleartext.cleartext_host(url) if isinstance(url, str) else None
+        if host is not None:
+            if not allow:
+                self.fail(key, cleartext.refusal(what, url, host))
+            log.warning(cleartext.warning(self.path, what, host))
+        return allow
 
     def finish(self, extra_known: tuple[str, ...] = ()) -> None:
         known = self.used | set(extra_known)
@@ -542,10 +560,11 @@ def _ddns_entries(loader: _Loader, data: Any) -> tuple[DdnsCfg, ...]:
             if ref is not None:
                 secrets[key] = ref
         known_secret_keys = tuple(k + suf for k in schema.secrets + schema.optional_secrets for suf in _SECRET_SUFFIXES)
+        allow = s.no_cleartext("server", options.get("server") if secrets else None, f"the {provider} credentials")
         entry = DdnsCfg(name=name, provider=provider, hostnames=hostnames, options=options, secrets=secrets,
                         ipv4=s.boolean("ipv4", True), ipv6=s.boolean("ipv6", False),
                         keepalive=s.duration("keepalive", None), verify=s.boolean("verify", True),
-                        line=loader.locator.line(s.path))
+                        line=loader.locator.line(s.path), allow_insecure_http=allow)
         if not entry.ipv4 and not entry.ipv6:
             s.fail("ipv4", "ipv4 and ipv6 are both false: this entry would never update anything")
         s.finish(known_secret_keys)
@@ -589,10 +608,12 @@ def _probes(loader: _Loader, data: Any, mappings: tuple[MappingCfg, ...]) -> tup
         via = s.string("via", "reflector", choices=VIAS)
         reflector = s.url("reflector", required=via == "reflector")
         echoip = s.url("echoip", required=via == "echoip")
+        token = s.secret("token", required=False)
+        allow = s.no_cleartext("reflector", reflector if token is not None else None, "the reflector token")
         out.append(ProbeCfg(name=name, mapping=mapping, target=target, via=via or "reflector", reflector=reflector,
-                            echoip=echoip, token=s.secret("token", required=False),
-                            timeout=s.seconds("timeout", 3.0),
-                            protocol=(s.string("protocol", "tcp", choices=("tcp", "udp")) or "tcp")))
+                            echoip=echoip, token=token, timeout=s.seconds("timeout", 3.0),
+                            protocol=(s.string("protocol", "tcp", choices=("tcp", "udp")) or "tcp"),
+                            allow_insecure_http=allow))
         s.finish()
     return tuple(out)
 

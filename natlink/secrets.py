@@ -2,24 +2,68 @@
 
 from __future__ import annotations
 
+import hmac
+import logging
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
+
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
 class Secret:
-    """A secret value whose str/repr never reveal it."""
+    """A secret value that no generic serialiser can open.
 
-    value: str = field(repr=False)
-    source: str = ""  # where it came from, safe to show ("file /etc/natlink/token", "env NL_TOKEN")
+    Not a dataclass on purpose: dataclasses.asdict() refuses it, and asdict() of a dataclass holding one
+    keeps this opaque object (copies return self); str/repr show only where it came from; json.dumps
+    and pickle raise TypeError; there is no __dict__ for vars(). Code that needs the value asks .value.
+    """
+
+    __slots__ = ("_value", "_source")
+
+    def __init__(self, value: str, source: str = "") -> None:
+        object.__setattr__(self, "_value", value)
+        object.__setattr__(self, "_source", source)
+
+    @property
+    def value(self) -> str:
+        return self._value
+
+    @property
+    def source(self) -> str:
+        """Where it came from, safe to show ("file /etc/natlink/token", "environment variable NL_TOKEN")."""
+        return self._source
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError("a Secret cannot be changed")
 
     def __str__(self) -> str:
         return "***"
 
     def __repr__(self) -> str:
-        return f"Secret(<{self.source or 'hidden'}>)"
+        return f"Secret(<{self._source or 'hidden'}>)"
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return other._source == self._source and hmac.compare_digest(other._value.encode(), self._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._source))
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise TypeError("a Secret cannot be pickled")
 
 
 @dataclass(frozen=True)
@@ -70,12 +114,25 @@ def read_secret(ref: SecretRef) -> Secret:
     return Secret(value, ref.describe())
 
 
-def world_readable(path: str | Path) -> bool:
-    """True when a secret file can be read by users other than its owner and group."""
+def exposed_mode(path: str | Path) -> int | None:
+    """The permission bits of a secret file when its group or other users can read it, else None."""
     try:
-        return bool(Path(path).expanduser().stat().st_mode & stat.S_IROTH)
+        mode = Path(path).expanduser().stat().st_mode
     except OSError:
+        return None
+    return stat.S_IMODE(mode) if mode & (stat.S_IRGRP | stat.S_IROTH) else None
+
+
+def warn_if_exposed(path: str | Path, what: str) -> bool:
+    """Log one warning when a secret file is readable beyond its owner; the one check every secret file gets
+    (DDNS *_file keys, TSIG key files, probe and reflector tokens). True when it warned."""
+    mode = exposed_mode(path)
+    if mode is None:
         return False
+    who = "every user" if mode & stat.S_IROTH else "its group"
+    log.warning("%s: secret file %s is readable by %s (mode %04o); chmod 600 %s (or use a systemd credential)",
+                what, path, who, mode, path)
+    return True
 
 
 def redact(text: str, secrets: list[Secret]) -> str:

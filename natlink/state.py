@@ -30,13 +30,15 @@ class StateStore:
             return default
 
     def save(self, key: str, data: Any) -> None:
+        """Write ``data`` (JSON types only: anything else raises TypeError before a file is touched, so an
+        object that would be stringified — a Secret included — never reaches the disk)."""
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
             fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(data, fh, indent=2, sort_keys=True, default=str)
-                    fh.write("\n")
+                    fh.write(text)
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, self.path(key))

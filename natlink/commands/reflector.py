@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace):
     from natlink.config import parse_target
     from natlink.probe.reflector import ReflectorSettings
-    from natlink.secrets import SecretRef, SecretUnavailable, read_secret
+    from natlink.secrets import SecretRef, SecretUnavailable, read_secret, warn_if_exposed
 
     listen = parse_target(args.listen)
     if listen is None and args.listen.endswith(":0"):  # port 0 = any free port (tests)
@@ -64,6 +64,7 @@ def settings_from(args: argparse.Namespace):
     if args.token_file:
         try:
             token = read_secret(SecretRef("file", args.token_file))
+            warn_if_exposed(args.token_file, "reflector --token-file")
         except SecretUnavailable as exc:
             raise NatlinkError(exc.message, exc.hint, exit_code=2) from None
     return ReflectorSettings(host=listen[0], port=listen[1], token=token, rate=args.rate, max_ports=args.max_ports,

@@ -20,7 +20,7 @@ from natlink.ddns.base import ProviderResult, transient
 from natlink.ddns.http import HttpClient
 from natlink.ddns.policy import EntryState, after_attempt, config_hash, decide
 from natlink.errors import UsageError
-from natlink.secrets import Secret, SecretUnavailable, read_secret, redact, world_readable
+from natlink.secrets import Secret, SecretUnavailable, read_secret, redact
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +105,7 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
     secrets: dict[str, Secret] = {}
     try:
         for name, ref in entry.secrets.items():
-            secrets[name] = read_secret(ref)
-            if ref.kind == "file" and world_readable(ref.name):
-                log.warning("ddns %s: secret file %s is readable by every user; chmod 600 it", entry.name, ref.name)
+            secrets[name] = read_secret(ref)  # its file's mode was checked when the config was loaded
     except SecretUnavailable as exc:
         # Not persisted as fatal: nothing was sent, and the secret may appear (env, mounted file) by the next round.
         return EntryResult(action="error", outcome="secret", fatal=True, kind="fatal",

@@ -6,7 +6,6 @@ those modules being importable. Everything here is a thin call through the agree
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -64,9 +63,9 @@ def probe(cfg: Config, store: StateStore, report: Any) -> list[Any]:
 
 
 def to_json(obj: Any) -> Any:
-    """A capability result as JSON data (they all offer .to_json())."""
+    """A capability result as JSON data: its own .to_json(), which says field by field what may be written.
+
+    No asdict() fallback: that would copy every field, a secret or an object json cannot write included."""
     if hasattr(obj, "to_json"):
         return obj.to_json()
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    return obj
+    raise TypeError(f"{type(obj).__name__} has no to_json(): natlink writes only what a type says is safe to write")

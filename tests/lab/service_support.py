@@ -82,6 +82,7 @@ name = "{name}"
 provider = "dyndns2"
 hostnames = ["{hostname}"]
 server = "http://{lab.wan_host_ip}:{DYNDNS_PORT}"
+allow_insecure_http = true  # the lab's dyndns2 server speaks plain HTTP (natlink warns about it every run)
 username = "user"
 password_file = "{password}"
 """

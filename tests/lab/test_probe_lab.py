@@ -45,6 +45,7 @@ state_dir = "{lab.workdir}/state"
 
 
 RDP_PROBE = f'[[probe]]\nmapping = "rdp"\nreflector = "{REFLECTOR}"\n'
+INSECURE = "allow_insecure_http = true\n"  # a token to the lab's plain-HTTP reflector (refused without it)
 
 
 def start_reflector(lab, *extra: str, host_ip: str | None = None):
@@ -209,13 +210,13 @@ def test_token_mismatch_is_a_checker_error_not_closed(lab):
     start_reflector(lab, "--token-file", _token_file(lab, "right-token"))
     upnp_map(lab, "lan", lab.lan_ip, 3389, 3390)
     wrong = _token_file(lab, "wrong-token", name="client.token")
-    cfg = write_config(lab, RDP_PROBE + f'token_file = "{wrong}"\n')
+    cfg = write_config(lab, RDP_PROBE + f'token_file = "{wrong}"\n' + INSECURE)
     code, res, proc = probe(lab, cfg)
     assert code == 1 and res["rdp"]["verdict"] == "checker-error"
     assert "rejected the token" in res["rdp"]["detail"]
     assert "wrong-token" not in proc.stdout + proc.stderr and "right-token" not in reflector_log(lab)
     right = _token_file(lab, "right-token", name="client2.token")
-    code, res, _ = probe(lab, write_config(lab, RDP_PROBE + f'token_file = "{right}"\n'))
+    code, res, _ = probe(lab, write_config(lab, RDP_PROBE + f'token_file = "{right}"\n' + INSECURE))
     assert code == 0 and res["rdp"]["verdict"] == "verified"
 
 

@@ -147,9 +147,12 @@ def test_missing_secret_sends_nothing_and_is_not_persisted(tmp_path: Path, https
     assert run(cfg, store, "11.0.0.2", NOW + 300).outcome == "good"
 
 
-def test_world_readable_secret_is_warned(setup: Any, caplog: pytest.LogCaptureFixture) -> None:
-    cfg, fake, store, pw = setup
+def test_world_readable_secret_is_warned_when_the_config_is_loaded(tmp_path: Path, httpserver: Any,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    pw = write_secret(tmp_path, "pw", PASSWORD)
     pw.chmod(0o644)
     with caplog.at_level("WARNING", logger="natlink"):
-        run(cfg, store, "11.0.0.2", NOW)
-    assert any("readable by every user" in r.getMessage() for r in caplog.records)
+        load(tmp_path, dyndns2_toml("noip", httpserver.url_for("/"), pw))
+    assert [r.getMessage() for r in caplog.records if "readable by every user" in r.getMessage()] == [
+        f"ddns[0].password_file: secret file {pw} is readable by every user (mode 0644); chmod 600 {pw} "
+        "(or use a systemd credential)"]
