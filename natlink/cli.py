@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 from natlink import __version__
 from natlink.errors import EXIT_RUNTIME, EXIT_USAGE, NatlinkError
 from natlink.logsetup import setup_logging
-from natlink.output import Output
+from natlink.output import Output, silence_closed_pipes
 
 if TYPE_CHECKING:
     from natlink.config import Config
@@ -110,8 +110,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a program whose reader went away
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run one command; a reader that went away (`natlink ... | head`) ends it quietly with 141."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        silence_closed_pipes()  # Output already did for its own writes; argparse's help did not
+        return EXIT_PIPE
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(invoked_command(argv))
     try:
         args = parser.parse_args(argv)
@@ -133,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("natlink: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # the reader went away: nothing to report to it (main ends quietly)
     except Exception as exc:  # a bug, not a user error: say so, traceback only with -v
         _report(out, f"internal error: {type(exc).__name__}: {exc}", f"internal error: {exc}",
                 "run again with -v and report the traceback")

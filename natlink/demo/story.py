@@ -82,7 +82,7 @@ class Story:
         started = time.monotonic()
         try:
             produced = fn()
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit, BrokenPipeError):  # the reader of our output went away: stop
             raise
         except Exception as exc:  # natlink's, the lab's, or a bug: the story goes on to the teardown
             log.debug("step %s", key, exc_info=True)
