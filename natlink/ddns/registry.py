@@ -118,6 +118,15 @@ _SPECS = (
                  optional=("zone", "ttl", "server"), secrets=("access_key_secret",), families=SEPARATE),
     ProviderSpec("dnspod", "DNSPod", "natlink.ddns.dnspod:DnspodProvider", required=("secret_id",),
                  optional=("zone", "ttl", "record_line", "server"), secrets=("secret_key",), families=SEPARATE),
+    ProviderSpec("desec", "deSEC", "natlink.ddns.desec:DesecProvider", optional=("zone", "ttl", "server"),
+                 secrets=("token",), families=SEPARATE),
+    ProviderSpec("porkbun", "Porkbun", "natlink.ddns.porkbun:PorkbunProvider", optional=("zone", "ttl", "server"),
+                 secrets=("api_key", "secret_api_key"), families=SEPARATE),
+    ProviderSpec("gandi", "Gandi LiveDNS", "natlink.ddns.gandi:GandiProvider",
+                 optional=("zone", "ttl", "auth_scheme", "server"), secrets=("token",),
+                 choices={"auth_scheme": ("bearer", "apikey")}, families=SEPARATE),
+    ProviderSpec("digitalocean", "DigitalOcean", "natlink.ddns.digitalocean:DigitaloceanProvider",
+                 optional=("zone", "ttl", "server"), secrets=("token",), families=SEPARATE),
 )
 
 PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})

@@ -134,7 +134,7 @@ def test_example_config_commented_entries_validate(tmp_path: Path) -> None:
             lines.append(line[2:].split("#")[0].rstrip())
         elif lines and lines[-1].startswith(("[[ddns]]", "[[probe]]", "name", "provider", "hostnames", "server",
                                               "zone", "tsig", "username", "password", "api_token", "token",
-                                              "mapping", "via", "reflector", "access_key", "secret")) and line.startswith("# ") \
+                                              "mapping", "via", "reflector", "access_key", "secret", "api_key")) and line.startswith("# ") \
                 and not line.startswith("# #") and "=" in line.split("#")[1] and not line.startswith("#  "):
             lines.append(line[2:])
         else:

@@ -1,0 +1,69 @@
+"""DigitalOcean DNS (API v2) with a personal access token (Bearer; scope domain:read + domain:update).
+
+Per name and family: GET /v2/domains/{zone}/records?type=A&name={fqdn} (DigitalOcean filters by the full
+name), then POST /v2/domains/{zone}/records to create one or PATCH /v2/domains/{zone}/records/{id} with the
+new `data` for each record holding another address (TTL and the rest stay). Errors are
+{"id": "unauthorized" | "not_found" | "too_many_requests" | …, "message": "…"}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from natlink.ddns.base import ProviderResult, fatal, retry_after_seconds, short, transient
+from natlink.ddns.recordapi import Name, Record, RecordApiProvider
+
+DEFAULT_SERVER = "https://api.digitalocean.com/v2"
+DEFAULT_TTL = 1800  # DigitalOcean's default
+
+
+def classify_error(status: int, payload: Any, body: str, headers: dict[str, str]) -> ProviderResult:
+    """Map a failed DigitalOcean answer to a typed outcome (pure)."""
+    code = str(payload.get("id", "")) if isinstance(payload, dict) else ""
+    detail = f"{code}: {payload.get('message')}" if code else (short(body) or f"HTTP {status}")
+    if status in (401, 403) or code in ("unauthorized", "forbidden"):
+        return fatal("auth", f"DigitalOcean refused the token ({detail}); create a token with domain "
+                             "read/update scope and point token_* at it")
+    if status == 429 or code == "too_many_requests":
+        return transient("rate-limited", f"DigitalOcean rate limit ({detail}); natlink waits before retrying",
+                         retry_after_seconds(headers.get("retry-after")))
+    if status == 404 or code == "not_found":
+        return fatal("nozone", f"DigitalOcean: the domain is not in this account ({detail}); fix zone / "
+                               "hostnames", per_name=True)
+    if status >= 500:
+        return transient(f"http-{status}", f"DigitalOcean answered HTTP {status} ({detail}); natlink retries "
+                                           "later")
+    return fatal("rejected", f"DigitalOcean rejected the request (HTTP {status}: {detail}); check hostnames "
+                             "and ttl")
+
+
+class DigitaloceanProvider(RecordApiProvider):
+    name = "digitalocean"
+    label = "DigitalOcean"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        server = str(self.option("server", DEFAULT_SERVER)).rstrip("/")
+        self.base = server if "://" in server else "https://" + server
+
+    def _call(self, method: str, path: str, body: Any = None, ok: int = 200) -> Any:
+        resp = self.send(method, self.base + path, body=body, bearer=self.secrets["token"])
+        return self.expect(resp, lambda status, payload: status == ok and isinstance(payload, dict),
+                           classify_error)
+
+    def fetch(self, name: Name, rtype: str) -> list[Record]:
+        query = urlencode({"type": rtype, "name": name.fqdn, "per_page": "200"})
+        found = self._call("GET", f"/domains/{quote(name.zone)}/records?{query}")
+        return [Record(str(r.get("data")), str(r.get("id")), r.get("ttl"))
+                for r in found.get("domain_records") or [] if r.get("type") == rtype and r.get("name") == name.rel()]
+
+    def create(self, name: Name, rtype: str, ip: str) -> None:
+        self._call("POST", f"/domains/{quote(name.zone)}/records",
+                   {"type": rtype, "name": name.rel(), "data": ip, "ttl": self.ttl(DEFAULT_TTL)}, ok=201)
+
+    def change(self, name: Name, rtype: str, records: list[Record], ip: str) -> None:
+        for record in records:
+            if record.value != ip:
+                self._call("PATCH", f"/domains/{quote(name.zone)}/records/{quote(record.id)}",
+                           {"type": rtype, "data": ip})
