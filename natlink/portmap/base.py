@@ -59,6 +59,8 @@ class Granted:
     lease: int  # seconds granted; 0 = permanent
     external_ip: str | None = None
     nonce: str | None = None  # PCP: needed to renew or delete the same mapping later
+    internal_ip: str | None = None  # where the router says it maps to (None: the protocol does not say)
+    internal_port: int | None = None
 
 
 class MappingError(NatlinkError):

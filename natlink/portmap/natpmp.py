@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass
 
 from natlink.portmap.base import Granted, Mapping, MappingError
+from natlink.portmap.granted import other_host_refusal
 from natlink.portmap.udp import exchange
 
 VERSION = 0
@@ -103,7 +104,7 @@ def result_error(result: int, *, what: str = "") -> MappingError:
     return MappingError(result, f"{cause} ({name}){': ' + what if what else ''}", fix, protocol="natpmp")
 
 
-def _parser(kind: type, protocol: str | None = None, internal_port: int | None = None):
+def _parser(kind: type, protocol: str | None = None):
     def parse(data: bytes):
         try:
             reply = decode_reply(data)
@@ -111,8 +112,7 @@ def _parser(kind: type, protocol: str | None = None, internal_port: int | None =
             return None  # keep waiting for a proper answer (counted as no answer at the deadline)
         if not isinstance(reply, kind):
             return None
-        if isinstance(reply, MapReply) and (reply.protocol != protocol or
-                                            (reply.result == 0 and reply.internal_port != internal_port)):
+        if isinstance(reply, MapReply) and reply.protocol != protocol:
             return None
         return reply
     return parse
@@ -124,8 +124,9 @@ class NatPmpClient:
     protocol = "natpmp"
     can_list = False
 
-    def __init__(self, gateway: str, timeout: float = 2.0) -> None:
+    def __init__(self, gateway: str, timeout: float = 2.0, self_ip: str | None = None) -> None:
         self.gateway = gateway
+        self.self_ip = self_ip
         self.timeout = timeout
         self._epoch: int | None = None
         self._address: PublicAddressReply | None = None
@@ -149,6 +150,9 @@ class NatPmpClient:
         return None
 
     def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted:
+        refusal = other_host_refusal(self.protocol, want, self.self_ip)
+        if refusal is not None:
+            raise refusal
         # A lease of 0 would mean "delete" in NAT-PMP: ask for the longest the RFC suggests instead.
         lifetime = lease if lease > 0 else 7 * 86400
         reply = self._map(want.protocol, want.internal_port, want.external_port, lifetime)
@@ -161,7 +165,9 @@ class NatPmpClient:
                                      f"{want.external_port} (taken by another host or mapping)",
                                "free the port, choose another external_port, or set allow_other_port = true",
                                protocol="natpmp")
-        return Granted(reply.external_port, reply.lifetime, self._address.address if self._address else None)
+        # NAT-PMP has no internal-address field: the mapping always goes to the sender (RFC 6886 3.3).
+        return Granted(reply.external_port, reply.lifetime, self._address.address if self._address else None,
+                       internal_ip=self.self_ip, internal_port=reply.internal_port)
 
     def delete(self, m: Mapping, *, nonce: str | None = None) -> None:
         reply = self._map(m.protocol, m.internal_port, 0, 0)
@@ -170,7 +176,7 @@ class NatPmpClient:
 
     def _map(self, protocol: str, internal: int, external: int, lifetime: int) -> MapReply:
         reply = exchange(self.gateway, encode_map_request(protocol, internal, external, lifetime),
-                         _parser(MapReply, protocol, internal), timeout=self.timeout, what="NAT-PMP map")
+                         _parser(MapReply, protocol), timeout=self.timeout, what="NAT-PMP map")
         self._epoch = reply.epoch
         return reply
 

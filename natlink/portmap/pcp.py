@@ -21,6 +21,7 @@ PROTO_NUM = {"tcp": 6, "udp": 17}
 NUM_PROTO = {v: k for k, v in PROTO_NUM.items()}
 HEADER = 24
 MAP_BODY = 36
+OPT_THIRD_PARTY = 1  # RFC 6887 13.1: map for another internal host; mandatory to process (code < 128)
 
 RESULTS: dict[int, tuple[str, str, str]] = {
     0: ("SUCCESS", "", ""),
@@ -60,6 +61,7 @@ class Reply:
     internal_port: int = 0
     external_port: int = 0
     external_ip: str = ""
+    third_party: str | None = None  # the THIRD_PARTY address the server echoed, if it did
 
 
 def _v6(addr: str) -> bytes:
@@ -87,8 +89,9 @@ def encode_announce(client_ip: str) -> bytes:
 
 
 def encode_map(client_ip: str, nonce: bytes, protocol: str, internal_port: int, external_port: int,
-               lifetime: int, external_ip: str = "0.0.0.0") -> bytes:
-    """MAP request (60 bytes for IPv4). lifetime 0 deletes the mapping identified by the nonce."""
+               lifetime: int, external_ip: str = "0.0.0.0", third_party: str | None = None) -> bytes:
+    """MAP request (60 bytes for IPv4, 80 with THIRD_PARTY). lifetime 0 deletes the mapping identified by the
+    nonce. ``third_party``: the other LAN host the mapping is for (the router must allow it)."""
     if len(nonce) != 12:
         raise ValueError("a PCP nonce is 12 bytes")
     if protocol not in PROTO_NUM:
@@ -96,7 +99,23 @@ def encode_map(client_ip: str, nonce: bytes, protocol: str, internal_port: int, 
     if not (0 <= internal_port <= 0xFFFF and 0 <= external_port <= 0xFFFF and 0 <= lifetime <= 0xFFFFFFFF):
         raise ValueError("port or lifetime out of range")
     body = nonce + struct.pack("!B3xHH", PROTO_NUM[protocol], internal_port, external_port) + _v6(external_ip)
+    if third_party is not None:
+        body += struct.pack("!BBH", OPT_THIRD_PARTY, 0, 16) + _v6(third_party)
     return encode_header(OP_MAP, lifetime, client_ip) + body
+
+
+def _options(data: bytes) -> dict[int, bytes]:
+    """Options after the opcode body; a truncated option ends the list (RFC 6887 7.3)."""
+    out: dict[int, bytes] = {}
+    at = 0
+    while at + 4 <= len(data):
+        code, _, length = struct.unpack_from("!BBH", data, at)
+        value = data[at + 4:at + 4 + length]
+        if len(value) < length:
+            break
+        out.setdefault(code, value)
+        at += 4 + length + (-length % 4)
+    return out
 
 
 def decode_reply(data: bytes) -> Reply:
@@ -119,8 +138,10 @@ def decode_reply(data: bytes) -> Reply:
         body = data[HEADER:HEADER + MAP_BODY]
         nonce = body[:12]
         proto_num, internal, external = struct.unpack_from("!B3xHH", body, 12)
+        third = _options(data[HEADER + MAP_BODY:]).get(OPT_THIRD_PARTY)
         return Reply(opcode, result, lifetime, epoch, nonce, NUM_PROTO.get(proto_num, str(proto_num)),
-                     internal, external, _from_v6(body[20:36]))
+                     internal, external, _from_v6(body[20:36]),
+                     _from_v6(third) if third is not None and len(third) == 16 else None)
     return Reply(opcode, result, lifetime, epoch)
 
 
@@ -182,12 +203,21 @@ class PcpClient:
     def list(self) -> list[Mapping] | None:
         return None
 
+    def _third_party(self, m: Mapping) -> str | None:
+        return m.internal_ip if m.internal_ip and m.internal_ip != self.client_ip else None
+
     def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted:
         raw = bytes.fromhex(nonce) if nonce else new_nonce()
         lifetime = lease if lease > 0 else 7 * 86400  # lifetime 0 means delete in PCP
+        third = self._third_party(want)
         reply = self._ask(encode_map(self.client_ip, raw, want.protocol, want.internal_port, want.external_port,
-                                     lifetime), OP_MAP, raw, "PCP MAP")
+                                     lifetime, third_party=third), OP_MAP, raw, "PCP MAP")
         if reply.result != 0:
+            if third is not None and reply.result in (2, 5, 12):
+                raise MappingError(reply.result, f"the router does not accept PCP mappings for another host "
+                                                 f"({RESULTS[reply.result][0]} to THIRD_PARTY {third})",
+                                   f"run natlink on {third}, or enable UPnP IGD on the router, or allow "
+                                   "third-party PCP mappings (miniupnpd: pcp_allow_thirdparty=yes)", protocol="pcp")
             raise result_error(reply.result, f"{want.protocol.upper()} {want.external_port}")
         if reply.external_port != want.external_port and not any_port:
             self._ask(encode_map(self.client_ip, raw, want.protocol, want.internal_port, 0, 0), OP_MAP, raw,
@@ -196,7 +226,9 @@ class PcpClient:
                                      f"{want.external_port} (taken by another host or mapping)",
                                "free the port, choose another external_port, or set allow_other_port = true",
                                protocol="pcp")
-        return Granted(reply.external_port, reply.lifetime, reply.external_ip or None, raw.hex())
+        # The answer names no internal host: without a THIRD_PARTY echo it is the requester (RFC 6887 11.1).
+        return Granted(reply.external_port, reply.lifetime, reply.external_ip or None, raw.hex(),
+                       internal_ip=reply.third_party or third or self.client_ip, internal_port=reply.internal_port)
 
     def delete(self, m: Mapping, *, nonce: str | None = None) -> None:
         if not nonce:
@@ -204,8 +236,8 @@ class PcpClient:
                                      "(state lost), so the gateway will not let it be deleted",
                                "it expires at the end of its lease; or reboot the router", protocol="pcp")
         raw = bytes.fromhex(nonce)
-        reply = self._ask(encode_map(self.client_ip, raw, m.protocol, m.internal_port, 0, 0), OP_MAP, raw,
-                          "PCP MAP")
+        reply = self._ask(encode_map(self.client_ip, raw, m.protocol, m.internal_port, 0, 0,
+                                     third_party=self._third_party(m)), OP_MAP, raw, "PCP MAP")
         if reply.result != 0:
             raise result_error(reply.result, f"deleting {m.protocol.upper()} {m.external_port}")
 

@@ -15,7 +15,8 @@ from natlink.config import Config
 from natlink.errors import NatlinkError
 from natlink.netaddr import explain_wan
 from natlink.portmap import lanip
-from natlink.portmap.base import Mapping, MappingError, owner_description
+from natlink.portmap.base import Granted, Mapping, MappingError, owner_description
+from natlink.portmap.granted import granted_mismatch, other_host_refusal
 from natlink.portmap.plan import (ADD, CONFLICT, DELETE, KEEP, RENEW, REPLACE, REQUESTS, VERIFY, Desired, Owned,
                                   Plan, Step, plan, renew_time)
 from natlink.portmap.router import Router, open_router, save_cache
@@ -235,6 +236,9 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg:
         same = rec is not None and rec.via == router.protocol and step.action in (RENEW, VERIFY)
         nonce = rec.nonce if same else None
         permanent_only = False
+        refusal = other_host_refusal(router.protocol, step.want, router.lan_ip)
+        if refusal is not None:
+            raise refusal
         try:
             granted = router.add(step.want, lease, any_port=step.any_port, nonce=nonce)
         except MappingError as exc:
@@ -243,6 +247,10 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg:
             log.info("%s: the router refused lease %d s (%s); retrying with a permanent lease", step.name, lease, exc)
             granted = router.add(step.want, 0, any_port=step.any_port, nonce=nonce)
             permanent_only = True
+        mismatch = granted_mismatch(router.protocol, step.want, granted)
+        if mismatch is not None:
+            _take_back(router, step.want, granted)
+            raise mismatch
         owned[step.name] = Owned(step.name, router.protocol, step.want.protocol, granted.external_port,
                                  step.want.internal_ip, step.want.internal_port, granted.lease, now,
                                  renew_time(now, granted.lease), router.epoch, granted.nonce or nonce,
@@ -260,6 +268,17 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg:
     except NatlinkError as exc:  # the router stopped answering mid-way
         err = MappingError(None, exc.message, exc.hint or "run natlink map again", protocol=router.protocol)
         return Action(step, False, exc.message, error=err)
+
+
+def _take_back(router: Router, want: Mapping, granted: Granted) -> None:
+    """Best effort: remove a mapping the router made somewhere else than asked (nobody configured it)."""
+    made = Mapping(want.protocol, granted.external_port, granted.internal_ip or want.internal_ip,
+                   granted.internal_port or want.internal_port)
+    try:
+        router.delete(made, nonce=granted.nonce)
+    except NatlinkError as exc:
+        log.warning("could not remove the misdirected mapping %s %s: %s", made.protocol, made.external_port,
+                    exc.message)
 
 
 def _confirm(router: Router, report: ReconcileReport) -> None:

@@ -108,7 +108,7 @@ def _open_upnp(cfg: RouterCfg, lan: lanip.LanSide, cached: dict[str, Any], deadl
 def _open_natpmp(cfg: RouterCfg, lan: lanip.LanSide, deadline: float) -> PortMapper:
     from natlink.portmap.natpmp import NatPmpClient
 
-    client = NatPmpClient(lan.gateway, timeout=max(0.05, deadline - time.monotonic()))
+    client = NatPmpClient(lan.gateway, timeout=max(0.05, deadline - time.monotonic()), self_ip=lan.lan_ip)
     client.probe()
     client.timeout = cfg.timeout
     return client

@@ -12,7 +12,7 @@ import pytest
 
 from natlink.lab import faults
 from service_support import start_natlink, wait_for, wan_connects
-from test_portmap_lab import BANNER, natlink, natlink_json, write_config
+from test_portmap_lab import BANNER, natlink, natlink_json, router_table, write_config
 
 pytestmark = pytest.mark.lab
 
@@ -80,3 +80,37 @@ def test_running_service_repairs_within_its_mappings_interval(lab, tmp_path, pro
     finally:
         code, _ = nl.stop()
     assert code == 0, nl.log
+
+
+def test_mapping_for_another_host_never_over_natpmp(lab, tmp_path):
+    lab.tcp_service("lan", 3389, BANNER)
+    cfg = write_config(tmp_path, protocols=("natpmp",), mappings=[
+        dict(name="lan2rdp", external_port=3391, internal_port=3389, internal_ip=lab.lan2_ip)])
+    r = natlink(lab, cfg, "map")
+    assert r.returncode == 1 and "ok:" not in r.stdout
+    line = [ln for ln in r.stderr.splitlines() if "lan2rdp" in ln][0]
+    assert "NAT-PMP maps only to the host that asks" in line and f"run natlink on {lab.lan2_ip}" in line
+    assert refused(lab, 3391)  # nothing was mapped (to this host or any other)
+    assert router_table(lab) == []
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_pcp_mapping_for_another_host_uses_third_party(lab, tmp_path, allowed):
+    if allowed:
+        lab.reconfigure_router(pcp_allow_thirdparty=True)
+    lan2 = lab.tcp_service("lan2", 3389, b"LAN2\n")
+    cfg = write_config(tmp_path, protocols=("pcp",), mappings=[
+        dict(name="lan2rdp", external_port=3391, internal_port=3389, internal_ip=lab.lan2_ip)])
+    r, doc = natlink_json(lab, cfg, "map")
+    if allowed:
+        assert r.returncode == 0, r.stderr
+        assert lab.tcp_banner("wan", lab.wan_ip, 3391) == b"LAN2\n" and lan2.connections == 1
+        assert [(e[0], e[2][0]) for e in router_table(lab)] == [(3391, lab.lan2_ip)]
+        r = natlink(lab, cfg, "unmap")
+        assert r.returncode == 0, r.stderr
+        assert refused(lab, 3391)
+    else:
+        assert r.returncode == 1 and doc["actions"][0]["ok"] is False
+        err = doc["actions"][0]["error"]
+        assert "another host" in err["cause"] and "pcp_allow_thirdparty" in err["fix"]
+        assert router_table(lab) == []
