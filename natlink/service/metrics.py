@@ -28,6 +28,15 @@ def _esc(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _num(value: float) -> str:
+    """Exact: integers as integers, floats by repr (`%g` printed 1.79618e+09, up to ~1.4 h off a timestamp)."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    return repr(float(value))
+
+
 def render(health: dict[str, Any], facts: Facts) -> str:
     """PURE: the metrics page from a Health.snapshot() and Facts."""
     out: list[str] = []
@@ -37,7 +46,7 @@ def render(health: dict[str, Any], facts: Facts) -> str:
         out.append(f"# TYPE {name} {kind}")
         for labels, value in samples:
             lab = ",".join(f'{k}="{_esc(v)}"' for k, v in labels.items())
-            out.append(f"{name}{{{lab}}} {value:g}" if lab else f"{name} {value:g}")
+            out.append(f"{name}{{{lab}}} {_num(value)}" if lab else f"{name} {_num(value)}")
 
     jobs: dict[str, dict[str, Any]] = health.get("jobs", {})
     metric("natlink_up", "gauge", "1 while the service runs", [({}, 1)])

@@ -28,7 +28,7 @@ def test_render():
         'natlink_job_runs_total{job="mappings",outcome="unchanged"} 4',
         'natlink_job_runs_total{job="ddns",outcome="failed"} 2',
         'natlink_job_consecutive_failures{job="ddns"} 2',
-        'natlink_job_last_success_timestamp_seconds{job="mappings"} 1.7e+09',
+        'natlink_job_last_success_timestamp_seconds{job="mappings"} 1700000000.5',
         "natlink_public_ip_changes_total 3",
         'natlink_events_total{kind="announce"} 7',
         "natlink_ddns_requests_total 2",
@@ -67,3 +67,10 @@ def test_port_in_use_is_a_clear_error():
             MetricsServer(f"127.0.0.1:{first.port}", lambda: "").start()
     finally:
         first.stop()
+
+
+@pytest.mark.parametrize("value, text", [(1796180412.25, "1796180412.25"), (1796180412.0, "1796180412"),
+                                         (1796180412, "1796180412"), (0.5, "0.5"), (3, "3")])
+def test_timestamps_and_counts_are_exact(value, text):
+    page = render({"jobs": {"ddns": {"last_success": value, "outcomes": {}}}}, Facts())
+    assert f'natlink_job_last_success_timestamp_seconds{{job="ddns"}} {text}' in page.splitlines()
