@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("probe", "check from outside that the mapped ports are reachable"),
     "run": ("run", "run the background service (mappings, DDNS, probes on a schedule and on events)"),
     "status": ("status", "show the last known state of everything, from the state directory"),
+    "alert": ("alert", "send a test alert through every configured channel (--test) and say which worked"),
     "reflector": ("reflector", "run the outside dial-back helper used by `natlink probe`"),
     "demo": ("demo", "run the whole chain on a simulated home network (root, Linux)"),
 }
@@ -50,11 +51,16 @@ class Context:
     verbose: bool = False
     _config: "Config | None" = field(default=None, repr=False)
 
-    def config(self) -> "Config":
+    def config(self, *, check_secrets: bool = True) -> "Config":
+        """check_secrets=False: for commands that never use a secret (status, mappings), an unreadable
+        secret file is not their problem."""
         if self._config is None:
             from natlink.config import load_config
 
-            self._config = load_config(self.config_path)
+            config = load_config(self.config_path, check_secrets=check_secrets)
+            if not check_secrets:
+                return config
+            self._config = config
         return self._config
 
 

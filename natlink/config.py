@@ -112,6 +112,7 @@ class AlertsCfg:
     webhook: str | None = None
     command: tuple[str, ...] | None = None
     min_interval: int = 600
+    heartbeat: str | None = None  # push URL (Healthchecks.io / Uptime Kuma): pinged while healthy, /fail when not
 
 
 @dataclass(frozen=True)
@@ -322,7 +323,7 @@ class _Section:
             where = str(self.loader.relative(where))
         ref = SecretRef(kind, where)
         key = name + "_" + kind
-        if kind == "file" or (kind == "credential" and credential_path(where) is not None):
+        if self.loader.check_secrets and (kind == "file" or (kind == "credential" and credential_path(where) is not None)):
             try:
                 read_secret(ref)
             except SecretUnavailable as exc:
@@ -366,9 +367,10 @@ def _did_you_mean(word: str, choices: Any) -> str:
 
 
 class _Loader:
-    def __init__(self, path: Path | None, text: str) -> None:
+    def __init__(self, path: Path | None, text: str, check_secrets: bool = True) -> None:
         self.path = path
         self.locator = _Locator(text)
+        self.check_secrets = check_secrets  # False for commands that never use a secret (status, mappings)
 
     def relative(self, file: str) -> Path:
         p = Path(file).expanduser()
@@ -399,7 +401,7 @@ def find_config_path(explicit: str | None) -> Path | None:
     return None
 
 
-def load_config(explicit: str | None = None) -> Config:
+def load_config(explicit: str | None = None, *, check_secrets: bool = True) -> Config:
     path = find_config_path(explicit)
     if path is None:
         raise ConfigError("no config file found (tried $NATLINK_CONFIG, /etc/natlink/config.toml, "
@@ -411,10 +413,10 @@ def load_config(explicit: str | None = None) -> Config:
         raise ConfigError(f"config file {path} does not exist", "check the path given with -c or $NATLINK_CONFIG") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}", "check its permissions and encoding (UTF-8)") from None
-    return parse_config(text, path)
+    return parse_config(text, path, check_secrets=check_secrets)
 
 
-def parse_config(text: str, path: Path | None = None) -> Config:
+def parse_config(text: str, path: Path | None = None, *, check_secrets: bool = True) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -422,7 +424,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         where = path.name if path else "config"
         raise ConfigError(f"{where}:{line.group(1) if line else 0}: not valid TOML: {exc}",
                           "fix the syntax (strings need quotes, tables are [name], lists of tables [[name]])") from None
-    loader = _Loader(path, text)
+    loader = _Loader(path, text, check_secrets)
     known_tables = ("router", "mapping", "public_ip", "ddns", "probe", "schedule", "service", "doctor")
     for name in data:
         if name not in known_tables:
@@ -628,13 +630,14 @@ def parse_target(text: str) -> tuple[str, int] | None:
 
 
 def _schedule(s: _Section) -> ScheduleCfg:
+    # One rule for every job key: 0 means never (the job does not run at all, not even on events).
     d = ScheduleCfg()
-    cfg = ScheduleCfg(mappings=s.duration("mappings", d.mappings) or d.mappings,
-                      ddns=s.duration("ddns", d.ddns) or d.ddns,
+    cfg = ScheduleCfg(mappings=s.duration("mappings", d.mappings) or 0,
+                      ddns=s.duration("ddns", d.ddns) or 0,
                       probe=s.duration("probe", d.probe) or 0,
-                      public_ip=s.duration("public_ip", d.public_ip) or d.public_ip,
+                      public_ip=s.duration("public_ip", d.public_ip) or 0,
                       jitter=s.duration("jitter", d.jitter) or 0)
-    if cfg.ddns < 30:
+    if 0 < cfg.ddns < 30:
         s.fail("ddns", f"{cfg.ddns} s is too often; providers ban clients that poll that fast (use at least \"30s\")")
     s.finish()
     return cfg
@@ -650,15 +653,33 @@ def _service(loader: _Loader, s: _Section) -> ServiceCfg:
         a = _Section(loader, alerts_data, "service.alerts")
         command = a.str_list("command", nonempty=True)
         alerts = AlertsCfg(webhook=a.url("webhook"), command=command,
-                           min_interval=a.duration("min_interval", 600) or 0)
+                           min_interval=a.duration("min_interval", 600) or 0, heartbeat=a.url("heartbeat"))
         a.finish()
     state_dir = s.string("state_dir", None)
     if state_dir is None:
-        state_dir = os.environ.get("STATE_DIRECTORY", "").split(":")[0] or ServiceCfg.state_dir
+        state_dir = default_state_dir(loader.path)
     cfg = ServiceCfg(state_dir=str(loader.relative(state_dir)), unmap_on_stop=s.boolean("unmap_on_stop", False),
                      metrics=metrics, alerts=alerts)
     s.finish()
     return cfg
+
+
+def default_state_dir(config_path: Path | None) -> str:
+    """$STATE_DIRECTORY (systemd), else for a user with a config in ~/.config/natlink (not root)
+    $XDG_STATE_HOME/natlink (default ~/.local/state/natlink), else /var/lib/natlink."""
+    systemd = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if systemd:
+        return systemd
+    if config_path is not None and os.geteuid() != 0:
+        home = Path.home()
+        user_config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "natlink"
+        try:
+            mine = config_path.expanduser().resolve().is_relative_to(user_config.resolve())
+        except OSError:
+            mine = False
+        if mine:
+            return str(Path(os.environ.get("XDG_STATE_HOME") or home / ".local" / "state") / "natlink")
+    return ServiceCfg.state_dir
 
 
 def _doctor(s: _Section) -> DoctorCfg:
@@ -666,7 +687,9 @@ def _doctor(s: _Section) -> DoctorCfg:
     expected = s.get("expected_connections", int, d.expected_connections)
     if expected < 1:
         s.fail("expected_connections", "must be at least 1")
-    cfg = DoctorCfg(expected_connections=expected,
-                    nat_timeout_max=s.duration("nat_timeout_max", d.nat_timeout_max) or d.nat_timeout_max)
+    nat_timeout_max = s.duration("nat_timeout_max", d.nat_timeout_max)
+    if not nat_timeout_max:
+        s.fail("nat_timeout_max", "must be more than 0 (how long the NAT timeout test may wait, e.g. \"10m\")")
+    cfg = DoctorCfg(expected_connections=expected, nat_timeout_max=nat_timeout_max or d.nat_timeout_max)
     s.finish()
     return cfg

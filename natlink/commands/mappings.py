@@ -30,7 +30,7 @@ def run(ctx, args: argparse.Namespace) -> int:
     from natlink.portmap.router import open_router
     from natlink.state import StateStore
 
-    cfg = ctx.config()
+    cfg = ctx.config(check_secrets=False)
     out = ctx.out
     store = StateStore(cfg.service.state_dir)
     router = None

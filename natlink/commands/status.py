@@ -1,15 +1,17 @@
 """Show the last known state of everything, from the state directory: the service's health, each mapping
 (present, lease left, last verified), the public IP and its verdict, each DDNS entry (published address,
-last success, outcome, next attempt) and each probe's last verdict. Asks nothing on the network.
+last success, outcome, next attempt) and each probe's last verdict, each with how old it is. Asks nothing on
+the network and reads no secret. A config that does not load is reported, and the state is shown anyway.
 
-Exit 0 when the service runs and everything is healthy, 1 otherwise (including "the service is not running")."""
+Exit 0 when the service runs and everything is healthy, 1 otherwise (including "the service is not running"
+and "cannot read the state directory")."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-from natlink.errors import EXIT_OK, EXIT_RUNTIME
+from natlink.errors import EXIT_OK, EXIT_RUNTIME, ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,13 +19,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx, args: argparse.Namespace) -> int:
-    from natlink.service.statusview import gather, render
+    from natlink.service.statusview import fallback_state_dir, gather, render
     from natlink.state import StateStore
 
-    cfg = ctx.config()
+    cfg, error = None, None
+    try:
+        cfg = ctx.config(check_secrets=False)
+        state_dir = cfg.service.state_dir
+    except ConfigError as exc:
+        if "no config file found" in exc.message:
+            raise
+        error, state_dir = str(exc), fallback_state_dir(ctx.config_path)
     now = time.time()
-    doc = gather(cfg, StateStore(cfg.service.state_dir), now)
+    doc = gather(cfg, StateStore(state_dir), now, config_error=error)
     ctx.out.json(doc)
     for line in render(doc, now):
-        ctx.out.result(line) if line.startswith(("overall", "service")) else ctx.out.line(line)
+        ctx.out.result(line) if line.startswith(("overall", "service", "config")) else ctx.out.line(line)
     return EXIT_OK if doc["ok"] else EXIT_RUNTIME

@@ -2,7 +2,8 @@
 
 Update only when the address differs from the last one published, the entry's config changed, or the
 keep-alive age passed; otherwise zero requests (providers ban clients that repeat unchanged updates).
-Fatal outcomes block the entry until its config changes or --force; transient ones back off
+Fatal outcomes block the entry until its config or the value of one of its secrets changes (or --force);
+transient ones back off
 exponentially with jitter, capped. No I/O here; table-tested in tests/unit/test_ddns_policy.py.
 """
 
@@ -33,9 +34,13 @@ class EntryState:
     next_attempt: float | None = None  # earliest time a transient failure may be retried
     last_outcome: str | None = None
     last_message: str | None = None
-    fatal: bool = False  # a fatal outcome blocks the entry until config changes or --force
+    fatal: bool = False  # a fatal outcome blocks the entry until config or a secret's value changes, or --force
     failures: int = 0  # consecutive transient failures
     config_hash: str | None = None
+    # A salted, stretched hash of the secret values last sent: a fixed password file unblocks a stopped entry
+    # although its path (all config_hash sees) is the same. Never the value itself.
+    secret_hash: str | None = None
+    secret_salt: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,20 +72,36 @@ def config_hash(items: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def secret_hash(values: dict[str, str], salt: str) -> str:
+    """PBKDF2 over the secret values (sorted by key) with a per-entry salt: enough to notice a change, useless
+    for recovering a password from the state file (and ~4 ms, paid only on updates and for stopped entries)."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return hashlib.pbkdf2_hmac("sha256", text.encode(), bytes.fromhex(salt), 20000).hex()[:32]
+
+
+def stopped_hint(name: str) -> str:
+    """The one hint for an entry stopped by a fatal answer, the same in `natlink ddns`, `status`, logs, alerts."""
+    return (f"fix [[ddns]] {name!r} (credentials, hostname, account) or the secret it reads; natlink tries it "
+            f"again by itself once that changed (or now: natlink ddns --force {name})")
+
+
 def decide(state: EntryState, want: dict[int, str | None], cfg_hash: str, now: float,
-           keepalive: int = 0, force: bool = False) -> Decision:
-    """What to do for one entry. `want` maps each enabled family to the detected address (None = unknown)."""
+           keepalive: int = 0, force: bool = False, secrets_hash: str | None = None) -> Decision:
+    """What to do for one entry. `want` maps each enabled family to the detected address (None = unknown).
+    secrets_hash: secret_hash() of the secret values now (needed only for a stopped entry; None = unknown)."""
     known = {fam: ip for fam, ip in sorted(want.items()) if ip}
     if not known:
         return Decision("no-ip", "public address unknown; records left as they are")
     config_changed = state.config_hash is not None and state.config_hash != cfg_hash
-    if state.fatal and not config_changed and not force:
-        return Decision("blocked", f"stopped after {state.last_outcome}: {state.last_message or 'fatal error'} "
-                                   "(fix the entry's config, or run natlink ddns --force NAME)")
+    secret_changed = None not in (state.secret_hash, secrets_hash) and state.secret_hash != secrets_hash
+    if state.fatal and not config_changed and not secret_changed and not force:
+        return Decision("blocked", f"stopped after {state.last_outcome}: {state.last_message or 'fatal error'}")
     if force:
         return Decision("update", "forced", known)
     if config_changed:
         return Decision("update", "config changed", known)
+    if secret_changed:
+        return Decision("update", "a secret changed", known)
     if state.next_attempt is not None and now < state.next_attempt:
         return Decision("wait", f"backing off after {state.last_outcome} (next try in "
                                 f"{int(state.next_attempt - now)}s)")
@@ -108,10 +129,12 @@ def backoff_delay(failures: int, fraction: float, retry_after: float | None = No
 
 
 def after_attempt(state: EntryState, result: ProviderResult, sent: dict[int, str], cfg_hash: str,
-                  now: float, fraction: float) -> EntryState:
-    """The new recap after one attempt."""
+                  now: float, fraction: float, secrets: tuple[str, str] | None = None) -> EntryState:
+    """The new recap after one attempt; secrets = (secret_hash, salt) of the values sent."""
     base = replace(state, last_attempt=now, last_outcome=result.outcome, last_message=result.message,
                    config_hash=cfg_hash)
+    if secrets is not None:
+        base = replace(base, secret_hash=secrets[0], secret_salt=secrets[1])
     if result.kind == "success":
         published = dict(state.published)
         published.update({FAMILY_KEYS[f]: ip for f, ip in sent.items()})

@@ -4,12 +4,13 @@
     results = update_all(cfg, store, report, force=False, names=None)
 
 A failed detection (report without an address) never touches a record; an unchanged address costs zero
-provider requests; fatal answers stop the entry until its config changes or --force.
+provider requests; fatal answers stop the entry until its config or a secret's value changes, or --force.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, Callable
 from natlink.ddns import registry
 from natlink.ddns.base import ProviderResult, transient
 from natlink.ddns.http import HttpClient
-from natlink.ddns.policy import EntryState, after_attempt, config_hash, decide
+from natlink.ddns.policy import EntryState, after_attempt, config_hash, decide, secret_hash, stopped_hint
 from natlink.errors import UsageError
 from natlink.secrets import Secret, SecretUnavailable, read_secret, redact
 
@@ -87,7 +88,17 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
     spec = registry.PROVIDERS[entry.provider]
     keepalive = entry.keepalive if entry.keepalive is not None else spec.keepalive
     cfg_hash = config_hash(entry.config_hash_items())
-    decision = decide(state, want, cfg_hash, now, keepalive, force)
+    secrets: dict[str, Secret] | None = None
+    values_hash = None
+    if state.fatal and not force and state.secret_salt:
+        # Stopped: a new value in the same password file is the fix the stop asked for. Read the secrets
+        # (local, no request) to see whether it happened; unreadable ones leave the entry stopped.
+        try:
+            secrets = _read_secrets(entry)
+            values_hash = secret_hash(_values(secrets), state.secret_salt)
+        except SecretUnavailable:
+            secrets = None
+    decision = decide(state, want, cfg_hash, now, keepalive, force, values_hash)
     base = dict(name=entry.name, provider=entry.provider, addresses=dict(state.published))
 
     if decision.action != "update":
@@ -98,14 +109,15 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
             message = f"{', '.join(state.published.values())} already published; nothing sent"
         if decision.action == "no-ip" and getattr(report, "problem", None):
             message = f"{message}: {report.problem}"
+        if decision.action == "blocked":
+            message = f"{message} — {stopped_hint(entry.name)}"
         log.debug("ddns %s: %s (%s)", entry.name, decision.action, message)
         return EntryResult(action=decision.action, outcome=outcome, fatal=decision.action == "blocked",
                            message=message, next_attempt=state.next_attempt, **base)
 
-    secrets: dict[str, Secret] = {}
     try:
-        for name, ref in entry.secrets.items():
-            secrets[name] = read_secret(ref)  # its file's mode was checked when the config was loaded
+        if secrets is None:
+            secrets = _read_secrets(entry)
     except SecretUnavailable as exc:
         # Not persisted as fatal: nothing was sent, and the secret may appear (env, mounted file) by the next round.
         return EntryResult(action="error", outcome="secret", fatal=True, kind="fatal",
@@ -137,7 +149,9 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
             verify_problem = redact(verify_problem, list(secrets.values()))
             log.warning("ddns %s: updated, but %s", entry.name, verify_problem)
 
-    new_state = after_attempt(state, result, sent, cfg_hash, now, rng.random())
+    salt = state.secret_salt or os.urandom(16).hex()
+    new_state = after_attempt(state, result, sent, cfg_hash, now, rng.random(),
+                              secrets=(secret_hash(_values(secrets), salt), salt))
     document = new_state.to_json()
     document.update(provider=entry.provider, hostnames=list(entry.hostnames))
     store.save(key, document)
@@ -145,11 +159,22 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
     if result.kind == "success":
         log.info("ddns %s: %s", entry.name, result.message)
     elif result.kind == "fatal":
-        log.error("ddns %s: %s; this entry is stopped until its config changes or natlink ddns --force %s",
-                  entry.name, result.message, entry.name)
+        log.error("ddns %s: %s; stopped — %s", entry.name, result.message, stopped_hint(entry.name))
     else:
         log.warning("ddns %s: %s", entry.name, result.message)
     base["addresses"] = dict(new_state.published)
     return EntryResult(action="update", outcome=result.outcome, fatal=result.kind == "fatal", kind=result.kind,
                        message=result.message, next_attempt=new_state.next_attempt, verify_problem=verify_problem,
                        requests=provider.requests_sent, **base)
+
+
+def _read_secrets(entry: Any) -> dict[str, Secret]:
+    """The entry's secrets by key; SecretUnavailable naming the first that cannot be read."""
+    secrets: dict[str, Secret] = {}
+    for name, ref in entry.secrets.items():
+        secrets[name] = read_secret(ref)  # its file's mode was checked when the config was loaded
+    return secrets
+
+
+def _values(secrets: dict[str, Secret]) -> dict[str, str]:
+    return {k: v.value for k, v in secrets.items()}

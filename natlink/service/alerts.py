@@ -1,5 +1,6 @@
-"""Alerts on change or failure: a JSON POST to a webhook and/or a command with the alert as JSON on stdin.
-Rate-limited per subject and kind; delivered on a background thread so a slow hook never delays a job."""
+"""Alerts on change or failure: a JSON POST to a webhook and/or a command with the alert as JSON on stdin, and a
+heartbeat URL pinged on success and failure (Healthchecks.io / Uptime Kuma push style).
+Rate-limited per event and subject; delivered on a background thread so a slow hook never delays a job."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, MutableMapping
-from dataclasses import asdict, dataclass, field
-from urllib.parse import urlparse
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from natlink.config import AlertsCfg
 from natlink.service.policy import alert_allowed
@@ -19,27 +20,45 @@ from natlink.service.policy import alert_allowed
 log = logging.getLogger(__name__)
 
 HOOK_TIMEOUT = 10.0
+SCHEMA = 1  # the "schema" field of every alert document; bumped only on an incompatible change
+
+# The event taxonomy: event -> severity. One JSON shape for all (README, "Alerts").
+EVENTS: dict[str, str] = {
+    "mapping-lost": "error", "mapping-restored": "info",
+    "router-lost": "error", "router-restored": "info",
+    "public-ip-changed": "info", "ipv6-prefix-changed": "info", "behind-nat": "warning",
+    "ddns-failed": "error", "ddns-stopped": "error", "ddns-recovered": "info",
+    "reachability-lost": "error", "reachability-restored": "info",
+    "service-started": "info", "service-stopped": "info",
+    "test": "info",
+}
 
 
 @dataclass(frozen=True)
 class Alert:
-    """Names what broke and what to do. Never carries a secret: messages come from redacted results."""
+    """Names what happened and what to do. Never carries a secret: messages come from redacted results."""
 
-    subject: str  # "ddns:home", "job:mappings", "public-ip", "probe:rdp"
-    kind: str  # "fatal" | "failure" | "recovered" | "change"
+    event: str  # a key of EVENTS
+    subject: str  # what it is about: "ddns:home", "mapping:rdp", "probe:rdp/ipv4", "public-ip", "router", "service"
     message: str
     hint: str = ""
     at: float = field(default_factory=time.time)
 
+    def __post_init__(self) -> None:
+        if self.event not in EVENTS:
+            raise ValueError(f"unknown alert event {self.event!r}")
+
     @property
     def key(self) -> str:
-        return f"{self.subject}:{self.kind}"
+        return f"{self.event}:{self.subject}"
 
     def to_json(self) -> dict[str, object]:
-        return {"source": "natlink", "host": socket.gethostname(), **asdict(self)}
+        return {"source": "natlink", "schema": SCHEMA, "event": self.event, "severity": EVENTS[self.event],
+                "subject": self.subject, "message": self.message, "hint": self.hint, "host": socket.gethostname(),
+                "at": self.at}
 
     def line(self) -> str:
-        return f"{self.subject}: {self.message}" + (f" — {self.hint}" if self.hint else "")
+        return f"{self.event} {self.subject}: {self.message}" + (f" — {self.hint}" if self.hint else "")
 
 
 class Alerter:
@@ -49,10 +68,22 @@ class Alerter:
         self._sent = sent  # shared with Health so the history is persisted
         self._lock = threading.Lock()
         self._on_sent = on_sent
+        self._threads: list[threading.Thread] = []
 
     @property
     def enabled(self) -> bool:
         return bool(self.cfg.webhook or self.cfg.command)
+
+    def channels(self) -> list[str]:
+        """The configured channels, named for people (a URL shows only its host: its path may be a token)."""
+        names = []
+        if self.cfg.webhook:
+            names.append(f"webhook {_host(self.cfg.webhook)}")
+        if self.cfg.command:
+            names.append(f"command {self.cfg.command[0]}")
+        if self.cfg.heartbeat:
+            names.append(f"heartbeat {_host(self.cfg.heartbeat)}")
+        return names
 
     def raise_(self, alert: Alert) -> bool:
         """Log the alert; deliver it unless rate-limited. Returns True when it was queued for delivery."""
@@ -64,35 +95,90 @@ class Alerter:
                 log.info("alert %s not sent again (at most one per %ss)", alert.key, self.cfg.min_interval)
                 return False
             self._sent[alert.key] = alert.at
-        threading.Thread(target=self.deliver, args=(alert,), name="natlink-alert", daemon=True).start()
+            thread = threading.Thread(target=self.deliver, args=(alert,), name="natlink-alert", daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
         if self._on_sent:
             self._on_sent()
         return True
 
-    def deliver(self, alert: Alert) -> None:
+    def flush(self, timeout: float) -> None:
+        """Wait (bounded) for alerts still being delivered: "service-stopped" must leave before the exit."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def deliver(self, alert: Alert) -> dict[str, str | None]:
+        """Send to every channel now; -> channel -> None when it worked, else why not (one line each logged)."""
         body = json.dumps(alert.to_json())
+        results: dict[str, str | None] = {}
         if self.cfg.webhook:
-            self._post(self.cfg.webhook, body)
+            results[f"webhook {_host(self.cfg.webhook)}"] = self._post(self.cfg.webhook, body)
         if self.cfg.command:
-            self._command(list(self.cfg.command), body)
+            results[f"command {self.cfg.command[0]}"] = self._command(list(self.cfg.command), body)
+        return results
 
     @staticmethod
-    def _post(url: str, body: str) -> None:
+    def _post(url: str, body: str) -> str | None:
         import requests  # lazy: most services never alert
 
-        where = urlparse(url).hostname or "webhook"  # the URL itself may hold a token: log only the host
         try:
             resp = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=HOOK_TIMEOUT)
-            if resp.status_code >= 300:
-                log.error("alert webhook at %s answered HTTP %s — check service.alerts.webhook", where, resp.status_code)
         except requests.RequestException as exc:
-            log.error("alert webhook at %s failed: %s — check service.alerts.webhook", where, type(exc).__name__)
+            problem = f"failed: {type(exc).__name__}"
+        else:
+            if resp.status_code < 300:
+                return None
+            problem = f"answered HTTP {resp.status_code}"
+        log.error("alert webhook at %s %s — check service.alerts.webhook", _host(url), problem)
+        return problem
 
     @staticmethod
-    def _command(argv: list[str], body: str) -> None:
+    def _command(argv: list[str], body: str) -> str | None:
         try:
             proc = subprocess.run(argv, input=body, text=True, capture_output=True, timeout=HOOK_TIMEOUT)
-            if proc.returncode != 0:
-                log.error("alert command %s exited %s — check service.alerts.command", argv[0], proc.returncode)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            log.error("alert command %s failed: %s — check service.alerts.command", argv[0], exc)
+            problem = f"failed: {exc}"
+        else:
+            if proc.returncode == 0:
+                return None
+            problem = f"exited {proc.returncode}"
+        log.error("alert command %s %s — check service.alerts.command", argv[0], problem)
+        return problem
+
+
+def heartbeat_url(url: str, ok: bool) -> str:
+    """PURE: the push URL for one ping. Uptime Kuma style (a status= query): status=up|down; otherwise
+    Healthchecks.io style: the URL itself on success, URL + "/fail" on failure."""
+    parts = urlparse(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k == "status" for k, _ in query):
+        query = [(k, ("up" if ok else "down") if k == "status" else v) for k, v in query]
+        return urlunparse(parts._replace(query=urlencode(query)))
+    if ok:
+        return url
+    return urlunparse(parts._replace(path=parts.path.rstrip("/") + "/fail"))
+
+
+def ping_heartbeat(url: str, ok: bool, text: str) -> str | None:
+    """One ping (POST, the text as body: both services show it); -> None when accepted, else why not."""
+    import requests
+
+    try:
+        resp = requests.post(heartbeat_url(url, ok), data=text.encode()[:10000], timeout=HOOK_TIMEOUT,
+                             headers={"Content-Type": "text/plain; charset=utf-8"})
+    except requests.RequestException as exc:
+        problem = f"failed: {type(exc).__name__}"
+    else:
+        if resp.status_code < 300:
+            return None
+        problem = f"answered HTTP {resp.status_code}"
+    log.error("heartbeat at %s %s — check service.alerts.heartbeat", _host(url), problem)
+    return problem
+
+
+def _host(url: str) -> str:
+    """Only the host of a URL is ever logged: a webhook or push URL usually carries its token in the path."""
+    return urlparse(url).hostname or "?"

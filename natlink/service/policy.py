@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from natlink.config import Config
 
 # Job names; also the apscheduler job ids and the keys of the health record.
 MAPPINGS = "mappings"
@@ -73,7 +77,7 @@ def mappings_interval(configured: int, leases: Iterable[int]) -> int:
     """How often to reconcile mappings: the configured interval, but at least every third of the shortest
     finite lease so a run always lands in the second half of a lease (renew-at-half) before it expires."""
     finite = [lease for lease in leases if lease > 0]
-    if not finite:
+    if not finite or configured <= 0:  # 0: never
         return configured
     return max(30, min(configured, min(finite) // 3))
 
@@ -94,3 +98,52 @@ def alert_allowed(last_sent: Mapping[str, float], key: str, now: float, min_inte
     """At most one alert per key (subject + kind) every min_interval seconds."""
     last = last_sent.get(key)
     return last is None or now - last >= min_interval or now < last  # a clock step back must not mute alerts
+
+
+def router_needed(cfg: "Config", owned_mappings: bool) -> bool:
+    """Does anything configured use the router? Mappings (or natlink mappings left on it from an older config,
+    still to be removed) or the "router" public-IP source. A DDNS-only setup on echo sources does not."""
+    return bool(cfg.mappings) or owned_mappings or "router" in cfg.public_ip.sources
+
+
+def job_intervals(cfg: "Config", owned_mappings: bool) -> dict[str, int]:
+    """The jobs the service runs and their intervals in seconds. One rule for [schedule]: 0 means never, the job
+    is absent (it does not run on events either). Jobs with nothing to do are absent too."""
+    s = cfg.schedule
+    router = router_needed(cfg, owned_mappings)
+    leases = [m.lease if m.lease is not None else cfg.router.lease for m in cfg.mappings]
+    wanted = {
+        MAPPINGS: mappings_interval(s.mappings, leases) if cfg.mappings or owned_mappings else 0,
+        PUBLIC_IP: s.public_ip if router else 0,
+        DDNS: s.ddns,  # also detects the public IP, which status and the probe use
+        PROBE: s.probe if cfg.probes else 0,
+    }
+    return {name: interval for name, interval in wanted.items() if interval > 0}
+
+
+@dataclass(frozen=True)
+class Streak:
+    """Consecutive failures of one subject (a mapping, an entry, a probe) and whether "lost" was alerted."""
+
+    failures: int = 0
+    alerted: bool = False
+
+
+def streak_step(streak: Streak, ok: bool, threshold: int = ALERT_AFTER_FAILURES) -> tuple[Streak, str | None]:
+    """-> the new streak and "lost" (the threshold-th failure in a row), "restored" (ok after "lost") or None."""
+    if ok:
+        return Streak(), "restored" if streak.alerted else None
+    failures = streak.failures + 1
+    if not streak.alerted and failures >= threshold:
+        return Streak(failures, True), "lost"
+    return Streak(failures, streak.alerted), None
+
+
+def ipv6_prefix(address: str | None, length: int = 64) -> str | None:
+    """The /64 an IPv6 address is in (what an ISP hands out and changes), None for no or a malformed address."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.IPv6Network(f"{address}/{length}", strict=False)) if address else None
+    except ValueError:
+        return None

@@ -16,28 +16,27 @@ from typing import Any
 from natlink.config import Config, load_config
 from natlink.errors import NatlinkError
 from natlink.service import jobs
-from natlink.service.alerts import Alert, Alerter
+from natlink.service.alerts import Alert, Alerter, ping_heartbeat
 from natlink.service.events import AddressListener, AnnouncementListener, Event
 from natlink.service.health import HEARTBEAT_EVERY, Health
 from natlink.service.metrics import Facts, MetricsServer, render
 from natlink.service.notify import Notifier
 from natlink.service.policy import (
-    ANNOUNCE, DDNS, MAPPINGS, PROBE, PUBLIC_IP, RouterObservation, failure_alert_due, jobs_after_poll, jobs_for_event,
-    mappings_interval, recovered,
+    ANNOUNCE, DDNS, MAPPINGS, PROBE, PUBLIC_IP, RouterObservation, job_intervals, jobs_after_poll, jobs_for_event,
+    router_needed,
 )
 from natlink.service.slots import JobSlot, Result, describe_error
-from natlink.state import StateStore
+from natlink.service.watch import Watch
+from natlink.state import InstanceLock, StateStore
 
 log = logging.getLogger("natlink.service")
 
-STOP_GRACE = 1.0  # seconds to let running jobs finish on SIGTERM (the whole stop must fit in 2 s)
+# Seconds to let running jobs finish on SIGTERM: inside the unit's TimeoutStopSec=10s, with room for unmap_on_stop
+# and the "service-stopped" alert. Usually nothing runs and the stop takes milliseconds.
+STOP_GRACE = 6.0
+ALERT_FLUSH = 2.0  # seconds the stop waits for alerts still being delivered
 HUNG_JOB = 300.0  # a job running longer than this stops the watchdog pings: systemd restarts us
-HINTS = {
-    MAPPINGS: "check that the router is on and UPnP/NAT-PMP is enabled; `natlink doctor` names the broken link",
-    PUBLIC_IP: "check that the router is on and answers UPnP or NAT-PMP (`natlink ip`)",
-    DDNS: "see `natlink status` for the entry's last answer; `natlink ddns -v` shows the exchange",
-    PROBE: "run `natlink doctor` to find where the path from outside breaks",
-}
+HEARTBEAT_PING_EVERY = 60.0  # seconds between pings of service.alerts.heartbeat
 
 
 class Service:
@@ -46,9 +45,14 @@ class Service:
         self.once = once
         self.events_enabled = events and not once
         self.store = StateStore(cfg.service.state_dir)
+        self.lock = InstanceLock(cfg.service.state_dir)
         self.health = Health(self.store, mode="oneshot" if once else "service",
                              config_path=str(cfg.path) if cfg.path else None)
         self.alerter = Alerter(cfg.service.alerts, self.health.alerts_sent, on_sent=lambda: self.health.count("alerts"))
+        self.watch = Watch(self.alerter)
+        self.health.stopped_entries = self.watch.stopped  # one dict: what status shows is what the service decided
+        self.round: dict[str, Any] = {}  # what each job did last (run --once prints it)
+        self._last_ping = 0.0
         self.notifier = Notifier.from_env()
         self.facts = Facts()
         self.report: Any = None  # the last PublicIpReport
@@ -80,21 +84,44 @@ class Service:
 
     # ------------------------------------------------------------------ jobs
 
+    def _owned_mappings(self) -> bool:
+        """natlink mappings recorded on the router (maybe from an older config): the mappings job removes them."""
+        return bool(self.store.load("mappings"))
+
     def _intervals(self) -> dict[str, int]:
-        s, cfg = self.cfg.schedule, self.cfg
-        leases = [m.lease if m.lease is not None else cfg.router.lease for m in cfg.mappings]
-        return {MAPPINGS: mappings_interval(s.mappings, leases), PUBLIC_IP: s.public_ip, DDNS: s.ddns, PROBE: s.probe}
+        return job_intervals(self.cfg, self._owned_mappings())
 
     def _build_slots(self) -> None:
+        for name, interval in self._intervals().items():
+            self.slots[name] = self._new_slot(name, interval)
+
+    def _new_slot(self, name: str, interval: int) -> JobSlot:
         fns = {MAPPINGS: self._job_mappings, PUBLIC_IP: self._job_public_ip, DDNS: self._job_ddns,
                PROBE: self._job_probe}
-        for name, interval in self._intervals().items():
-            if name == PROBE and (not interval or not self.cfg.probes):
-                continue  # probe = 0 means never
-            self.slots[name] = JobSlot(name, fns[name], interval=interval, jitter=self.cfg.schedule.jitter,
-                                       health=self.health, on_done=self._after_job)
+        return JobSlot(name, fns[name], interval=interval, jitter=self.cfg.schedule.jitter, health=self.health,
+                       on_done=self._after_job)
+
+    def _apply_intervals(self) -> None:
+        """After a reload: add the jobs the new config needs, drop those it does not, reschedule the rest."""
+        wanted = self._intervals()
+        for name in [n for n in self.slots if n not in wanted]:
+            slot = self.slots.pop(name)
+            slot.close()
+            with contextlib.suppress(Exception):
+                self.scheduler.remove_job(name)
+            log.info("%s: off in the new config", name)
+        for name, interval in wanted.items():
+            if name in self.slots:
+                self.slots[name].reschedule(interval, self.cfg.schedule.jitter)
+            else:
+                self.slots[name] = slot = self._new_slot(name, interval)
+                slot.attach(self.scheduler, datetime.now(timezone.utc))
+                log.info("%s: on in the new config (every %ss)", name, interval)
 
     def trigger(self, names: frozenset[str] | set[str], reason: str) -> None:
+        names = set(names)
+        if PUBLIC_IP in names and PUBLIC_IP not in self.slots:
+            names.add(DDNS)  # no router poll (nothing uses the router): a host event goes straight to detection
         for name in sorted(names):
             slot = self.slots.get(name)
             if slot is not None:
@@ -108,14 +135,22 @@ class Service:
         self._renew_all.clear()
         try:
             report = jobs.reconcile(self.cfg, self.store, force_renew=force)
-        except BaseException:
+        except BaseException as exc:
             if force:
                 self._renew_all.set()
+            self.watch.mappings({m.name: describe_error(exc) for m in self.cfg.mappings})
+            self.round[MAPPINGS] = {"error": describe_error(exc)}
             raise
         if force and (report.wan_problem or any(a.action == "renew" for a in report.errors)):
             self._renew_all.set()
         actions = list(report.actions)
         self.facts.mappings_present = sum(1 for a in actions if a.ok and a.action != "delete")
+        outcomes: dict[str, str | None] = {m.name: report.wan_problem for m in self.cfg.mappings}
+        for a in actions:
+            if a.action != "delete" and a.name in outcomes and not report.wan_problem:
+                outcomes[a.name] = None if a.ok else (a.error.message if a.error else a.detail)
+        self.watch.mappings(outcomes)
+        self.round[MAPPINGS] = {"actions": [a.to_json() for a in actions], "wan_problem": report.wan_problem}
         changed = [a for a in actions if a.ok and a.step.changes]
         for a in changed:
             log.info("mapping %s: %s", a.name, a.detail)
@@ -183,7 +218,9 @@ class Service:
             if self._last_obs is not None and self._last_obs.external_ip is not None:
                 log.warning("the router stopped answering: %s", describe_error(exc))
             self._last_obs = RouterObservation(None, None, time.monotonic())
+            self.watch.router(describe_error(exc))
             return Result(False, "no-router", describe_error(exc))
+        self.watch.router(None)
         run, why = jobs_after_poll(self._last_obs, obs)
         prev = self._last_obs
         self._last_obs = obs
@@ -206,68 +243,42 @@ class Service:
         previous, self.report = self.report, report
         self.facts.public_ip_verdict = getattr(report, "verdict", None)
         self.store.save("publicip", jobs.to_json(report))
-        ip, verdict = getattr(report, "public_ipv4", None), getattr(report, "verdict", None)
-        if previous is not None and ip and getattr(previous, "public_ipv4", None) not in (None, ip):
-            self.alerter.raise_(Alert("public-ip", "change",
-                                      f"public IP changed from {previous.public_ipv4} to {ip}",
-                                      "nothing to do: DDNS follows it"))
-        if previous is not None and verdict != getattr(previous, "verdict", None) and verdict in ("cgnat", "double-nat"):
-            self.alerter.raise_(Alert("public-ip", "verdict", f"the router is now behind {verdict}: "
-                                      f"{getattr(report, 'problem', '') or 'no public address'}",
-                                      "ask the ISP for a public IPv4 address, or use IPv6"))
+        ip = getattr(report, "public_ipv4", None)
+        self.watch.public_ip(previous, report)
+        self.round[DDNS] = {"public_ip": jobs.to_json(report), "entries": []}
         if not self.cfg.ddns:
             return Result(bool(ip), "ok" if ip else "no-ip", None if ip else getattr(report, "problem", None))
-        names = [d.name for d in self.cfg.ddns if d.name not in self.health.stopped_entries]
-        results = jobs.update_ddns(self.cfg, self.store, report, names=names) if names else []
+        # Stopped entries are asked too: the DDNS state answers "blocked" without a request, unless the fix
+        # (a config or secret change) arrived, and then this round is the retry.
+        results = jobs.update_ddns(self.cfg, self.store, report, names=None)
+        self.round[DDNS]["entries"] = [r.to_json() for r in results]
         self.health.count("ddns_requests", sum(r.requests for r in results))
-        errors: list[str] = []
         for r in results:
             self.facts.ddns[r.name] = not r.failed
-            if r.fatal:
-                # The DDNS state blocks the entry until its config changes; the service just stops asking and
-                # alerts once, when the provider actually answered so (not for an entry blocked since before).
-                self.health.stopped_entries[r.name] = r.message
-                if r.action != "blocked":
-                    self.alerter.raise_(Alert(f"ddns:{r.name}", "fatal", f"{r.provider} answered {r.outcome}: {r.message}",
-                                              f"fix [[ddns]] {r.name!r} in the config (credentials, hostname, account), "
-                                              "then `systemctl reload natlink`; the other entries keep running"))
-                else:
-                    log.warning("ddns %s: %s", r.name, r.message)
-            elif r.failed and r.action != "no-ip":
-                errors.append(f"{r.name}: {r.message}")
+        for name in [n for n in self.watch.stopped if n not in {d.name for d in self.cfg.ddns}]:
+            del self.watch.stopped[name]  # removed from the config
+        errors = self.watch.ddns(results)
         if errors:
-            return Result(False, "failed", "; ".join(errors))
+            return Result(False, "entries-failed", "; ".join(errors))
         if ip is None:
             return Result(True, "no-ip")  # detection failed: records untouched; the verdict alert covers CGNAT
         return Result(True, "updated" if any(r.kind == "success" for r in results) else "unchanged")
 
     def _job_probe(self, reason: str) -> Result:
         results = jobs.probe(self.cfg, self.store, self.report)
-        failed: list[str] = []
         for r in results:
-            key = f"{r.name}/{r.family}"
-            was = self.facts.probes.get(key)
-            self.facts.probes[key] = r.ok
-            verdict = getattr(r.verdict, "value", r.verdict)
-            if not r.ok:
-                failed.append(f"{r.name}: {verdict}")
-                if was is not False:
-                    self.alerter.raise_(Alert(f"probe:{r.name}", "failure",
-                                              f"{r.target} is not reachable from outside: {verdict} ({r.detail})",
-                                              HINTS[PROBE]))
-            elif was is False:
-                self.alerter.raise_(Alert(f"probe:{r.name}", "recovered", f"{r.target} is reachable from outside again"))
+            self.facts.probes[f"{r.name}/{r.family}"] = r.ok
+        self.round[PROBE] = {"results": [jobs.to_json(r) for r in results]}
+        failed = self.watch.probes(results)
         if failed:
             return Result(False, "unreachable", "; ".join(failed))
         return Result(True, "reachable")
 
     def _after_job(self, name: str, result: Result, prev_failures: int) -> None:
-        failures = self.health.job(name).failures
-        if not result.ok and name != PROBE and failure_alert_due(failures):
-            self.alerter.raise_(Alert(f"job:{name}", "failure", f"{name} failed {failures} times in a row: "
-                                      f"{result.error}", HINTS[name]))
-        elif result.ok and recovered(prev_failures, failures) and name != PROBE:
-            self.alerter.raise_(Alert(f"job:{name}", "recovered", f"{name} works again"))
+        # The jobs alert per subject (watch.py); left here: a DDNS round failing as a whole (detection crashed),
+        # not for entries that failed (those alerted by name).
+        if name == DDNS and result.outcome != "entries-failed":
+            self.watch.ddns_round(None if result.ok else result.error)
         self._save_health()
 
     # ------------------------------------------------------------------ events
@@ -281,6 +292,12 @@ class Service:
 
     def _start_listeners(self) -> None:
         if not self.events_enabled:
+            return
+        if not router_needed(self.cfg, self._owned_mappings()):
+            # Nothing uses the router: no announcements or UPnP events to hear, only this host's addresses.
+            address = AddressListener(self.on_event, ipv6=self.cfg.public_ip.ipv6)
+            if address.start():
+                self._listeners.append(address)
             return
         from natlink.portmap import lanip
 
@@ -385,14 +402,41 @@ class Service:
     # ------------------------------------------------------------------ lifecycle
 
     def run_once(self) -> int:
-        """One round, for timers/cron: mappings, public IP + DDNS, probe; 0 when all went well."""
-        results = [self.slots[MAPPINGS].run("oneshot"), self.slots[DDNS].run("oneshot")]
-        if PROBE in self.slots:
-            results.append(self.slots[PROBE].run("oneshot"))
-        self._mark_stopped()
-        return 0 if all(r is not None and r.ok for r in results) else 1
+        """One round, for timers/cron: mappings, public IP + DDNS, probe; 0 when all went well. What each job
+        did is in self.round (the command prints it); the heartbeat URL gets one ping with the outcome."""
+        try:
+            results = {name: self.slots[name].run("oneshot") for name in (MAPPINGS, DDNS, PROBE) if name in self.slots}
+            self.round["results"] = {name: r for name, r in results.items() if r is not None}
+            self._mark_stopped()
+            healthy = all(r is not None and r.ok for r in results.values())
+            self._ping(healthy, wait=True)
+            self.alerter.flush(ALERT_FLUSH)
+        finally:
+            self.lock.release()
+        return 0 if healthy else 1
+
+    def problems(self) -> list[str]:
+        """What is not healthy now, one short phrase each (the heartbeat's failure text)."""
+        out = [f"{name}: {self.health.job(name).last_error}" for name in self.slots if self.health.job(name).failures]
+        return out + [f"ddns {name} stopped" for name in self.watch.stopped]
+
+    def _ping(self, healthy: bool | None = None, *, wait: bool = False) -> None:
+        """One heartbeat ping (service.alerts.heartbeat), success or failure; in the background unless wait."""
+        url = self.cfg.service.alerts.heartbeat
+        if not url:
+            return
+        problems = self.problems()
+        ok = not problems if healthy is None else healthy and not problems
+        text = "natlink: healthy" if ok else "natlink: " + "; ".join(problems or ["a job failed"])
+        self._last_ping = time.monotonic()
+        if wait:
+            ping_heartbeat(url, ok, text)
+        else:
+            threading.Thread(target=ping_heartbeat, args=(url, ok, text), name="natlink-heartbeat",
+                             daemon=True).start()
 
     def run(self) -> int:
+        self.lock.acquire()  # before anything is written: a second instance stops here ("already running, pid N")
         if self.once:
             return self.run_once()
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -410,7 +454,10 @@ class Service:
         self.scheduler.start()
         self._start_listeners()
         self._save_health()
-        log.info("natlink service started (pid %s, state in %s)", self.health.doc["pid"], self.cfg.service.state_dir)
+        log.info("natlink service started (pid %s, state in %s; jobs: %s)", self.health.doc["pid"],
+                 self.cfg.service.state_dir, ", ".join(f"{n} every {s.interval}s" for n, s in self.slots.items()))
+        self.alerter.raise_(Alert("service-started", "service", f"natlink {self.health.doc['version']} started "
+                                  f"(pid {self.health.doc['pid']})"))
         self.notifier.ready("starting")
         self._main_loop()
         return self._shutdown()
@@ -431,6 +478,8 @@ class Service:
                 last_beat = time.monotonic()
                 self._save_health()
                 self.notifier.status(self.status_line())
+            if time.monotonic() - self._last_ping >= HEARTBEAT_PING_EVERY:
+                self._ping()
 
     def _wait_for_command(self, timeout: float) -> None:
         """Sleep until a signal or stop()/request_reload() arrives (or timeout); act on the signal numbers read.
@@ -451,8 +500,10 @@ class Service:
                         self._reload_requested = True
 
     def _shutdown(self) -> int:
+        """Stop scheduling, let running jobs finish (up to STOP_GRACE), then one log line and exit 0. Jobs that
+        fail because of the stop (a closed router) say nothing: slots are closed first (see JobSlot.close)."""
         started = time.monotonic()
-        log.info("stopping")
+        log.debug("stopping")
         self.notifier.stopping()
         self._stop_listeners()
         # Closed before the scheduler stops: a run apscheduler already handed to a worker thread (an event's
@@ -462,6 +513,7 @@ class Service:
         with contextlib.suppress(Exception):
             self.scheduler.shutdown(wait=False)
         deadline = started + STOP_GRACE
+        waited = [name for name, slot in self.slots.items() if slot.busy]
         for slot in self.slots.values():
             slot.wait_idle(max(0.0, deadline - time.monotonic()))
         with self._router_lock:
@@ -480,7 +532,14 @@ class Service:
         if self._metrics is not None:
             self._metrics.stop()
         self._mark_stopped()
-        log.info("stopped in %.2fs", time.monotonic() - started)
+        self.alerter.raise_(Alert("service-stopped", "service", f"natlink stopped (pid {self.health.doc['pid']})"))
+        self.alerter.flush(ALERT_FLUSH)
+        busy = self.busy_jobs()
+        log.info("stopped in %.2fs%s%s", time.monotonic() - started,
+                 f" (waited for {', '.join(waited)})" if waited and not busy else "",
+                 f"; {', '.join(busy)} still running after {STOP_GRACE:.0f}s, abandoned (its state writes are "
+                 "atomic)" if busy else "")
+        self.lock.release()
         return 0
 
     def busy_jobs(self) -> list[str]:
@@ -525,11 +584,11 @@ class Service:
         old = self.cfg
         self.cfg = new
         self.alerter.cfg = new.service.alerts
-        self.health.stopped_entries.clear()  # a fixed entry gets another chance (the DDNS state still blocks it if unchanged)
-        intervals = self._intervals()
-        for name, slot in self.slots.items():
-            slot.reschedule(intervals[name], new.schedule.jitter)
-        if (old.router, old.public_ip.ipv6) != (new.router, new.public_ip.ipv6):
+        # Stopped DDNS entries stay stopped unless the reload fixed them: the round triggered below asks the
+        # DDNS state, which unblocks an entry whose config or secret value changed.
+        self._apply_intervals()
+        if (old.router, old.public_ip.ipv6, router_needed(old, False)) != (new.router, new.public_ip.ipv6,
+                                                                            router_needed(new, False)):
             with self._router_lock:
                 self._close_router()
             self._stop_listeners()
@@ -542,8 +601,6 @@ class Service:
                 self._start_metrics()
             except NatlinkError as exc:
                 log.error("%s", exc)
-        if PROBE not in self.slots and new.probes and new.schedule.probe:
-            log.warning("probes were added: they start with the next service restart")
         log.info("reloaded %s", new.path)
         self.notifier.ready("reloaded")
         self.trigger({MAPPINGS, DDNS, PROBE}, "config reloaded")

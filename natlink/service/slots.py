@@ -62,7 +62,8 @@ class JobSlot:
         from apscheduler.triggers.interval import IntervalTrigger
 
         self.scheduler = scheduler
-        scheduler.add_job(self.run, IntervalTrigger(seconds=max(1, int(self.interval)), jitter=self.jitter or None,
+        # interval > 0 always: a job whose [schedule] key is 0 ("never") has no slot at all
+        scheduler.add_job(self.run, IntervalTrigger(seconds=int(self.interval), jitter=self.jitter or None,
                                                   timezone=timezone.utc),
                           id=self.name, name=self.name, args=("schedule",),
                           # 2, not 1: a backoff or renewal moved to "now" while a run is finishing must not be
@@ -77,7 +78,7 @@ class JobSlot:
 
         self.interval, self.jitter = interval, jitter
         if self.scheduler is not None:
-            self.scheduler.reschedule_job(self.name, trigger=IntervalTrigger(seconds=max(1, int(interval)),
+            self.scheduler.reschedule_job(self.name, trigger=IntervalTrigger(seconds=int(interval),
                                                                              jitter=jitter or None,
                                                                              timezone=timezone.utc))
 
@@ -155,10 +156,15 @@ class JobSlot:
         if result.ok:
             log.debug("job %s (%s): %s in %.0f ms", self.name, reason, result.outcome,
                       (time.monotonic() - started) * 1000)
+        elif self._closed:
+            # The service is stopping and may have closed what this run used: not a failure worth a line.
+            log.debug("%s ended by the stop: %s", self.name, result.error)
+        elif self.scheduler is None:  # run --once: no retry will happen, so none is announced
+            log.error("%s failed: %s", self.name, result.error)
         else:
             delay = retry_delay(failures, self.interval)
             log.error("%s failed: %s; retrying in %.0fs", self.name, result.error, delay)
-            if self.scheduler is not None and delay < self.interval:
+            if delay < self.interval:
                 self._set_next(datetime.now(timezone.utc) + timedelta(seconds=delay))
         if self.on_done is not None:
             try:

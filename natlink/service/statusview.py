@@ -1,60 +1,109 @@
-"""`natlink status`: the last known state of everything, read from the state directory (never from the network)."""
+"""`natlink status`: the last known state of everything, read from the state directory (never from the network).
+
+Every line says how old its fact is. Works without a loadable config (the service may be running on the one it
+loaded before the file on disk broke): then the mappings and DDNS entries are those the state records."""
 
 from __future__ import annotations
 
+import os
 import time
+import tomllib
+from pathlib import Path
 from typing import Any
 
-from natlink.config import Config
+from natlink.config import Config, default_state_dir, find_config_path
+from natlink.ddns.policy import stopped_hint
 from natlink.durations import format_duration
 from natlink.service.health import STATE_KEY, liveness, pid_alive
-from natlink.state import StateStore
+from natlink.state import InstanceLock, StateStore
 
 
-def gather(cfg: Config, store: StateStore, now: float | None = None) -> dict[str, Any]:
-    """One JSON document: service health, mappings, public IP, DDNS entries, probes; plus an overall ok."""
+def fallback_state_dir(config_path: str | None) -> str:
+    """The state directory when the config does not load: its [service] state_dir if the file is at least valid
+    TOML, else the default. Never raises."""
+    path = find_config_path(config_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8")) if path else {}
+    except (OSError, ValueError):
+        data = {}
+    configured = (data.get("service") or {}).get("state_dir") if isinstance(data.get("service"), dict) else None
+    if isinstance(configured, str):
+        p = Path(configured).expanduser()
+        return str(p if p.is_absolute() or path is None else path.parent / p)
+    return default_state_dir(path)
+
+
+def service_alive(store: StateStore, pid: Any) -> bool:
+    """The instance lock says whether a service holds this state directory; pid_alive when it cannot be read
+    (or was written by a natlink from before the lock)."""
+    lock = InstanceLock(store.directory)
+    try:
+        if lock.path.exists():
+            return lock.holder() is not None
+    except OSError:
+        pass
+    return pid_alive(pid)
+
+
+def gather(cfg: Config | None, store: StateStore, now: float | None = None,
+           config_error: str | None = None) -> dict[str, Any]:
+    """One JSON document: service health, mappings, public IP, DDNS entries, probes; plus an overall ok.
+    cfg None: the config did not load (config_error says why); the state alone is shown."""
     now = time.time() if now is None else now
+    store.readable()  # "never run" for a directory we may not read would be a lie
     svc = store.load(STATE_KEY) or {}
-    state = liveness(svc, now, pid_alive(svc.get("pid")))
+    state = liveness(svc, now, service_alive(store, svc.get("pid")))
     jobs = svc.get("jobs") or {}
+    checked = (jobs.get("mappings") or {}).get("last_end")
     verified = (jobs.get("mappings") or {}).get("last_success")
 
     owned = store.load("mappings") or {}
     mappings = []
-    for m in cfg.mappings:
-        rec = owned.get(m.name)
-        entry: dict[str, Any] = {"name": m.name, "protocol": m.protocol, "external_port": m.external_port,
-                                 "internal": f"{m.internal_ip or cfg.router.lan_ip}:{m.internal_port}",
-                                 "present": rec is not None, "last_verified": verified}
+    wanted = [(m.name, m.protocol, m.external_port, f"{m.internal_ip or cfg.router.lan_ip}:{m.internal_port}")
+              for m in cfg.mappings] if cfg else [
+        (name, r.get("protocol", "?"), r.get("external_port"), f"{r.get('internal_ip')}:{r.get('internal_port')}")
+        for name, r in sorted(owned.items()) if isinstance(r, dict)]
+    for name, protocol, port, internal in wanted:
+        rec = owned.get(name)
+        entry: dict[str, Any] = {"name": name, "protocol": protocol, "external_port": port, "internal": internal,
+                                 "present": rec is not None, "last_verified": verified, "last_checked": checked}
         if isinstance(rec, dict):
             lease, granted = rec.get("lease") or 0, rec.get("granted_at")
-            entry.update(via=rec.get("via"), external_port=rec.get("external_port", m.external_port),
+            entry.update(via=rec.get("via"), external_port=rec.get("external_port", port),
                          granted_at=granted, renew_at=rec.get("renew_at"),
                          lease_left=None if not lease or granted is None else max(0.0, granted + lease - now))
             if entry["lease_left"] == 0.0:
                 entry["present"] = False  # expired: the router dropped it
         mappings.append(entry)
 
+    names = [(d.name, d.provider, list(d.hostnames)) for d in cfg.ddns] if cfg else [
+        (k.removeprefix("ddns-"), None, None) for k in store.keys("ddns-")]
     ddns = []
-    for d in cfg.ddns:
-        rec = store.load(f"ddns-{d.name}") or {}
-        ddns.append({"name": d.name, "provider": d.provider, "hostnames": list(d.hostnames),
+    for name, provider, hostnames in names:
+        rec = store.load(f"ddns-{name}") or {}
+        ddns.append({"name": name, "provider": provider or rec.get("provider"),
+                     "hostnames": hostnames or rec.get("hostnames") or [],
                      "published": rec.get("published") or {}, "last_success": rec.get("last_success"),
                      "last_attempt": rec.get("last_attempt"), "outcome": rec.get("last_outcome"),
                      "message": rec.get("last_message"), "next_attempt": rec.get("next_attempt"),
-                     "stopped": bool(rec.get("fatal"))})
+                     "stopped": bool(rec.get("fatal")), "hint": stopped_hint(name) if rec.get("fatal") else None})
     probe = store.load("probe") or {}
     publicip = store.load("publicip") or {}
 
     problems = []
+    if config_error:
+        problems.append("config does not load")
     if state not in ("running", "oneshot"):
         problems.append(f"service {state}")
     problems += [f"mapping {m['name']} missing" for m in mappings if not m["present"]]
     problems += [f"ddns {d['name']} {d['outcome']}" for d in ddns if d["stopped"]]
     problems += [f"probe {r.get('name')} {r.get('verdict')}" for r in probe.get("results", []) if not r.get("ok")]
     problems += [f"{name} failing" for name, j in jobs.items() if (j or {}).get("failures")]
+    config_path = cfg.path if cfg else find_config_path(None) if config_error is None else None
     return {
-        "ok": not problems, "problems": problems,
+        "ok": not problems, "problems": problems, "now": now,
+        "config": {"path": str(config_path) if config_path else svc.get("config"), "error": config_error,
+                   "service_loaded": svc.get("config")},
         "service": {"state": state, "pid": svc.get("pid"), "started": svc.get("started"),
                     "heartbeat": svc.get("heartbeat"), "stopped": svc.get("stopped"), "version": svc.get("version"),
                     "jobs": jobs, "counters": svc.get("counters") or {}, "router": svc.get("router") or {},
@@ -87,14 +136,30 @@ SERVICE_WORDS = {
 }
 
 
+def _service_line(svc: dict[str, Any], now: float) -> str:
+    state = svc["state"]
+    line = f"service:   {SERVICE_WORDS.get(state, state)}"
+    if state == "running":
+        line += f", pid {svc['pid']}, up {_ago(svc['started'], now).removesuffix(' ago')}, " \
+                f"heartbeat {_ago(svc['heartbeat'], now)}"
+    elif state == "oneshot":
+        line += f", last round {_ago(svc['stopped'] or svc['heartbeat'], now)}"
+    elif state in ("dead", "hung", "stopped"):
+        line += f", last seen {_ago(svc['heartbeat'] or svc['stopped'], now)}"
+    return line
+
+
 def render(doc: dict[str, Any], now: float) -> list[str]:
-    """PURE: human lines for the document from gather()."""
+    """PURE: human lines for the document from gather(); each fact with its age."""
     svc = doc["service"]
-    lines = [f"service:   {SERVICE_WORDS.get(svc['state'], svc['state'])}"
-             + (f", pid {svc['pid']}, up {_ago(svc['started'], now).removesuffix(' ago')}" if svc["state"] == "running" else "")
-             + (f", last seen {_ago(svc['heartbeat'] or svc['stopped'], now)}" if svc["state"] in ("dead", "hung", "stopped") else "")]
+    lines = []
+    if doc["config"]["error"]:
+        lines.append(f"config:    {doc['config']['error']} — what follows is what the service last saw"
+                     + (" (it keeps running on the config it loaded)" if svc["state"] == "running" else ""))
+    lines.append(_service_line(svc, now))
     for name, j in sorted(svc["jobs"].items()):
-        line = f"  {name:<10} {j.get('last_outcome') or 'pending':<10} last ok {_ago(j.get('last_success'), now)}"
+        line = (f"  {name:<10} {j.get('last_outcome') or 'pending':<14} ran {_ago(j.get('last_end'), now)}, "
+                f"last ok {_ago(j.get('last_success'), now)}")
         if j.get("failures"):
             line += f", {j['failures']} failure(s): {j.get('last_error')}"
         lines.append(line)
@@ -104,21 +169,21 @@ def render(doc: dict[str, Any], now: float) -> list[str]:
                      f"{ip.get('router_wan_ipv4') or 'none'}; checked {_ago(ip.get('checked_at'), now)})"
                      + (f" — {ip['problem']}" if ip.get("problem") else ""))
     else:
-        lines.append("public IP: not checked yet")
+        lines.append("public IP: not checked yet (no detection recorded in this state directory)")
     for m in doc["mappings"]:
+        head = f"mapping   {m['name']}: {str(m['protocol']).upper()} {m['external_port']} -> {m['internal']}"
         if m["present"]:
             left = m.get("lease_left")
             lease = "permanent" if left is None else f"lease {format_duration(left)} left"
-            lines.append(f"mapping   {m['name']}: {m['protocol'].upper()} {m['external_port']} -> {m['internal']} "
-                         f"present via {m.get('via') or '?'}, {lease}, verified {_ago(m['last_verified'], now)}")
+            lines.append(f"{head} present via {m.get('via') or '?'}, {lease}, verified {_ago(m['last_verified'], now)}")
         else:
-            lines.append(f"mapping   {m['name']}: {m['protocol'].upper()} {m['external_port']} -> {m['internal']} MISSING")
+            lines.append(f"{head} MISSING (no live natlink record; mappings last ran {_ago(m['last_checked'], now)})")
     for d in doc["ddns"]:
         published = ", ".join(f"{v}" for v in d["published"].values()) or "nothing yet"
-        line = (f"ddns      {d['name']} ({d['provider']}): {published}; last success {_ago(d['last_success'], now)}; "
-                f"outcome {d['outcome'] or '-'}")
+        line = (f"ddns      {d['name']} ({d['provider'] or '?'}): {published}; last success "
+                f"{_ago(d['last_success'], now)}; outcome {d['outcome'] or '-'} {_ago(d['last_attempt'], now)}")
         if d["stopped"]:
-            line += f"; STOPPED: {d['message']} (fix the config and reload)"
+            line += f"; STOPPED: {d['message']} — {d['hint']}"
         elif d["next_attempt"]:
             line += f"; next attempt {_in(d['next_attempt'], now)}"
         lines.append(line)
@@ -127,6 +192,6 @@ def render(doc: dict[str, Any], now: float) -> list[str]:
         lines.append(f"probe     {r.get('name')} {r.get('target')} ({r.get('family')}): {r.get('verdict')}, "
                      f"checked {_ago(doc['probes']['checked_at'], now)}")
     if not results:
-        lines.append("probe:    no result yet")
+        lines.append("probe:     no result yet")
     lines.append("overall:   OK" if doc["ok"] else "overall:   " + "; ".join(doc["problems"]))
     return lines

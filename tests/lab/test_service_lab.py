@@ -81,7 +81,7 @@ def test_badauth_stops_that_entry_alerts_once_and_the_rest_keep_working(lab, tmp
 
     assert len(provider.requests) == 1, provider.requests
     assert provider.requests[0]["query"]["hostname"] == ["dyn.home.example"]
-    fatal = [json.loads(r["body"]) for r in alerts.requests if '"fatal"' in r["body"]]
+    fatal = [json.loads(r["body"]) for r in alerts.requests if '"ddns-stopped"' in r["body"]]
     assert len(fatal) == 1, alerts.requests
     assert fatal[0]["subject"] == "ddns:dyn" and "badauth" in fatal[0]["message"]
     assert "fix [[ddns]] 'dyn'" in fatal[0]["hint"]

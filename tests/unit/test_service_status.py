@@ -10,7 +10,7 @@ import pytest
 
 from natlink.cli import main
 from natlink.service.statusview import gather, render
-from natlink.state import StateStore
+from natlink.state import InstanceLock, StateStore
 
 CONFIG = """
 [router]
@@ -60,13 +60,16 @@ def setup(tmp_path):
     return cfg_path, store, now
 
 
-def test_gather_and_render(setup, monkeypatch):
+def test_gather_and_render(setup):
     cfg_path, store, now = setup
     from natlink.config import load_config
-    import natlink.service.statusview as sv
 
-    monkeypatch.setattr(sv, "pid_alive", lambda pid: True)  # this test process is not called natlink
-    doc = gather(load_config(str(cfg_path)), store, now)
+    lock = InstanceLock(store.directory)  # what a running service holds
+    lock.acquire()
+    try:
+        doc = gather(load_config(str(cfg_path)), store, now)
+    finally:
+        lock.release()
     assert doc["service"]["state"] == "running"
     rdp, web = doc["mappings"]
     assert rdp["present"] and rdp["via"] == "upnp" and round(rdp["lease_left"]) == 3000
