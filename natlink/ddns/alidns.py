@@ -51,11 +51,8 @@ def classify_error(status: int, payload: Any, body: str, headers: dict[str, str]
 class AlidnsProvider(RecordApiProvider):
     name = "alidns"
     label = "AliDNS"
+    default_server = DEFAULT_SERVER
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        server = str(self.option("server", DEFAULT_SERVER)).rstrip("/")
-        self.base = server if "://" in server else "https://" + server
 
     def _call(self, method: str, action: str, params: dict[str, str]) -> dict[str, Any]:
         query = canonical_query(params)

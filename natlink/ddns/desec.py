@@ -11,41 +11,30 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from natlink.ddns.base import ProviderResult, fatal, retry_after_seconds, short, transient
-from natlink.ddns.recordapi import Name, Record, RecordApiProvider
+from natlink.ddns.base import ProviderResult, fatal, short
+from natlink.ddns.recordapi import Hints, Name, Record, RecordApiProvider, by_status
 
 DEFAULT_SERVER = "https://desec.io/api/v1"
 DEFAULT_TTL = 3600  # deSEC's usual minimum TTL for a domain
 
 
+HINTS = Hints(auth="create a token that may manage this domain and point token_* at it",
+              zone="the domain is not in this account; fix zone / hostnames",
+              rejected="check hostnames and ttl (at least the domain's minimum_ttl)")
+
+
 def classify_error(status: int, payload: Any, body: str, headers: dict[str, str]) -> ProviderResult:
-    """Map a failed deSEC answer to a typed outcome (pure). Errors are {"detail": "..."} or field lists."""
-    detail = str(payload.get("detail")) if isinstance(payload, dict) and "detail" in payload else short(body)
-    detail = detail or f"HTTP {status}"
-    if status in (401, 403):
-        return fatal("auth", f"deSEC refused the token ({detail}); create a token that may manage this domain "
-                             "and point token_* at it")
-    if status == 429:
-        return transient("rate-limited", f"deSEC throttled natlink ({detail}); natlink waits before retrying",
-                         retry_after_seconds(headers.get("retry-after")))
-    if status == 404:
-        return fatal("nozone", f"deSEC: the domain is not in this account ({detail}); fix zone / hostnames",
-                     per_name=True)
-    if status >= 500:
-        return transient(f"http-{status}", f"deSEC answered HTTP {status} ({detail}); natlink retries later")
-    return fatal("rejected", f"deSEC rejected the request (HTTP {status}: {detail}); check hostnames and ttl "
-                             "(at least the domain's minimum_ttl)")
+    """Map a failed deSEC answer ({"detail": …} or per-field lists) to a typed outcome (pure)."""
+    detail = str(payload["detail"]) if isinstance(payload, dict) and "detail" in payload else short(body)
+    return by_status("deSEC", status, detail or f"HTTP {status}", headers.get("retry-after"), HINTS)
 
 
 class DesecProvider(RecordApiProvider):
     name = "desec"
     label = "deSEC"
+    default_server = DEFAULT_SERVER
     zone_lookup = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        server = str(self.option("server", DEFAULT_SERVER)).rstrip("/")
-        self.base = server if "://" in server else "https://" + server
 
     def _call(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200,)) -> Any:
         resp = self.send(method, self.base + path, body=body, headers=self._auth())

@@ -11,41 +11,30 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from natlink.ddns.base import ProviderResult, fatal, retry_after_seconds, short, transient
-from natlink.ddns.recordapi import Name, Record, RecordApiProvider
+from natlink.ddns.base import ProviderResult, short
+from natlink.ddns.recordapi import Hints, Name, Record, RecordApiProvider, by_status
 
 DEFAULT_SERVER = "https://api.digitalocean.com/v2"
 DEFAULT_TTL = 1800  # DigitalOcean's default
 
 
+HINTS = Hints(auth="create a token with domain read and update scope and point token_* at it",
+              zone="the domain is not in this account; fix zone / hostnames",
+              rejected="check hostnames and ttl")
+
+
 def classify_error(status: int, payload: Any, body: str, headers: dict[str, str]) -> ProviderResult:
-    """Map a failed DigitalOcean answer to a typed outcome (pure)."""
+    """Map a failed DigitalOcean answer ({"id", "message"}; the id follows the status) to an outcome (pure)."""
     code = str(payload.get("id", "")) if isinstance(payload, dict) else ""
-    detail = f"{code}: {payload.get('message')}" if code else (short(body) or f"HTTP {status}")
-    if status in (401, 403) or code in ("unauthorized", "forbidden"):
-        return fatal("auth", f"DigitalOcean refused the token ({detail}); create a token with domain "
-                             "read/update scope and point token_* at it")
-    if status == 429 or code == "too_many_requests":
-        return transient("rate-limited", f"DigitalOcean rate limit ({detail}); natlink waits before retrying",
-                         retry_after_seconds(headers.get("retry-after")))
-    if status == 404 or code == "not_found":
-        return fatal("nozone", f"DigitalOcean: the domain is not in this account ({detail}); fix zone / "
-                               "hostnames", per_name=True)
-    if status >= 500:
-        return transient(f"http-{status}", f"DigitalOcean answered HTTP {status} ({detail}); natlink retries "
-                                           "later")
-    return fatal("rejected", f"DigitalOcean rejected the request (HTTP {status}: {detail}); check hostnames "
-                             "and ttl")
+    detail = f"{code}: {payload.get('message')}" if code else short(body)
+    return by_status("DigitalOcean", status, detail or f"HTTP {status}", headers.get("retry-after"), HINTS)
 
 
 class DigitaloceanProvider(RecordApiProvider):
     name = "digitalocean"
     label = "DigitalOcean"
+    default_server = DEFAULT_SERVER
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        server = str(self.option("server", DEFAULT_SERVER)).rstrip("/")
-        self.base = server if "://" in server else "https://" + server
 
     def _call(self, method: str, path: str, body: Any = None, ok: int = 200) -> Any:
         resp = self.send(method, self.base + path, body=body, bearer=self.secrets["token"])

@@ -66,11 +66,10 @@ def _failed(status: int, payload: Any) -> bool:
 class DnspodProvider(RecordApiProvider):
     name = "dnspod"
     label = "DNSPod"
+    default_server = DEFAULT_SERVER
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        server = str(self.option("server", DEFAULT_SERVER)).rstrip("/")
-        self.base = server if "://" in server else "https://" + server
         self.line = str(self.option("record_line", DEFAULT_LINE))
 
     def _call(self, action: str, params: dict[str, Any], missing_ok: bool = False) -> dict[str, Any]:

@@ -11,40 +11,34 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from natlink.ddns.base import ProviderResult, fatal, retry_after_seconds, short, transient
-from natlink.ddns.recordapi import Name, Record, RecordApiProvider
+from natlink.ddns.base import ProviderResult, short
+from natlink.ddns.recordapi import Hints, Name, Record, RecordApiProvider, by_status
 
 DEFAULT_SERVER = "https://api.gandi.net/v5/livedns"
 DEFAULT_TTL = 300  # LiveDNS minimum; Gandi's own default is 10800
 SCHEMES = {"bearer": "Bearer", "apikey": "Apikey"}
 
 
+HINTS = Hints(auth="create a personal access token allowed to manage this domain's DNS records and point "
+                   "token_* at it",
+              zone="LiveDNS does not serve this domain for this token; fix zone / hostnames or switch the "
+                   "domain to LiveDNS",
+              rejected="check hostnames and ttl (at least 300)")
+
+
 def classify_error(status: int, payload: Any, body: str, headers: dict[str, str]) -> ProviderResult:
     """Map a failed LiveDNS answer ({"code", "message", "object", "cause"}) to a typed outcome (pure)."""
-    detail = str(payload.get("message")) if isinstance(payload, dict) and payload.get("message") else short(body)
-    detail = detail or f"HTTP {status}"
-    if status in (401, 403):
-        return fatal("auth", f"Gandi refused the token ({detail}); create a personal access token with "
-                             "\"Manage domain name technical configurations\" for this domain")
-    if status == 429:
-        return transient("rate-limited", f"Gandi rate limit ({detail}); natlink waits before retrying",
-                         retry_after_seconds(headers.get("retry-after")))
-    if status == 404:
-        return fatal("nozone", f"Gandi LiveDNS does not serve this domain for this token ({detail}); fix zone "
-                               "/ hostnames or switch the domain to LiveDNS", per_name=True)
-    if status >= 500:
-        return transient(f"http-{status}", f"Gandi answered HTTP {status} ({detail}); natlink retries later")
-    return fatal("rejected", f"Gandi rejected the request (HTTP {status}: {detail}); check hostnames and ttl")
+    detail = str(payload["message"]) if isinstance(payload, dict) and payload.get("message") else short(body)
+    return by_status("Gandi", status, detail or f"HTTP {status}", headers.get("retry-after"), HINTS)
 
 
 class GandiProvider(RecordApiProvider):
     name = "gandi"
     label = "Gandi"
+    default_server = DEFAULT_SERVER
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        server = str(self.option("server", DEFAULT_SERVER)).rstrip("/")
-        self.base = server if "://" in server else "https://" + server
         scheme = str(self.option("auth_scheme", "bearer")).lower()
         if scheme not in SCHEMES:
             raise ValueError(f"gandi: auth_scheme {scheme!r} is not one of {', '.join(SCHEMES)}")

@@ -12,41 +12,40 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from natlink.ddns.base import ProviderResult, fatal, retry_after_seconds, short, transient
-from natlink.ddns.recordapi import Name, Record, RecordApiProvider
+from natlink.ddns.base import ProviderResult, fatal, short
+from natlink.ddns.recordapi import Hints, Name, Record, RecordApiProvider, by_status
 
 DEFAULT_SERVER = "https://api.porkbun.com/api/json/v3"
 DEFAULT_TTL = 600  # Porkbun's minimum and default
 
 
+HINTS = Hints(auth="check api_key_* and secret_api_key_*", zone="the domain is not in this account; fix zone / "
+              "hostnames", rejected="check hostnames, zone and ttl (at least 600)")
+
+
 def classify_error(status: int, payload: Any, body: str, headers: dict[str, str]) -> ProviderResult:
-    """Map a failed Porkbun answer to a typed outcome (pure)."""
+    """Map a failed Porkbun answer to a typed outcome (pure). Porkbun words its errors in `message` and
+    answers most of them with HTTP 400, so the message decides first, the status after."""
     message = str(payload.get("message", "")) if isinstance(payload, dict) else ""
     detail = message or short(body) or f"HTTP {status}"
     lowered = message.lower()
-    if "api key" in lowered or (status in (401, 403) and "opt" not in lowered):
-        return fatal("auth", f"Porkbun refused the API keys ({detail}); check api_key_* and secret_api_key_*")
-    if "opted in" in lowered or "api access" in lowered:
+    if "api key" in lowered:
+        status = 401
+    elif "opted in" in lowered or "api access" in lowered:
         return fatal("api-access", f"Porkbun: {detail}; switch on API ACCESS for this domain in Porkbun's "
                                    "domain management", per_name=True)
-    if status in (429, 503) or "rate limit" in lowered or "too many" in lowered:
-        return transient("rate-limited", f"Porkbun rate limit ({detail}); natlink waits before retrying",
-                         retry_after_seconds(headers.get("retry-after")))
-    if "domain" in lowered and ("invalid" in lowered or "not" in lowered):
-        return fatal("nozone", f"Porkbun: {detail}; fix zone / hostnames", per_name=True)
-    if status >= 500:
-        return transient(f"http-{status}", f"Porkbun answered HTTP {status} ({detail}); natlink retries later")
-    return fatal("rejected", f"Porkbun rejected the request ({detail}); check hostnames, zone and ttl")
+    elif status == 503 or "rate limit" in lowered or "too many" in lowered:
+        status = 429
+    elif "invalid domain" in lowered:
+        status = 404
+    return by_status("Porkbun", status, detail, headers.get("retry-after"), HINTS)
 
 
 class PorkbunProvider(RecordApiProvider):
     name = "porkbun"
     label = "Porkbun"
+    default_server = DEFAULT_SERVER
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        server = str(self.option("server", DEFAULT_SERVER)).rstrip("/")
-        self.base = server if "://" in server else "https://" + server
 
     def _call(self, path: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
         body = {"secretapikey": self.secrets["secret_api_key"].value, "apikey": self.secrets["api_key"].value,

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from natlink.ddns.base import Provider, ProviderResult, fatal, success, transient, worst
+from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, success, transient, worst
 from natlink.ddns.http import HttpError, HttpResponse
 from natlink.secrets import Secret
 
@@ -70,6 +70,29 @@ def plan(records: list[Record], ip: str) -> str:
     return "nochg" if all(r.value == ip for r in records) else "change"
 
 
+@dataclass(frozen=True)
+class Hints:
+    """What the user should fix, per kind of refusal, in a provider's own words."""
+
+    auth: str  # the credentials were refused
+    zone: str  # the domain is not in the account (or not visible to these credentials)
+    rejected: str  # the request itself was refused (name, ttl, ...)
+
+
+def by_status(label: str, status: int, detail: str, retry_after: str | None, hints: Hints) -> ProviderResult:
+    """The usual REST mapping (pure): 401/403 stop, 404 stops the name, 429 and 5xx wait, other 4xx stop."""
+    if status in (401, 403):
+        return fatal("auth", f"{label} refused the credentials ({detail}); {hints.auth}")
+    if status == 429:
+        return transient("rate-limited", f"{label} rate limit ({detail}); natlink waits before retrying",
+                         retry_after_seconds(retry_after))
+    if status == 404:
+        return fatal("nozone", f"{label}: {hints.zone} ({detail})", per_name=True)
+    if status >= 500:
+        return transient(f"http-{status}", f"{label} answered HTTP {status} ({detail}); natlink retries later")
+    return fatal("rejected", f"{label} rejected the request (HTTP {status}: {detail}); {hints.rejected}")
+
+
 def parse_json(text: str) -> Any:
     try:
         return json.loads(text) if text else None
@@ -81,11 +104,14 @@ class RecordApiProvider(Provider):
     """Base for record APIs. Subclasses set `label` and implement fetch/create/change."""
 
     label = "DNS API"
+    default_server = ""  # the API's base URL; the `server` option overrides it (tests, regional endpoints)
     zone_lookup = False  # True: the subclass overrides find_zone (an API that can name the zone of a host)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._names: dict[str, Name] = {}
+        server = str(self.option("server", self.default_server)).rstrip("/")
+        self.base = server if "://" in server else "https://" + server
 
     # ---- to implement -------------------------------------------------------------------------------
 
