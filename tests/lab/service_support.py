@@ -188,7 +188,7 @@ def start_http_sink(lab: Any, port: int, answer: Callable[[dict[str, Any]], tupl
             body = self.rfile.read(length).decode() if length else ""
             url = urlparse(self.path)
             req = {"method": self.command, "path": url.path, "query": parse_qs(url.query), "body": body,
-                   "auth": self.headers.get("Authorization"), "at": time.time()}
+                   "auth": self.headers.get("Authorization"), "client": self.client_address[0], "at": time.time()}
             sink.requests.append(req)
             status, text = answer(req)
             data = text.encode()
