@@ -66,4 +66,7 @@ class DesecProvider(RecordApiProvider):
                    {"subname": name.sub, "type": rtype, "ttl": self.ttl(DEFAULT_TTL), "records": [ip]}, ok=(201,))
 
     def change(self, name: Name, rtype: str, records: list[Record], ip: str) -> None:
-        self._call("PATCH", self._rrset(name, rtype), {"records": [ip]})
+        patch: dict[str, Any] = {"records": [ip]}
+        if self.option("ttl"):
+            patch["ttl"] = self.ttl(DEFAULT_TTL)
+        self._call("PATCH", self._rrset(name, rtype), patch)

@@ -54,5 +54,7 @@ class DigitaloceanProvider(RecordApiProvider):
     def change(self, name: Name, rtype: str, records: list[Record], ip: str) -> None:
         for record in records:
             if record.value != ip:
-                self._call("PATCH", f"/domains/{quote(name.zone)}/records/{quote(record.id)}",
-                           {"type": rtype, "data": ip})
+                patch: dict[str, Any] = {"type": rtype, "data": ip}
+                if self.option("ttl"):
+                    patch["ttl"] = self.ttl(DEFAULT_TTL)
+                self._call("PATCH", f"/domains/{quote(name.zone)}/records/{quote(record.id)}", patch)

@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import re
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,6 +225,7 @@ def test_unknown_domain_is_fatal(tmp_path: Path, httpserver: Any) -> None:
     (503, "ServiceUnavailable", "http-503", "transient"),
     (500, "InternalError", "http-500", "transient"),
     (400, "InvalidTimeStamp.Expired", "clock", "transient"),
+    (400, "SignatureNonceUsed", "clock", "transient"),
     (403, "Forbidden.RAM", "auth", "fatal"),
     (400, "IncorrectDomainUser", "nozone", "fatal"),
     (400, "InvalidRR.Format", "rejected", "fatal"),
@@ -234,18 +237,33 @@ def test_error_answers(tmp_path: Path, httpserver: Any, status: int, code: str, 
     assert classify_error(status, {"Code": code, "Message": "m"}, "", {}).outcome == outcome
 
 
+def _signed_headers(httpserver: Any, query: str, nonce: str) -> dict[str, str]:
+    """Headers of a correctly signed DescribeSubDomainRecords GET with this query (natlink's signer)."""
+    signed = {"host": f"localhost:{httpserver.port}", "x-acs-action": "DescribeSubDomainRecords",
+              "x-acs-content-sha256": sha256_hex(b""), "x-acs-date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "x-acs-signature-nonce": nonce, "x-acs-version": "2015-01-09"}
+    auth = acs3_authorization(KEY_ID, SECRET, "GET", "/", query, signed, signed["x-acs-content-sha256"])
+    return {**{k: v for k, v in signed.items() if k != "host"}, "Authorization": auth}
+
+
 def test_fake_rejects_a_tampered_query(httpserver: Any) -> None:
     """The fake's own signature check is real: a parameter changed after signing is refused."""
-    fake = AliFake()
-    httpserver.expect_request(PATH_ANY).respond_with_handler(fake.handler)
-    signed = {"host": f"127.0.0.1:{httpserver.port}", "x-acs-action": "DescribeSubDomainRecords",
-              "x-acs-content-sha256": sha256_hex(b""), "x-acs-date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "x-acs-signature-nonce": "n1", "x-acs-version": "2015-01-09"}
-    auth = acs3_authorization(KEY_ID, SECRET, "GET", "/", "SubDomain=a.example.com", signed, signed["x-acs-content-sha256"])
-    import urllib.error
-    import urllib.request
-    req = urllib.request.Request(httpserver.url_for("/") + "?SubDomain=b.example.com",
-                                 headers={**{k: v for k, v in signed.items() if k != "host"}, "Authorization": auth})
+    httpserver.expect_request(PATH_ANY).respond_with_handler(AliFake().handler)
+    headers = _signed_headers(httpserver, "SubDomain=a.example.com", "n1")
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(req, timeout=5)
+        urllib.request.urlopen(urllib.request.Request(httpserver.url_for("/") + "?SubDomain=b.example.com",
+                                                      headers=headers), timeout=5)
     assert caught.value.code == 400 and b"SignatureDoesNotMatch" in caught.value.read()
+
+
+def test_fake_refuses_a_replayed_request(httpserver: Any) -> None:
+    """A correctly signed request sent twice: the first is answered, the second refused for its used nonce."""
+    httpserver.expect_request(PATH_ANY).respond_with_handler(AliFake().handler)
+    query = "SubDomain=home.example.com"
+    request = urllib.request.Request(httpserver.url_for("/") + "?" + query,
+                                     headers=_signed_headers(httpserver, query, "once"))
+    with urllib.request.urlopen(request, timeout=5) as first:
+        assert first.status == 200
+    with pytest.raises(urllib.error.HTTPError) as again:
+        urllib.request.urlopen(request, timeout=5)
+    assert again.value.code == 400 and b"SignatureNonceUsed" in again.value.read()

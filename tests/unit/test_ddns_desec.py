@@ -162,3 +162,10 @@ def test_error_answers(tmp_path: Path, httpserver: Any, status: int, payload: An
     assert (result.outcome, result.kind) == (outcome, kind), result.message
     assert result.retry_after == (30 if headers else None)
     assert classify_error(status, payload, "", {k.lower(): v for k, v in headers.items()}).outcome == outcome
+
+
+def test_ttl_option_applies_to_a_changed_rrset(tmp_path: Path, httpserver: Any) -> None:
+    fake = DesecFake()
+    fake.add("home", "A", IP2, ttl=3600)
+    assert _provider(tmp_path, httpserver, fake, 'zone = "example.com"\nttl = "2h"\n').update({4: IP}).ok
+    assert [(r["value"], r["ttl"]) for _, r in fake.find("home", "A")] == [(IP, 7200)] and fake.problems == []

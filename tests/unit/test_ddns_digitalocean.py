@@ -70,7 +70,8 @@ class DigitaloceanFake(FakeBase):
             if not isinstance(body, dict) or set(body) - {"type", "name", "data", "ttl"} or "type" not in body:
                 self.problem(f"PATCH body {body!r}")
                 return _error(422, "unprocessable_entity", "Invalid record.")
-            self.records[rid]["value"] = body.get("data", self.records[rid]["value"])
+            self.records[rid].update(value=body.get("data", self.records[rid]["value"]),
+                                     ttl=body.get("ttl", self.records[rid]["ttl"]))
             return answer({"domain_record": self.row(rid, self.records[rid])})
         self.problem(f"{request.method} {request.path}")
         return _error(405, "method_not_allowed", "Method not allowed.")
@@ -138,3 +139,10 @@ def test_error_answers(tmp_path: Path, httpserver: Any, status: int, code: str, 
     assert (result.outcome, result.kind) == (outcome, kind), result.message
     assert result.retry_after == (12 if headers else None)
     assert classify_error(status, payload, "", {}).outcome == outcome
+
+
+def test_ttl_option_applies_to_a_changed_record(tmp_path: Path, httpserver: Any) -> None:
+    fake = DigitaloceanFake()
+    fake.add("home", "A", IP2, ttl=1800)
+    assert _provider(tmp_path, httpserver, fake, 'ttl = "1m"\n').update({4: IP}).ok
+    assert [(r["value"], r["ttl"]) for _, r in fake.find("home", "A")] == [(IP, 60)] and fake.problems == []

@@ -11,6 +11,7 @@ import hmac
 import json
 import re
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -214,3 +215,21 @@ def test_error_answers(tmp_path: Path, httpserver: Any, code: str, outcome: str,
 def test_gateway_error_without_json_is_transient(tmp_path: Path, httpserver: Any) -> None:
     result = _provider(tmp_path, httpserver, DnspodFake(fail=(502, "<html>bad gateway</html>", {}))).update({4: IP})
     assert (result.outcome, result.kind) == ("server", "transient")
+
+
+@pytest.mark.parametrize("tamper, code", [("body", "AuthFailure.SignatureFailure"),
+                                          ("stale", "AuthFailure.SignatureExpire")])
+def test_fake_refuses_a_tampered_or_stale_request(httpserver: Any, tamper: str, code: str) -> None:
+    """The fake's checks are real: a body changed after signing, or a 10-minute-old timestamp, is refused."""
+    fake = DnspodFake()
+    httpserver.expect_request(PATH_ANY).respond_with_handler(fake.handler)
+    stamp = int(time.time()) - (600 if tamper == "stale" else 0)
+    signed_body = b'{"Domain": "example.com"}'
+    headers = {"Content-Type": "application/json; charset=utf-8", "Host": f"localhost:{httpserver.port}",
+               "X-TC-Action": "DescribeRecordList"}
+    auth = tc3_authorization(SECRET_ID, SECRET_KEY, "dnspod", stamp, "POST", "", headers, signed_body)
+    sent = b'{"Domain": "example.org"}' if tamper == "body" else signed_body
+    req = urllib.request.Request(httpserver.url_for("/"), data=sent, method="POST", headers={
+        **headers, "X-TC-Version": "2021-03-23", "X-TC-Timestamp": str(stamp), "Authorization": auth})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert json.loads(resp.read())["Response"]["Error"]["Code"] == code
