@@ -26,6 +26,7 @@ EXIT_CODES = """exit codes:
 
 # subcommand -> (module in natlink.commands, one-line help). Modules keep heavy imports inside run().
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "write a starter config for this network (or --systemd: install the units)"),
     "check-config": ("check_config", "validate the config and print a summary"),
     "doctor": ("doctor", "walk the whole chain and name the first broken link with its fix"),
     "map": ("map", "create or renew all configured port mappings now"),
@@ -51,13 +52,18 @@ class Context:
     verbose: bool = False
     _config: "Config | None" = field(default=None, repr=False)
 
-    def config(self, *, check_secrets: bool = True) -> "Config":
+    def config(self, *, check_secrets: bool = True, defaults_ok: bool = False) -> "Config":
         """check_secrets=False: for commands that never use a secret (status, mappings), an unreadable
-        secret file is not their problem."""
+        secret file is not their problem. defaults_ok (a first look before `natlink init`): the defaults
+        when there is no config file at all, said on stderr."""
         if self._config is None:
             from natlink.config import load_config
 
-            config = load_config(self.config_path, check_secrets=check_secrets)
+            config = load_config(self.config_path, check_secrets=check_secrets, defaults_ok=defaults_ok)
+            if config.path is None:
+                r = config.router
+                self.out.note(f"natlink: no config file, so the defaults: lan_ip {r.lan_ip}, protocols "
+                              f"{', '.join(r.protocols)} (`natlink init` writes a config for this network)")
             if not check_secrets:
                 return config
             self._config = config

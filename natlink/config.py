@@ -401,19 +401,39 @@ def find_config_path(explicit: str | None) -> Path | None:
     return None
 
 
-def load_config(explicit: str | None = None, *, check_secrets: bool = True) -> Config:
+def load_config(explicit: str | None = None, *, check_secrets: bool = True, defaults_ok: bool = False) -> Config:
+    """The config from -c PATH, $NATLINK_CONFIG or the standard places. With ``defaults_ok`` (a first look:
+    mappings, ip, doctor) no file at all gives the defaults (Config.path None) instead of an error."""
     path = find_config_path(explicit)
     if path is None:
-        raise ConfigError("no config file found (tried $NATLINK_CONFIG, /etc/natlink/config.toml, "
-                          "~/.config/natlink/config.toml)",
-                          "copy config.example.toml to one of them, or pass -c PATH")
+        if defaults_ok:
+            return default_config()
+        tried = " and ".join(str(p) for p in DEFAULT_PATHS)
+        raise ConfigError(f"no config file (there is none at {tried})",
+                          "`natlink init` writes one for this network, or pass -c PATH")
+    return parse_config(read_config_text(path), path, check_secrets=check_secrets)
+
+
+def default_config() -> Config:
+    """What natlink uses with no config file: lan_ip auto, every protocol, no mappings; state in the system
+    directory as root and in the user's own otherwise (a user cannot write /var/lib/natlink)."""
+    from natlink.starter import default_state_dir
+
+    euid = os.geteuid() if hasattr(os, "geteuid") else 0
+    state_dir = os.environ.get("STATE_DIRECTORY", "").split(":")[0] or default_state_dir(euid)
+    return Config(path=None, service=ServiceCfg(state_dir=state_dir))
+
+
+def read_config_text(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist", "check the path given with -c or $NATLINK_CONFIG") from None
+        how = "with -c" if os.environ.get("NATLINK_CONFIG") is None else "in $NATLINK_CONFIG"
+        raise ConfigError(f"config file {path} does not exist", f"check the path given {how}, or create it "
+                          f"with `natlink -c {path} init`") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}", "check its permissions and encoding (UTF-8)") from None
-    return parse_config(text, path, check_secrets=check_secrets)
+    return text
 
 
 def parse_config(text: str, path: Path | None = None, *, check_secrets: bool = True) -> Config:

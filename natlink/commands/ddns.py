@@ -29,7 +29,9 @@ def run(ctx, args: argparse.Namespace) -> int:
 
     cfg = ctx.config()
     if not cfg.ddns:
-        raise ConfigError(f"{cfg.path}: no [[ddns]] entries", "add one (see config.example.toml)")
+        from natlink.starter import example_config
+
+        raise ConfigError(f"{cfg.path}: no [[ddns]] entries", f"add one (examples in {example_config()})")
     select_entries(cfg, args.names)  # an unknown name fails before the public IP is looked up
     out = ctx.out
     started = time.monotonic()

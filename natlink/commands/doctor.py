@@ -39,7 +39,7 @@ def run(ctx, args: argparse.Namespace) -> int:
     if args.max is not None and not args.measure_nat_timeout:
         raise UsageError("--max only applies to --measure-nat-timeout", "add --measure-nat-timeout")
     try:
-        cfg = ctx.config()
+        cfg = ctx.config(defaults_ok=True)
     except ConfigError as exc:
         report = analyse([config_failed(exc.message, exc.hint)])
         _emit(ctx, report, time.monotonic() - started, None)

@@ -30,7 +30,7 @@ def run(ctx, args: argparse.Namespace) -> int:
     from natlink.publicip import detect
     from natlink.state import StateStore
 
-    cfg = ctx.config()
+    cfg = ctx.config(defaults_ok=True)
     store = StateStore(cfg.service.state_dir)
     report = detect(cfg, store=store)
     try:  # remembered for `natlink status`; a read-only state dir must not break a read-only command

@@ -25,12 +25,23 @@ def _lease(seconds: int | None) -> str:
     return format_duration(seconds)
 
 
+def _connection(c: dict, verbose: bool) -> str:
+    from natlink.durations import format_duration
+
+    text = c.get("status") or "unknown"
+    if c.get("uptime"):
+        text += f", up {format_duration(int(c['uptime']))}"
+    if verbose and c.get("type"):
+        text += f" ({c['type']})"
+    return text
+
+
 def run(ctx, args: argparse.Namespace) -> int:
     from natlink.portmap.reconcile import load_owned
     from natlink.portmap.router import open_router
     from natlink.state import StateStore
 
-    cfg = ctx.config(check_secrets=False)
+    cfg = ctx.config(check_secrets=False, defaults_ok=True)
     out = ctx.out
     store = StateStore(cfg.service.state_dir)
     router = None
@@ -66,9 +77,15 @@ def run(ctx, args: argparse.Namespace) -> int:
                 rows.append({**rec.mapping().to_json(), "lease": left, "ours": True, "name": name})
         source = "the router's table" if table is not None else f"natlink's records ({router.label} cannot list " \
                                                                "the router's table)"
-        out.json({"ok": True, "router": router.to_json(), "source": "router" if table is not None else "state",
-                  "mappings": rows})
-        out.line(f"{source} via {router.describe()}:")
+        external = router.external_ip()
+        connection = router.client.connection() if hasattr(router.client, "connection") else None
+        out.json({"ok": True, "router": router.to_json(), "external_ip": external, "connection": connection,
+                  "source": "router" if table is not None else "state", "mappings": rows})
+        out.line(f"router:           {router.describe()}")
+        out.line(f"external address: {external or 'none reported (the router is not connected, or behind another NAT)'}")
+        if connection is not None:
+            out.line(f"connection:       {_connection(connection, ctx.verbose)}")
+        out.line(f"{source}:")
         if not rows:
             out.result("no mappings")
             return EXIT_OK

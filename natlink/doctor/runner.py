@@ -24,8 +24,10 @@ STATE_KEY = "doctor"
 
 
 def config_ok(cfg: Config) -> CheckResult:
-    where = str(cfg.path) if cfg.path else "defaults"
-    return ok(1, "config", f"config {where} is valid: {len(cfg.mappings)} mapping(s), {len(cfg.ddns)} DDNS entr"
+    if cfg.path is None:
+        return ok(1, "config", f"no config file: the defaults (lan_ip {cfg.router.lan_ip}, protocols "
+                               f"{', '.join(cfg.router.protocols)}, no mappings); `natlink init` writes one")
+    return ok(1, "config", f"config {cfg.path} is valid: {len(cfg.mappings)} mapping(s), {len(cfg.ddns)} DDNS entr"
                            f"{'y' if len(cfg.ddns) == 1 else 'ies'}, {len(cfg.probes)} probe(s)")
 
 

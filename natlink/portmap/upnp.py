@@ -51,6 +51,20 @@ class UpnpClient:
             return None
         return ip or None
 
+    def connection(self) -> dict[str, Any] | None:
+        """The WAN connection as the IGD reports it (GetStatusInfo, GetConnectionTypeInfo), like `upnpc -l`:
+        {"status": "Connected", "uptime": seconds, "type": "IP_Routed"}; None when the router does not say."""
+        try:
+            status, uptime, _last_error = self._u.statusinfo()
+        except Exception as exc:
+            log.debug("GetStatusInfo failed: %s", exc)
+            return None
+        try:
+            kind = self._u.connectiontype() or None
+        except Exception:
+            kind = None
+        return {"status": status or None, "uptime": float(uptime) if uptime is not None else None, "type": kind}
+
     @property
     def lists_in_one_call(self) -> bool:
         """Whether a table read is one call per protocol (IGD v2) rather than one per entry."""
