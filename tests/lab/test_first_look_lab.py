@@ -40,7 +40,7 @@ def test_mappings_without_config_shows_router_address_and_status(lab, no_config)
     lines = r.stdout.splitlines()
     assert lines[0].startswith("router:") and "UPnP IGD at http://10.0.1.1" in lines[0]
     assert lines[1].split() == ["external", "address:", lab.wan_ip]
-    assert re.fullmatch(r"connection: +Connected(, up \d+ s)?", lines[2]), lines[2]
+    assert re.fullmatch(r"connection: +Connected(, up .+)?", lines[2]), lines[2]
     doc = json.loads(natlink(lab, no_config, "--json", "mappings").stdout)
     assert doc["external_ip"] == lab.wan_ip and doc["connection"]["status"] == "Connected"
     assert doc["router"]["lan_ip"] == "10.0.1.201" and doc["router"]["lan_ip_source"] == "auto"
