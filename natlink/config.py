@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PATHS = (Path("/etc/natlink/config.toml"), Path("~/.config/natlink/config.toml"))
 PROTOCOLS = ("upnp", "natpmp", "pcp")
 VIAS = ("reflector", "hairpin", "echoip")
+PROBE_TIMEOUT_MAX = 60.0
 
 
 # --------------------------------------------------------------------------- settings
@@ -632,8 +633,11 @@ def _probes(loader: _Loader, data: Any, mappings: tuple[MappingCfg, ...]) -> tup
         echoip = s.url("echoip", required=via == "echoip")
         token = s.secret("token", required=False)
         allow = s.no_cleartext("reflector", reflector if token is not None else None, "the reflector token")
+        timeout = s.seconds("timeout", 3.0)
+        if timeout > PROBE_TIMEOUT_MAX:  # the checker's HTTP request gets this plus 3 s: far under the job's hang limit
+            s.fail("timeout", f"{timeout:g} s is longer than a probe may wait (at most {PROBE_TIMEOUT_MAX:g} s)")
         out.append(ProbeCfg(name=name, mapping=mapping, target=target, via=via or "reflector", reflector=reflector,
-                            echoip=echoip, token=token, timeout=s.seconds("timeout", 3.0),
+                            echoip=echoip, token=token, timeout=timeout,
                             protocol=(s.string("protocol", "tcp", choices=("tcp", "udp")) or "tcp"),
                             allow_insecure_http=allow))
         s.finish()

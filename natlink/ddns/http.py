@@ -18,12 +18,16 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from natlink import __version__
+from natlink.deadline import RequestDeadline, connect_tls
 from natlink.secrets import Secret
 
 log = logging.getLogger(__name__)
 
 # dyndns2 providers ban generic agents ("badagent"); No-IP asks for name/version and a contact.
 USER_AGENT = f"natlink/{__version__} (DDNS updater; https://pypi.org/project/natlink/)"
+# Connect to last byte, per request. Well under the service's hang limit (runner.HUNG_JOB, 300 s), so a
+# provider that trickles its answer fails this request instead of stalling the job into a watchdog restart.
+REQUEST_DEADLINE = 30.0
 
 
 class HttpError(Exception):
@@ -46,17 +50,16 @@ class HttpResponse:
         return self.body.decode("utf-8", errors="replace")
 
 
-def _connector(family: int) -> Any:
-    """socket.create_connection restricted to one address family (0 = any)."""
+def _connector(family: int, deadline: RequestDeadline) -> Any:
+    """socket.create_connection restricted to one address family (0 = any), every attempt within the deadline."""
 
     def create(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> socket.socket:
         host, port = address
         error: OSError | None = None
         for af, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, family, socket.SOCK_STREAM):
-            sock = socket.socket(af, kind, proto)
+            sock = deadline.track(socket.socket(af, kind, proto))
             try:
-                if timeout is not None:
-                    sock.settimeout(timeout)
+                sock.settimeout(deadline.attempt_timeout(timeout))
                 sock.connect(sockaddr)
                 return sock
             except OSError as exc:
@@ -67,11 +70,20 @@ def _connector(family: int) -> Any:
     return create
 
 
+class _HTTPSConnection(http.client.HTTPSConnection):
+    deadline: RequestDeadline
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        connect_tls(self, self.sock, self.deadline)  # the deadline can cut a trickled handshake too
+
+
 @dataclass
 class HttpClient:
     """One client per run; `sent` counts requests that reached the wire (for tests and benches)."""
 
-    timeout: float = 10.0
+    timeout: float = 10.0  # per connect attempt and per read
+    deadline: float = REQUEST_DEADLINE  # the whole request, however the server paces its bytes
     user_agent: str = USER_AGENT
     family: int = 0  # socket.AF_INET / AF_INET6 to pin the family, 0 = any
     max_body: int = 256 * 1024
@@ -100,20 +112,30 @@ class HttpClient:
         all_headers.update(headers or {})
         conn: http.client.HTTPConnection
         if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self.timeout,
-                                               context=ssl.create_default_context())
+            conn = _HTTPSConnection(parts.hostname, parts.port, timeout=self.timeout,
+                                    context=ssl.create_default_context())
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
-        conn._create_connection = _connector(self.family)  # type: ignore[attr-defined]
+        deadline = RequestDeadline(self.deadline)
+        conn._create_connection = _connector(self.family, deadline)  # type: ignore[attr-defined]
+        if isinstance(conn, _HTTPSConnection):
+            conn.deadline = deadline
         started = time.monotonic()
+        resp: http.client.HTTPResponse | None = None
         try:
-            conn.request(method, path, body=body, headers=all_headers)
-            self.sent += 1
-            resp = conn.getresponse()
-            data = resp.read(self.max_body + 1)
+            with deadline.running():
+                try:
+                    conn.request(method, path, body=body, headers=all_headers)
+                    self.sent += 1
+                    resp = conn.getresponse()
+                    data = resp.read(self.max_body + 1)
+                    headers_out = {k.lower(): v for k, v in resp.getheaders()}
+                finally:
+                    if deadline.expired:  # whatever the cut-off socket made http.client do, even a short "answer"
+                        raise HttpError("timeout", f"{where}: no complete answer within {self.deadline:g}s "
+                                                   "(the request's deadline)")
             if len(data) > self.max_body:
                 raise HttpError("too-large", f"{where}: answer larger than {self.max_body} bytes")
-            headers_out = {k.lower(): v for k, v in resp.getheaders()}
             return HttpResponse(resp.status, headers_out, data, time.monotonic() - started)
         except HttpError:
             raise
@@ -127,4 +149,6 @@ class HttpClient:
         except http.client.HTTPException as exc:
             raise HttpError("protocol", f"{where}: broken HTTP answer ({exc.__class__.__name__})") from None
         finally:
+            if resp is not None:
+                resp.close()  # the answer holds the socket open (Connection: close) until it is closed
             conn.close()

@@ -8,6 +8,8 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from natlink.deadline import RequestDeadline, connect_tls
+
 FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
 
@@ -45,41 +47,57 @@ def families(url: str) -> dict[str, str]:
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, host: str, port: int, address: str, deadline: RequestDeadline) -> None:
+        super().__init__(host, port, timeout=deadline.seconds)
         self._address = address
+        self._deadline = deadline
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        timeout = self._deadline.attempt_timeout(self.timeout)
+        self.sock = self._deadline.track(socket.create_connection((self._address, self.port), timeout))
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+    def __init__(self, host: str, port: int, address: str, deadline: RequestDeadline) -> None:
+        super().__init__(host, port, timeout=deadline.seconds, context=ssl.create_default_context())
         self._address = address
+        self._deadline = deadline
 
     def connect(self) -> None:
-        raw = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
+        timeout = self._deadline.attempt_timeout(self.timeout)
+        raw = self._deadline.track(socket.create_connection((self._address, self.port), timeout))
+        connect_tls(self, raw, self._deadline)  # the deadline can cut a trickled handshake too
 
 
 def call(url: str, path: str, *, method: str = "GET", body: bytes | None = None,
          headers: dict[str, str] | None = None, timeout: float = 5.0, family: str | None = None,
          max_answer: int = 1 << 20) -> HttpAnswer:
     """One request; CheckerError for anything that is not an HTTP answer. The address family is pinned when
-    `family` is given (the request then leaves with this host's address of that family)."""
+    `family` is given (the request then leaves with this host's address of that family). `timeout` bounds the
+    whole request, connect to last byte, however slowly the checker sends (see natlink.deadline)."""
     scheme, host, port, base = _split(url)
     addrs = families(url)
     if family is not None and family not in addrs:
         raise CheckerError(f"{host} has no {family} address")
     address = addrs[family] if family else next(iter(addrs.values()))
     cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-    conn = cls(host, port, address, timeout)
+    deadline = RequestDeadline(timeout)
+    conn = cls(host, port, address, deadline)
+    resp: http.client.HTTPResponse | None = None
     try:
-        conn.request(method, base + path, body=body, headers={"User-Agent": "natlink-probe", **(headers or {})})
-        resp = conn.getresponse()
-        data = resp.read(max_answer)
-        return HttpAnswer(resp.status, data, {k.lower(): v for k, v in resp.getheaders()})
+        with deadline.running():
+            try:
+                conn.request(method, base + path, body=body,
+                             headers={"User-Agent": "natlink-probe", **(headers or {})})
+                resp = conn.getresponse()
+                data = resp.read(max_answer)
+                answer = HttpAnswer(resp.status, data, {k.lower(): v for k, v in resp.getheaders()})
+            finally:
+                if deadline.expired:  # however http.client reacted to the cut-off socket
+                    raise CheckerError(f"{host}:{port} did not send a complete answer within {timeout:g} s")
+        return answer
+    except CheckerError:
+        raise
     except ssl.SSLCertVerificationError as exc:
         raise CheckerError(f"TLS with {host} failed: the certificate is not trusted "
                            f"({exc.verify_message or exc.reason or exc}): give the checker a publicly trusted "
@@ -94,4 +112,6 @@ def call(url: str, path: str, *, method: str = "GET", body: bytes | None = None,
     except (OSError, http.client.HTTPException) as exc:
         raise CheckerError(f"talking to {host}:{port} failed: {getattr(exc, 'strerror', None) or exc}") from None
     finally:
+        if resp is not None:
+            resp.close()  # the answer holds the socket open (Connection: close) until it is closed
         conn.close()
