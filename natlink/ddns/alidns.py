@@ -34,8 +34,11 @@ def classify_error(status: int, payload: Any, body: str, headers: dict[str, str]
     if code.startswith(_AUTH) or status in (401, 403):
         return fatal("auth", f"AliDNS refused the AccessKey ({detail}); check access_key_id / "
                              "access_key_secret_file and that the RAM user may use AliyunDNSFullAccess")
-    if code.startswith("InvalidTimeStamp") or code == "SignatureNonceUsed":
+    if code.startswith("InvalidTimeStamp"):
         return transient("clock", f"AliDNS rejected the request time ({detail}); set the system clock (NTP)")
+    if code == "SignatureNonceUsed":
+        return transient("nonce", f"AliDNS saw this request's nonce before ({detail}); natlink retries with a "
+                                  "new one")
     if code.startswith("Throttling") or status == 429:
         return transient("rate-limited", f"AliDNS throttled natlink ({detail}); natlink waits before retrying")
     if code.startswith(_ZONE):
@@ -84,8 +87,6 @@ class AlidnsProvider(RecordApiProvider):
                                                "Value": ip, "TTL": str(self.ttl(DEFAULT_TTL))})
 
     def change(self, name: Name, rtype: str, records: list[Record], ip: str) -> None:
-        for record in records:
-            if record.value != ip:
-                self._call("POST", "UpdateDomainRecord", {
-                    "RecordId": record.id, "RR": name.rel(), "Type": rtype, "Value": ip,
-                    "TTL": str(self.ttl(record.ttl or DEFAULT_TTL))})
+        record = records[0]
+        self._call("POST", "UpdateDomainRecord", {"RecordId": record.id, "RR": name.rel(), "Type": rtype,
+                                                  "Value": ip, "TTL": str(self.ttl(record.ttl or DEFAULT_TTL))})

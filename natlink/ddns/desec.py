@@ -33,6 +33,7 @@ class DesecProvider(RecordApiProvider):
     name = "desec"
     label = "deSEC"
     default_server = DEFAULT_SERVER
+    rrsets = True
     zone_lookup = True
 
 

@@ -52,9 +52,7 @@ class DigitaloceanProvider(RecordApiProvider):
                    {"type": rtype, "name": name.rel(), "data": ip, "ttl": self.ttl(DEFAULT_TTL)}, ok=201)
 
     def change(self, name: Name, rtype: str, records: list[Record], ip: str) -> None:
-        for record in records:
-            if record.value != ip:
-                patch: dict[str, Any] = {"type": rtype, "data": ip}
-                if self.option("ttl"):
-                    patch["ttl"] = self.ttl(DEFAULT_TTL)
-                self._call("PATCH", f"/domains/{quote(name.zone)}/records/{quote(record.id)}", patch)
+        patch: dict[str, Any] = {"type": rtype, "data": ip}
+        if self.option("ttl"):
+            patch["ttl"] = self.ttl(DEFAULT_TTL)
+        self._call("PATCH", f"/domains/{quote(name.zone)}/records/{quote(records[0].id)}", patch)

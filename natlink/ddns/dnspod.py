@@ -96,8 +96,7 @@ class DnspodProvider(RecordApiProvider):
                                     "RecordLine": self.line, "Value": ip, "TTL": self.ttl(DEFAULT_TTL)})
 
     def change(self, name: Name, rtype: str, records: list[Record], ip: str) -> None:
-        for record in records:
-            if record.value != ip:
-                self._call("ModifyRecord", {"Domain": name.zone, "SubDomain": name.rel(), "RecordType": rtype,
-                                            "RecordLine": self.line, "Value": ip, "RecordId": int(record.id),
-                                            "TTL": self.ttl(record.ttl or DEFAULT_TTL)})
+        record = records[0]
+        self._call("ModifyRecord", {"Domain": name.zone, "SubDomain": name.rel(), "RecordType": rtype,
+                                    "RecordLine": self.line, "Value": ip, "RecordId": int(record.id),
+                                    "TTL": self.ttl(record.ttl or DEFAULT_TTL)})

@@ -36,6 +36,7 @@ class GandiProvider(RecordApiProvider):
     name = "gandi"
     label = "Gandi"
     default_server = DEFAULT_SERVER
+    rrsets = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

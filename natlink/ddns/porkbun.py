@@ -45,6 +45,7 @@ class PorkbunProvider(RecordApiProvider):
     name = "porkbun"
     label = "Porkbun"
     default_server = DEFAULT_SERVER
+    rrsets = True
 
 
     def _call(self, path: str, fields: dict[str, str] | None = None) -> dict[str, Any]:

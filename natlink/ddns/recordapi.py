@@ -64,10 +64,22 @@ def split_name(hostname: str, zone: str | None) -> Name:
 
 
 def plan(records: list[Record], ip: str) -> str:
-    """'create' when there is no record, 'nochg' when every record already holds ip, else 'change' (pure)."""
+    """What to do for one name and type (pure): 'create' (no record), 'nochg' (every record holds ip),
+    'extra' (one holds ip, others hold something else: natlink leaves records it would have to delete),
+    or 'change' (none holds ip: rewrite one record, or the whole RRset where the API works on sets)."""
     if not records:
         return "create"
-    return "nochg" if all(r.value == ip for r in records) else "change"
+    holding = [r for r in records if r.value == ip]
+    if len(holding) == len(records):
+        return "nochg"
+    return "extra" if holding else "change"
+
+
+def _left(records: list[Record]) -> str:
+    """The tail of a message naming records natlink did not touch (it deletes nothing it did not create)."""
+    values = sorted({r.value for r in records})
+    return (f"; also holds {', '.join(values)}, left alone (remove it at the provider if it is stale)"
+            if values else "")
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,7 @@ class RecordApiProvider(Provider):
     label = "DNS API"
     default_server = ""  # the API's base URL; the `server` option overrides it (tests, regional endpoints)
     zone_lookup = False  # True: the subclass overrides find_zone (an API that can name the zone of a host)
+    rrsets = False  # True: change() sets the whole RRset of the name and type; False: it rewrites records[0]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -122,6 +135,7 @@ class RecordApiProvider(Provider):
         raise NotImplementedError
 
     def change(self, name: Name, rtype: str, records: list[Record], ip: str) -> None:  # pragma: no cover
+        """Publish ip where no record holds it: rewrite records[0] (or the RRset, see `rrsets`)."""
         raise NotImplementedError
 
     def find_zone(self, fqdn: str) -> str | None:  # pragma: no cover - only where zone_lookup
@@ -167,8 +181,8 @@ class RecordApiProvider(Provider):
             return success("created", f"{name.fqdn} {rtype}: created ({ip})")
         if action == "change":
             self.change(name, rtype, records, ip)
-            return success("good", f"{name.fqdn} {rtype}: updated ({ip})")
-        return success("nochg", f"{name.fqdn} {rtype}: already {ip}")
+            return success("good", f"{name.fqdn} {rtype}: updated ({ip}){_left([] if self.rrsets else records[1:])}")
+        return success("nochg", f"{name.fqdn} {rtype}: already {ip}{_left([r for r in records if r.value != ip])}")
 
     def verify(self, addresses: dict[int, str]) -> str | None:
         """Read the records back through the API (the provider's authoritative copy)."""

@@ -189,6 +189,17 @@ def test_updates_only_the_differing_family(tmp_path: Path, httpserver: Any) -> N
     assert fake.problems == []
 
 
+def test_two_stale_records_one_is_rewritten(tmp_path: Path, httpserver: Any) -> None:
+    """AliDNS refuses two identical records (DomainRecordDuplicate), so only one stale record is rewritten."""
+    fake = AliFake()
+    fake.add("home", "A", IP2)
+    fake.add("home", "A", "11.0.0.9")
+    result = _provider(tmp_path, httpserver, fake).update({4: IP})
+    assert (result.outcome, result.kind) == ("good", "success"), result.message
+    assert fake.values("home", "A") == [IP, "11.0.0.9"] and "11.0.0.9, left alone" in result.message
+    assert fake.problems == []
+
+
 def test_no_write_when_the_record_holds_the_address(tmp_path: Path, httpserver: Any) -> None:
     fake = AliFake()
     fake.add("@", "A", IP)
@@ -225,7 +236,7 @@ def test_unknown_domain_is_fatal(tmp_path: Path, httpserver: Any) -> None:
     (503, "ServiceUnavailable", "http-503", "transient"),
     (500, "InternalError", "http-500", "transient"),
     (400, "InvalidTimeStamp.Expired", "clock", "transient"),
-    (400, "SignatureNonceUsed", "clock", "transient"),
+    (400, "SignatureNonceUsed", "nonce", "transient"),
     (403, "Forbidden.RAM", "auth", "fatal"),
     (400, "IncorrectDomainUser", "nozone", "fatal"),
     (400, "InvalidRR.Format", "rejected", "fatal"),

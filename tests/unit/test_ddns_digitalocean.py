@@ -95,15 +95,27 @@ def test_creates_each_family(tmp_path: Path, httpserver: Any) -> None:
     assert fake.problems == []
 
 
-def test_patches_only_records_that_differ(tmp_path: Path, httpserver: Any) -> None:
+def test_rewrites_one_record_and_names_the_others(tmp_path: Path, httpserver: Any) -> None:
+    """Two A records, neither ours: one is rewritten, the other is left alone (natlink deletes nothing it did
+    not create) and named in the message; the AAAA record is not touched."""
     fake = DigitaloceanFake()
     fake.add("home", "A", IP2, ttl=60)
-    fake.add("home", "A", IP, ttl=60)
+    fake.add("home", "A", "11.0.0.9", ttl=60)
     fake.add("home", "AAAA", IP6)
     result = _provider(tmp_path, httpserver, fake).update({4: IP, 6: IP6})
-    assert result.outcome == "good" and fake.values("home", "A") == [IP, IP] and fake.values("home", "AAAA") == [IP6]
+    assert result.outcome == "good" and fake.values("home", "A") == ["11.0.0.2", "11.0.0.9"]
+    assert "also holds 11.0.0.9, left alone" in result.message and fake.values("home", "AAAA") == [IP6]
     assert [m for m, _ in fake.requests] == ["GET", "PATCH", "GET"]
     assert fake.problems == []
+
+
+def test_a_record_already_holding_the_address_means_no_write(tmp_path: Path, httpserver: Any) -> None:
+    fake = DigitaloceanFake()
+    fake.add("home", "A", IP2)
+    fake.add("home", "A", IP)
+    result = _provider(tmp_path, httpserver, fake).update({4: IP})
+    assert result.outcome == "nochg" and f"also holds {IP2}" in result.message
+    assert [m for m, _ in fake.requests] == ["GET"]
 
 
 def test_apex_unchanged_costs_no_write(tmp_path: Path, httpserver: Any) -> None:

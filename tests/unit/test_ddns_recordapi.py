@@ -45,7 +45,8 @@ def test_split_name_outside_the_zone() -> None:
 
 
 @pytest.mark.parametrize("values, expected", [
-    ([], "create"), ([IP], "nochg"), ([IP, IP], "nochg"), ([IP2], "change"), ([IP, IP2], "change"),
+    ([], "create"), ([IP], "nochg"), ([IP, IP], "nochg"), ([IP2], "change"), ([IP2, "11.0.0.9"], "change"),
+    ([IP, IP2], "extra"), ([IP2, IP], "extra"),
 ])
 def test_plan(values: list[str], expected: str) -> None:
     assert plan([Record(v) for v in values], IP) == expected
