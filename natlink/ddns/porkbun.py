@@ -41,6 +41,14 @@ def classify_error(status: int, payload: Any, body: str, headers: dict[str, str]
     return by_status("Porkbun", status, detail, headers.get("retry-after"), HINTS)
 
 
+def _seconds(value: Any) -> int | None:
+    """Porkbun sends TTLs as strings ("600"); anything unreadable counts as unknown."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 class PorkbunProvider(RecordApiProvider):
     name = "porkbun"
     label = "Porkbun"
@@ -61,7 +69,7 @@ class PorkbunProvider(RecordApiProvider):
 
     def fetch(self, name: Name, rtype: str) -> list[Record]:
         found = self._call(self._by_name("retrieveByNameType", name, rtype))
-        return [Record(str(r.get("content")), str(r.get("id")), int(r.get("ttl") or DEFAULT_TTL))
+        return [Record(str(r.get("content")), str(r.get("id")), _seconds(r.get("ttl")))
                 for r in found.get("records") or [] if r.get("type") == rtype and r.get("name") == name.fqdn]
 
     def create(self, name: Name, rtype: str, ip: str) -> None:
