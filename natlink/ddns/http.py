@@ -71,7 +71,9 @@ def _connector(family: int, deadline: RequestDeadline) -> Any:
 
 
 class _HTTPSConnection(http.client.HTTPSConnection):
-    deadline: RequestDeadline
+    def __init__(self, host: str, port: int | None, *, timeout: float, deadline: RequestDeadline) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.deadline = deadline
 
     def connect(self) -> None:
         http.client.HTTPConnection.connect(self)
@@ -110,16 +112,13 @@ class HttpClient:
         if bearer is not None:
             all_headers["Authorization"] = f"Bearer {bearer.value}"
         all_headers.update(headers or {})
+        deadline = RequestDeadline(self.deadline)
         conn: http.client.HTTPConnection
         if parts.scheme == "https":
-            conn = _HTTPSConnection(parts.hostname, parts.port, timeout=self.timeout,
-                                    context=ssl.create_default_context())
+            conn = _HTTPSConnection(parts.hostname, parts.port, timeout=self.timeout, deadline=deadline)
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
-        deadline = RequestDeadline(self.deadline)
         conn._create_connection = _connector(self.family, deadline)  # type: ignore[attr-defined]
-        if isinstance(conn, _HTTPSConnection):
-            conn.deadline = deadline
         started = time.monotonic()
         resp: http.client.HTTPResponse | None = None
         try:
@@ -134,6 +133,7 @@ class HttpClient:
                     if deadline.expired:  # whatever the cut-off socket made http.client do, even a short "answer"
                         raise HttpError("timeout", f"{where}: no complete answer within {self.deadline:g}s "
                                                    "(the request's deadline)")
+            assert resp is not None
             if len(data) > self.max_body:
                 raise HttpError("too-large", f"{where}: answer larger than {self.max_body} bytes")
             return HttpResponse(resp.status, headers_out, data, time.monotonic() - started)

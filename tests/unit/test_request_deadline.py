@@ -23,6 +23,9 @@ pytestmark = pytest.mark.timeout(30)
 
 GAP = 0.1  # between trickled bytes: far below the per-read timeout (2 s) used here
 DEADLINE = 0.5
+# call()'s one timeout is both the per-read timeout and the deadline: on a starved machine a read may time out
+# a moment before the deadline's timer runs; either way the request ended at its timeout, not the server's pace.
+CUT_SHORT = r"did not (?:send a complete )?answer within 0\.5 s"
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 
 
@@ -119,7 +122,7 @@ def test_ddns_client_gives_up_at_its_deadline(trickler: list[Trickler], case: st
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_probe_call_gives_up_at_its_deadline(trickler: list[Trickler], case: str) -> None:
     server = start(trickler, **CASES[case])
-    with pytest.raises(CheckerError, match=r"^127\.0\.0\.1:\d+ did not send a complete answer within 0.5 s$"):
+    with pytest.raises(CheckerError, match=rf"^127\.0\.0\.1:\d+ {CUT_SHORT}$"):
         call(f"http://127.0.0.1:{server.port}", "/v1/probe", method="POST", body=b"{}", timeout=DEADLINE)
     assert server.cut_off.wait(5)
 
@@ -166,7 +169,7 @@ def test_a_trickled_tls_handshake_is_cut_too(trickler: list[Trickler], tls_serve
     with pytest.raises(HttpError) as err:
         HttpClient(timeout=2.0, deadline=DEADLINE).request("GET", f"https://127.0.0.1:{proxy.port}/")
     assert err.value.kind == "timeout"
-    with pytest.raises(CheckerError, match="did not send a complete answer within 0.5 s"):
+    with pytest.raises(CheckerError, match=CUT_SHORT):
         call(f"https://127.0.0.1:{proxy.port}", "/v1/health", timeout=DEADLINE)
 
 
