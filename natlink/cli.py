@@ -149,7 +149,7 @@ def _main(argv: list[str]) -> int:
     try:
         return int(args._module.run(ctx, args))
     except NatlinkError as exc:
-        _report(out, str(exc), exc.message, exc.hint)
+        _report(out, str(exc), exc.message, exc.hint, getattr(exc, "problems", ()))
         if args.verbose:
             log.debug("details", exc_info=True)
         return exc.exit_code
@@ -168,9 +168,20 @@ def _main(argv: list[str]) -> int:
         return EXIT_RUNTIME
 
 
-def _report(out: Output, line: str, message: str, hint: str) -> None:
-    print(f"natlink: {line}", file=sys.stderr, flush=True)
-    out.json({"ok": False, "error": message, "hint": hint})
+def _report(out: Output, line: str, message: str, hint: str, problems: Sequence[str] = ()) -> None:
+    """One line (or one per problem of a config), and under --json one document with the same facts."""
+    if len(problems) > 1:
+        print(f"natlink: {message}:", file=sys.stderr, flush=True)
+        for p in problems:
+            print(f"  {p}", file=sys.stderr, flush=True)
+        if hint:
+            print(f"natlink: {hint}", file=sys.stderr, flush=True)
+    else:
+        print(f"natlink: {line}", file=sys.stderr, flush=True)
+    doc = {"ok": False, "error": message, "hint": hint or None}
+    if problems:
+        doc["problems"] = list(problems)
+    out.json(doc)
 
 
 if __name__ == "__main__":

@@ -196,13 +196,28 @@ class _Locator:
 class _Section:
     """One TOML table being validated; remembers which keys were read to report unknown ones."""
 
-    def __init__(self, loader: "_Loader", data: Any, path: str) -> None:
+    def __init__(self, loader: "_Loader", data: Any, path: str, known: Any = ()) -> None:
         self.loader = loader
         self.path = path
         if not isinstance(data, dict):
             loader.fail(path, f"must be a table ([{path}]), not {type(data).__name__}")
         self.data: dict[str, Any] = data
         self.used: set[str] = set()
+        self.typos: dict[str, str] = {}  # known key -> the mistyped key written instead
+        self.expect(known)
+
+    def expect(self, known: Any) -> None:
+        """Report mistyped keys first: a key that is not ``known`` but close to one is a typo, whatever the
+        checks after it would say (`external_prot` is not "external_port: is required")."""
+        known = set(known)
+        for name in self.data:
+            if name in known or name in self.typos.values():
+                continue
+            match = _close(name, known)
+            if match is not None:
+                self.typos[match] = name
+                self.used.add(name)
+                self.loader.note(self.key(name), f"unknown key (did you mean {match!r}?)", unknown=True)
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -221,6 +236,8 @@ class _Section:
         value = self.raw(name)
         if value is None:
             if required:
+                if name in self.typos:  # already told: the typo is the problem
+                    raise _Stop
                 self.loader.fail(self.key(name) if self.path else name,
                                  "is required", line_of=self.path or name)
             return default
@@ -228,14 +245,14 @@ class _Section:
         if isinstance(value, bool) and bool not in kinds:
             self.fail(name, f"expected {_kind_name(kinds)}, got a boolean ({str(value).lower()})")
         if not isinstance(value, kinds):
-            self.fail(name, f"expected {_kind_name(kinds)}, got {_toml_type(value)} ({value!r})")
+            self.fail(name, f"expected {_kind_name(kinds)}, got {_toml_type(value)} ({shown(value)})")
         return value
 
     def string(self, name: str, default: str | None = None, *, required: bool = False,
                choices: tuple[str, ...] | None = None) -> str | None:
         value = self.get(name, str, default, required=required)
         if value is not None and choices is not None and value not in choices:
-            self.fail(name, f"{value!r} is not one of {', '.join(choices)}" + _did_you_mean(value, choices))
+            self.fail(name, f"{shown(value)} is not one of {', '.join(choices)}" + _did_you_mean(value, choices))
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -254,7 +271,7 @@ class _Section:
         try:
             return parse_duration(value)
         except ValueError as exc:
-            self.fail(name, str(exc))
+            self.fail(name, _duration_problem(value, exc))
         raise AssertionError  # unreachable
 
     def seconds(self, name: str, default: float) -> float:
@@ -267,10 +284,10 @@ class _Section:
             try:
                 parsed = parse_duration(value)
             except ValueError as exc:
-                self.fail(name, str(exc))
+                self.fail(name, _duration_problem(value, exc))
             if parsed > 0:
                 return float(parsed)
-        self.fail(name, f"{value!r} is not a positive number of seconds")
+        self.fail(name, f"{shown(value)} is not a positive number of seconds")
         raise AssertionError
 
     def ip(self, name: str, *, required: bool = False, allow_auto: bool = False) -> str | None:
@@ -281,7 +298,7 @@ class _Section:
             return str(ipaddress.ip_address(value))
         except ValueError:
             extra = ' or "auto"' if allow_auto else ""
-            self.fail(name, f"{value!r} is not an IP address (e.g. \"10.0.1.201\"{extra})")
+            self.fail(name, f"{shown(value)} is not an IP address (e.g. \"10.0.1.201\"{extra})")
         raise AssertionError
 
     def url(self, name: str, *, required: bool = False, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
@@ -289,7 +306,7 @@ class _Section:
         if value is not None:
             parsed = urlparse(value)
             if parsed.scheme not in schemes or not parsed.hostname:
-                self.fail(name, f"{value!r} is not a {'/'.join(schemes)} URL (e.g. \"{schemes[-1]}://host:port\")")
+                self.fail(name, f"{shown(value)} is not a {'/'.join(schemes)} URL (e.g. \"{schemes[-1]}://host:port\")")
         return value
 
     def str_list(self, name: str, default: tuple[str, ...] | None = None, *, required: bool = False,
@@ -299,7 +316,7 @@ class _Section:
             return default
         for item in value:
             if not isinstance(item, str):
-                self.fail(name, f"every item must be a string, got {_toml_type(item)} ({item!r})")
+                self.fail(name, f"every item must be a string, got {_toml_type(item)} ({shown(item)})")
         if nonempty and not value:
             self.fail(name, "must not be empty")
         return tuple(value)
@@ -345,9 +362,11 @@ class _Section:
 
     def finish(self, extra_known: tuple[str, ...] = ()) -> None:
         known = self.used | set(extra_known)
-        for name in self.data:
-            if name not in known:
-                self.fail(name, "unknown key" + _did_you_mean(name, sorted(known)))
+        unknown = [name for name in self.data if name not in known]
+        for name in unknown:
+            self.loader.note(self.key(name), "unknown key" + _did_you_mean(name, sorted(known)), unknown=True)
+        if unknown:
+            raise _Stop
 
 
 def _kind_name(kinds: tuple[type, ...]) -> str:
@@ -360,17 +379,53 @@ def _toml_type(value: Any) -> str:
             dict: "a table"}.get(type(value), type(value).__name__)
 
 
-def _did_you_mean(word: str, choices: Any) -> str:
+def _close(word: str, choices: Any) -> str | None:
     import difflib  # only for a config error's suggestion
+
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    import difflib
 
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _keys(*classes: type, secrets: tuple[str, ...] = ()) -> set[str]:
+    """The TOML keys of a section: its dataclass fields, and <secret>_file/_env/_credential."""
+    from dataclasses import fields
+
+    names = {f.name for c in classes for f in fields(c)}
+    return (names - set(secrets)) | {k + suf for k in secrets for suf in _SECRET_SUFFIXES}
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A value as a message may quote it: repr, cut to ``limit`` characters (a 10 MB string is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _duration_problem(value: Any, exc: ValueError) -> str:
+    if len(repr(value)) <= 40:
+        return str(exc)
+    return f"{shown(value)} is not a duration (use e.g. \"90s\", \"10m\", \"1h\", \"2d\" or seconds)"
+
+
+class _Stop(Exception):
+    """One table's validation stops at its first problem (recorded); the other tables go on."""
+
+
+MAX_PROBLEMS = 20
 
 
 class _Loader:
     def __init__(self, path: Path | None, text: str, check_secrets: bool = True) -> None:
         self.path = path
         self.locator = _Locator(text)
+        self.problems: list[str] = []
+        self.unknown: list[str] = []  # unknown / mistyped keys, reported first
         self.check_secrets = check_secrets  # False for commands that never use a secret (status, mappings)
 
     def relative(self, file: str) -> Path:
@@ -379,10 +434,39 @@ class _Loader:
             p = self.path.parent / p
         return p
 
-    def fail(self, key: str, message: str, *, line_of: str | None = None) -> None:
+    def note(self, key: str, message: str, *, line_of: str | None = None, unknown: bool = False) -> None:
+        """Record one problem (unknown keys are listed first); past MAX_PROBLEMS, stop reading."""
         line = self.locator.line(line_of if line_of is not None else key)
         where = self.path.name if self.path else "config"
-        raise ConfigError(f"{where}:{line}: {key}: {message}" if line else f"{where}: {key}: {message}")
+        key = key if len(key) <= 80 else key[:79] + "…"  # a key is a value too (it came from the file)
+        text = f"{where}:{line}: {key}: {message}" if line else f"{where}: {key}: {message}"
+        if text not in self.problems + self.unknown:
+            (self.unknown if unknown else self.problems).append(text)
+        if len(self.problems) + len(self.unknown) >= MAX_PROBLEMS:
+            self.raise_problems()
+
+    def fail(self, key: str, message: str, *, line_of: str | None = None) -> None:
+        self.note(key, message, line_of=line_of)
+        raise _Stop
+
+    def guard(self, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        """``fn(*args)``, or ``default`` when it stopped at a (recorded) problem."""
+        try:
+            return fn(*args)
+        except _Stop:
+            return default
+
+    def failed_under(self, prefix: str) -> bool:
+        return any(f": {prefix}" in p for p in self.problems + self.unknown)
+
+    def raise_problems(self) -> None:
+        found = self.unknown + self.problems
+        if not found:
+            return
+        more = " (natlink stopped reading after that many)" if len(found) >= MAX_PROBLEMS else ""
+        raise ConfigError(found[0] if len(found) == 1 else f"{len(found)} problems in the config{more}",
+                          "fix them, then check again with `natlink check-config`" if len(found) > 1 else "",
+                          problems=tuple(found))
 
 
 # --------------------------------------------------------------------------- loading
@@ -425,19 +509,45 @@ def default_config() -> Config:
     return Config(path=None, service=ServiceCfg(state_dir=state_dir))
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KiB; more is a wrong file (a log, a disk image, /dev/zero)
+
+
 def read_config_text(path: Path) -> str:
+    """The file's text, refusing what cannot be a config (a directory, a FIFO or device, over 1 MiB) with one
+    line instead of blocking or reading forever; a UTF-8 byte-order mark (Notepad) is accepted."""
+    import stat
+
     try:
-        text = path.read_text(encoding="utf-8")
+        st = path.stat()
     except FileNotFoundError:
         how = "with -c" if os.environ.get("NATLINK_CONFIG") is None else "in $NATLINK_CONFIG"
         raise ConfigError(f"config file {path} does not exist", f"check the path given {how}, or create it "
                           f"with `natlink -c {path} init`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}", "check its permissions and encoding (UTF-8)") from None
-    return text
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}", "check its permissions") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a pipe" if stat.S_ISFIFO(st.st_mode) else \
+            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file"
+        raise ConfigError(f"config file {path} is {kind}, not a file", "give the path of a .toml file with -c") from None
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is {st.st_size / (1 << 20):.1f} MiB; a config is at most 1 MiB",
+                          "check that -c names the config, not another file") from None
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}", "check its permissions") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is over 1 MiB", "check that -c names the config, not another file")
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start + 1})",
+                          "save it as UTF-8 (any editor can; on Windows choose \"UTF-8\" in Save As)") from None
 
 
 def parse_config(text: str, path: Path | None = None, *, check_secrets: bool = True) -> Config:
+    text = text.removeprefix("\ufeff")  # a byte-order mark (Notepad) is not a TOML error
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -449,16 +559,24 @@ def parse_config(text: str, path: Path | None = None, *, check_secrets: bool = T
     known_tables = ("router", "mapping", "public_ip", "ddns", "probe", "schedule", "service", "doctor")
     for name in data:
         if name not in known_tables:
-            loader.fail(name, "unknown section" + _did_you_mean(name, known_tables))
+            loader.note(name, "unknown section" + _did_you_mean(name, known_tables), unknown=True)
 
-    router = _router(_Section(loader, data.get("router", {}), "router"))
+    def table(name: str, known: set[str]) -> _Section | None:
+        return loader.guard(_Section, loader, data.get(name, {}), name, known)
+
+    def section(fn: Callable[..., Any], name: str, known: set[str], default: Any, *extra: Any) -> Any:
+        s = table(name, known)
+        return default if s is None else loader.guard(fn, *extra, s, default=default)
+
+    router = section(_router, "router", _keys(RouterCfg), RouterCfg())
     mappings = _mappings(loader, data.get("mapping", []), router)
-    public_ip = _public_ip(_Section(loader, data.get("public_ip", {}), "public_ip"))
+    public_ip = section(_public_ip, "public_ip", _keys(PublicIpCfg), PublicIpCfg())
     ddns = _ddns_entries(loader, data.get("ddns", []))
     probes = _probes(loader, data.get("probe", []), mappings)
-    schedule = _schedule(_Section(loader, data.get("schedule", {}), "schedule"))
-    service = _service(loader, _Section(loader, data.get("service", {}), "service"))
-    doctor = _doctor(_Section(loader, data.get("doctor", {}), "doctor"))
+    schedule = section(_schedule, "schedule", _keys(ScheduleCfg), ScheduleCfg())
+    service = section(_service, "service", _keys(ServiceCfg), ServiceCfg(), loader)
+    doctor = section(_doctor, "doctor", _keys(DoctorCfg), DoctorCfg())
+    loader.raise_problems()
     return Config(path=path, router=router, mappings=mappings, public_ip=public_ip, ddns=ddns, probes=probes,
                   schedule=schedule, service=service, doctor=doctor)
 
@@ -468,7 +586,7 @@ def _router(s: _Section) -> RouterCfg:
     assert protocols is not None
     for p in protocols:
         if p not in PROTOCOLS:
-            s.fail("protocols", f"{p!r} is not a protocol; use {', '.join(PROTOCOLS)}" + _did_you_mean(p, PROTOCOLS))
+            s.fail("protocols", f"{shown(p)} is not a protocol; use {', '.join(PROTOCOLS)}" + _did_you_mean(p, PROTOCOLS))
     if len(set(protocols)) != len(protocols):
         s.fail("protocols", "lists a protocol twice")
     cfg = RouterCfg(
@@ -485,12 +603,16 @@ def _router(s: _Section) -> RouterCfg:
     return cfg
 
 
-def _tables(loader: _Loader, data: Any, name: str) -> list[_Section]:
+def _tables(loader: _Loader, data: Any, name: str, known: set[str]) -> list[_Section]:
+    """The sections of a [[name]] list; a malformed list or item is recorded and left out."""
     if isinstance(data, dict):
-        loader.fail(name, f"must be a list of tables: write [[{name}]], not [{name}]")
+        loader.note(name, f"must be a list of tables: write [[{name}]], not [{name}]")
+        return []
     if not isinstance(data, list):
-        loader.fail(name, f"must be a list of tables ([[{name}]])")
-    return [_Section(loader, item, f"{name}[{i}]") for i, item in enumerate(data)]
+        loader.note(name, f"must be a list of tables ([[{name}]])")
+        return []
+    sections = [loader.guard(_Section, loader, item, f"{name}[{i}]", known) for i, item in enumerate(data)]
+    return [s for s in sections if s is not None]
 
 
 def _name(s: _Section, seen: set[str], default: str | None = None, *, allow_target: bool = False) -> str:
@@ -499,35 +621,62 @@ def _name(s: _Section, seen: set[str], default: str | None = None, *, allow_targ
     # A probe may be named after its host:port target ("[2001:db8::1]:443" included).
     pattern = r"[A-Za-z0-9\[][A-Za-z0-9_.:\[\]\-]{0,62}" if allow_target else r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}"
     if not re.fullmatch(pattern, name):
-        s.fail("name", f"{name!r} must be letters, digits, '-', '_' or '.' (at most 63)")
+        s.fail("name", _name_problem(name, allow_target))
     if name in seen:
-        s.fail("name", f"duplicate name {name!r}; every entry needs its own name")
+        s.fail("name", f"duplicate name {shown(name)}; every entry needs its own name")
     seen.add(name)
     return name
 
 
+def _name_problem(name: str, allow_target: bool) -> str:
+    """Names are ASCII: they end up in router descriptions ("natlink:NAME", which many routers mangle beyond
+    ASCII), state file names and metric labels."""
+    bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "-_." or (allow_target and c in ":[]")))})
+    allowed = "ASCII letters a-z A-Z, digits 0-9, '-', '_' and '.'" + (", ':' '[' ']' (host:port)" if allow_target else "")
+    if not name:
+        return f"must not be empty; use {allowed}"
+    if len(name) > 63:
+        return f"{shown(name)} is {len(name)} characters long; at most 63 ({allowed})"
+    if bad:
+        return f"{shown(name)} contains {', '.join(repr(c) for c in bad[:5])}; use only {allowed} (e.g. {shown(_ascii(name))})"
+    return f"{shown(name)} must start with a letter or digit; use {allowed}"
+
+
+def _ascii(name: str) -> str:
+    import unicodedata
+
+    folded = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"}
+    text = "".join(folded.get(c, c) for c in name)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9_.\-]", "-", text).strip("-") or "home"
+
+
 def _mappings(loader: _Loader, data: Any, router: RouterCfg) -> tuple[MappingCfg, ...]:
-    out: list[MappingCfg] = []
     names: set[str] = set()
     ports: dict[tuple[int, str], str] = {}
-    for s in _tables(loader, data, "mapping"):
-        name = _name(s, names)
-        protocol = (s.string("protocol", "tcp", choices=("tcp", "udp", "TCP", "UDP")) or "tcp").lower()
-        external = s.port("external_port", required=True)
-        internal = s.port("internal_port") or external
-        assert external is not None and internal is not None
-        if (external, protocol) in ports:
-            s.fail("external_port", f"{protocol.upper()} {external} is already used by mapping {ports[(external, protocol)]!r}")
-        ports[(external, protocol)] = name
-        internal_ip = s.ip("internal_ip")
-        if internal_ip is None and router.lan_ip != "auto":
-            internal_ip = router.lan_ip
-        lease = s.duration("lease", None)
-        out.append(MappingCfg(name=name, protocol=protocol, external_port=external, internal_port=internal,
-                              internal_ip=internal_ip, allow_other_port=s.boolean("allow_other_port", False),
-                              lease=lease, description=s.string("description", "") or ""))
-        s.finish()
-    return tuple(out)
+    found = [loader.guard(_mapping, s, names, ports, router) for s in _tables(loader, data, "mapping",
+                                                                              _keys(MappingCfg))]
+    return tuple(m for m in found if m is not None)
+
+
+def _mapping(s: _Section, names: set[str], ports: dict[tuple[int, str], str], router: RouterCfg) -> MappingCfg:
+    name = _name(s, names)
+    protocol = (s.string("protocol", "tcp", choices=("tcp", "udp", "TCP", "UDP")) or "tcp").lower()
+    external = s.port("external_port", required=True)
+    internal = s.port("internal_port") or external
+    assert external is not None and internal is not None
+    if (external, protocol) in ports:
+        s.fail("external_port", f"{protocol.upper()} {external} is already used by mapping {ports[(external, protocol)]!r}")
+    ports[(external, protocol)] = name
+    internal_ip = s.ip("internal_ip")
+    if internal_ip is None and router.lan_ip != "auto":
+        internal_ip = router.lan_ip
+    lease = s.duration("lease", None)
+    m = MappingCfg(name=name, protocol=protocol, external_port=external, internal_port=internal,
+                   internal_ip=internal_ip, allow_other_port=s.boolean("allow_other_port", False),
+                   lease=lease, description=s.string("description", "") or "")
+    s.finish()
+    return m
 
 
 def _public_ip(s: _Section) -> PublicIpCfg:
@@ -538,7 +687,7 @@ def _public_ip(s: _Section) -> PublicIpCfg:
             continue
         parsed = urlparse(src)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            s.fail("sources", f"{src!r} is not a source; use \"router\", \"interface:NAME\" or an http(s) echo URL")
+            s.fail("sources", f"{shown(src)} is not a source; use \"router\", \"interface:NAME\" or an http(s) echo URL")
     quorum = s.get("quorum", int, 0)
     if quorum < 0:
         s.fail("quorum", "must be 0 (all answering sources agree) or a positive count")
@@ -553,46 +702,50 @@ def _hostname_ok(name: str) -> bool:
 
 
 def _ddns_entries(loader: _Loader, data: Any) -> tuple[DdnsCfg, ...]:
-    out: list[DdnsCfg] = []
     names: set[str] = set()
-    for s in _tables(loader, data, "ddns"):
-        name = _name(s, names)
-        provider = s.string("provider", required=True)
-        assert provider is not None
-        schema = registry.get(provider)
-        if schema is None:
-            s.fail("provider", f"unknown provider {provider!r}; use one of {', '.join(registry.names())}"
-                   + _did_you_mean(provider, registry.names()))
-        assert schema is not None
-        hostnames = s.str_list("hostnames", required=True, nonempty=True)
-        assert hostnames is not None
-        for h in hostnames:
-            if not _hostname_ok(h):
-                s.fail("hostnames", f"{h!r} is not a valid DNS name")
-        options: dict[str, Any] = {}
-        for key in schema.options:
-            value = s.raw(key)
-            if value is None:
-                if key in schema.required:
-                    loader.fail(s.key(key), f"is required for provider {provider!r}", line_of=s.path)
-                continue
-            options[key] = _provider_option(s, key, value, schema.choices.get(key))
-        secrets: dict[str, SecretRef] = {}
-        for key in schema.secrets + schema.optional_secrets:
-            ref = s.secret(key, required=key in schema.secrets)
-            if ref is not None:
-                secrets[key] = ref
-        known_secret_keys = tuple(k + suf for k in schema.secrets + schema.optional_secrets for suf in _SECRET_SUFFIXES)
-        allow = s.no_cleartext("server", options.get("server") if secrets else None, f"the {provider} credentials")
-        entry = DdnsCfg(name=name, provider=provider, hostnames=hostnames, options=options, secrets=secrets,
-                        ipv4=s.boolean("ipv4", True), ipv6=s.boolean("ipv6", False),
-                        keepalive=s.duration("keepalive", None), verify=s.boolean("verify", True),
-                        line=loader.locator.line(s.path), allow_insecure_http=allow)
-        if not entry.ipv4 and not entry.ipv6:
-            s.fail("ipv4", "ipv4 and ipv6 are both false: this entry would never update anything")
-        s.finish(known_secret_keys)
-        out.append(entry)
-    return tuple(out)
+    known = _keys(DdnsCfg) - {"options", "secrets", "line"} | {cleartext.ALLOW_KEY}
+    found = [loader.guard(_ddns_entry, loader, s, names) for s in _tables(loader, data, "ddns", known)]
+    return tuple(e for e in found if e is not None)
+
+
+def _ddns_entry(loader: _Loader, s: _Section, names: set[str]) -> DdnsCfg:
+    name = _name(s, names)
+    provider = s.string("provider", required=True)
+    assert provider is not None
+    schema = registry.get(provider)
+    if schema is None:
+        s.fail("provider", f"unknown provider {shown(provider)}; use one of {', '.join(registry.names())}"
+               + _did_you_mean(provider, registry.names()))
+    assert schema is not None
+    s.expect(set(schema.options) | _keys(secrets=schema.secrets + schema.optional_secrets))
+    hostnames = s.str_list("hostnames", required=True, nonempty=True)
+    assert hostnames is not None
+    for h in hostnames:
+        if not _hostname_ok(h):
+            s.fail("hostnames", f"{shown(h)} is not a valid DNS name")
+    options: dict[str, Any] = {}
+    for key in schema.options:
+        value = s.raw(key)
+        if value is None:
+            if key in schema.required:
+                loader.fail(s.key(key), f"is required for provider {shown(provider)}", line_of=s.path)
+            continue
+        options[key] = _provider_option(s, key, value, schema.choices.get(key))
+    secrets: dict[str, SecretRef] = {}
+    for key in schema.secrets + schema.optional_secrets:
+        ref = s.secret(key, required=key in schema.secrets)
+        if ref is not None:
+            secrets[key] = ref
+    known_secret_keys = tuple(k + suf for k in schema.secrets + schema.optional_secrets for suf in _SECRET_SUFFIXES)
+    allow = s.no_cleartext("server", options.get("server") if secrets else None, f"the {provider} credentials")
+    entry = DdnsCfg(name=name, provider=provider, hostnames=hostnames, options=options, secrets=secrets,
+                    ipv4=s.boolean("ipv4", True), ipv6=s.boolean("ipv6", False),
+                    keepalive=s.duration("keepalive", None), verify=s.boolean("verify", True),
+                    line=loader.locator.line(s.path), allow_insecure_http=allow)
+    if not entry.ipv4 and not entry.ipv6:
+        s.fail("ipv4", "ipv4 and ipv6 are both false: this entry would never update anything")
+    s.finish(known_secret_keys)
+    return entry
 
 
 def _provider_option(s: _Section, key: str, value: Any, choices: tuple[str, ...] | None = None) -> Any:
@@ -609,39 +762,43 @@ def _provider_option(s: _Section, key: str, value: Any, choices: tuple[str, ...]
             ipaddress.ip_address(result)
         except ValueError:
             if not _hostname_ok(result.split(":")[0]):
-                s.fail(key, f"{result!r} is neither an address, a host name nor a URL")
+                s.fail(key, f"{shown(result)} is neither an address, a host name nor a URL")
     return result
 
 
 def _probes(loader: _Loader, data: Any, mappings: tuple[MappingCfg, ...]) -> tuple[ProbeCfg, ...]:
-    out: list[ProbeCfg] = []
     names: set[str] = set()
     mapping_names = [m.name for m in mappings]
-    for s in _tables(loader, data, "probe"):
-        mapping = s.string("mapping")
-        target = s.string("target")
-        if (mapping is None) == (target is None):
-            loader.fail(s.path, "give either mapping = \"NAME\" or target = \"host:port\"")
-        if mapping is not None and mapping not in mapping_names:
-            s.fail("mapping", f"no [[mapping]] is named {mapping!r}" + _did_you_mean(mapping, mapping_names)
-                   if mapping_names else f"no [[mapping]] is named {mapping!r} (there are no mappings)")
-        if target is not None and parse_target(target) is None:
-            s.fail("target", f"{target!r} is not host:port (e.g. \"rdp.home.example:3390\", \"[2001:db8::1]:443\")")
-        name = _name(s, names, default=mapping or target, allow_target=True)
-        via = s.string("via", "reflector", choices=VIAS)
-        reflector = s.url("reflector", required=via == "reflector")
-        echoip = s.url("echoip", required=via == "echoip")
-        token = s.secret("token", required=False)
-        allow = s.no_cleartext("reflector", reflector if token is not None else None, "the reflector token")
-        timeout = s.seconds("timeout", 3.0)
-        if timeout > PROBE_TIMEOUT_MAX:  # the checker's HTTP request gets this plus 3 s: far under the job's hang limit
-            s.fail("timeout", f"{timeout:g} s is longer than a probe may wait (at most {PROBE_TIMEOUT_MAX:g} s)")
-        out.append(ProbeCfg(name=name, mapping=mapping, target=target, via=via or "reflector", reflector=reflector,
-                            echoip=echoip, token=token, timeout=timeout,
-                            protocol=(s.string("protocol", "tcp", choices=("tcp", "udp")) or "tcp"),
-                            allow_insecure_http=allow))
-        s.finish()
-    return tuple(out)
+    known = _keys(ProbeCfg, secrets=("token",)) | {cleartext.ALLOW_KEY}
+    found = [loader.guard(_probe, loader, s, names, mapping_names) for s in _tables(loader, data, "probe", known)]
+    return tuple(p for p in found if p is not None)
+
+
+def _probe(loader: _Loader, s: _Section, names: set[str], mapping_names: list[str]) -> ProbeCfg:
+    mapping = s.string("mapping")
+    target = s.string("target")
+    if (mapping is None) == (target is None):
+        loader.fail(s.path, "give either mapping = \"NAME\" or target = \"host:port\"")
+    if mapping is not None and mapping not in mapping_names and not loader.failed_under("mapping["):
+        s.fail("mapping", f"no [[mapping]] is named {shown(mapping)}" + _did_you_mean(mapping, mapping_names)
+               if mapping_names else f"no [[mapping]] is named {shown(mapping)} (there are no mappings)")
+    if target is not None and parse_target(target) is None:
+        s.fail("target", f"{shown(target)} is not host:port (e.g. \"rdp.home.example:3390\", \"[2001:db8::1]:443\")")
+    name = _name(s, names, default=mapping or target, allow_target=True)
+    via = s.string("via", "reflector", choices=VIAS)
+    reflector = s.url("reflector", required=via == "reflector")
+    echoip = s.url("echoip", required=via == "echoip")
+    token = s.secret("token", required=False)
+    allow = s.no_cleartext("reflector", reflector if token is not None else None, "the reflector token")
+    timeout = s.seconds("timeout", 3.0)
+    if timeout > PROBE_TIMEOUT_MAX:  # the checker's HTTP request gets this plus 3 s: far under the job's hang limit
+        s.fail("timeout", f"{timeout:g} s is longer than a probe may wait (at most {PROBE_TIMEOUT_MAX:g} s)")
+    probe = ProbeCfg(name=name, mapping=mapping, target=target, via=via or "reflector", reflector=reflector,
+                     echoip=echoip, token=token, timeout=timeout,
+                     protocol=(s.string("protocol", "tcp", choices=("tcp", "udp")) or "tcp"),
+                     allow_insecure_http=allow)
+    s.finish()
+    return probe
 
 
 def parse_target(text: str) -> tuple[str, int] | None:
@@ -670,11 +827,11 @@ def _schedule(s: _Section) -> ScheduleCfg:
 def _service(loader: _Loader, s: _Section) -> ServiceCfg:
     metrics = s.string("metrics")
     if metrics is not None and parse_target(metrics) is None:
-        s.fail("metrics", f"{metrics!r} is not ADDR:PORT (e.g. \"127.0.0.1:9877\")")
+        s.fail("metrics", f"{shown(metrics)} is not ADDR:PORT (e.g. \"127.0.0.1:9877\")")
     alerts_data = s.raw("alerts")
     alerts = AlertsCfg()
     if alerts_data is not None:
-        a = _Section(loader, alerts_data, "service.alerts")
+        a = _Section(loader, alerts_data, "service.alerts", _keys(AlertsCfg))
         command = a.str_list("command", nonempty=True)
         alerts = AlertsCfg(webhook=a.url("webhook"), command=command,
                            min_interval=a.duration("min_interval", 600) or 0, heartbeat=a.url("heartbeat"))

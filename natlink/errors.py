@@ -24,9 +24,15 @@ class NatlinkError(Exception):
 
 
 class ConfigError(NatlinkError):
-    """The configuration is invalid; the message names file, line and key."""
+    """The configuration is invalid; the message names file, line and key. ``problems`` holds every problem
+    found in one read (unknown keys first); the message is the only one, or how many there are."""
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, hint: str = "", *, exit_code: int | None = None,
+                 problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint, exit_code=exit_code)
+        self.problems = problems or (message,)
 
 
 class UsageError(NatlinkError):

@@ -41,7 +41,7 @@ def run(ctx, args: argparse.Namespace) -> int:
     try:
         cfg = ctx.config(defaults_ok=True)
     except ConfigError as exc:
-        report = analyse([config_failed(exc.message, exc.hint)])
+        report = analyse([config_failed("; ".join(exc.problems), exc.hint)])
         _emit(ctx, report, time.monotonic() - started, None)
         return exc.exit_code
     measured = _measure(ctx, cfg, args) if args.measure_nat_timeout else None
