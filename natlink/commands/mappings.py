@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from natlink.errors import EXIT_OK, NatlinkError
+from natlink.errors import EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,18 +44,11 @@ def run(ctx, args: argparse.Namespace) -> int:
     cfg = ctx.config(check_secrets=False, defaults_ok=True)
     out = ctx.out
     store = StateStore(cfg.service.state_dir)
-    router = None
-    if "upnp" in cfg.router.protocols and len(cfg.router.protocols) > 1:
-        # Only UPnP can read the router's whole table: try it alone first, then whatever answers.
-        try:
-            router = open_router(cfg.router, store, protocols=("upnp",))
-        except NatlinkError:
-            router = None
-    if router is None:
-        router = open_router(cfg.router, store)
+    # Discovery hears every protocol: the table is read over UPnP whenever UPnP answered, whichever maps.
+    router = open_router(cfg.router, store)
     try:
         owned = load_owned(store)
-        table = router.list()
+        table = router.table()
         rows = []
         if table is not None:
             for m in table:
@@ -75,8 +68,9 @@ def run(ctx, args: argparse.Namespace) -> int:
                     continue
                 left = 0 if rec.lease == 0 else max(0, int(rec.granted_at + rec.lease - now))
                 rows.append({**rec.mapping().to_json(), "lease": left, "ours": True, "name": name})
-        source = "the router's table" if table is not None else f"natlink's records ({router.label} cannot list " \
-                                                               "the router's table)"
+        source = "the router's table (read now)" if table is not None else (
+            f"natlink's records, not checked with the router ({router.label} cannot list its table; "
+            "`natlink map` asks the router again for each)")
         external = router.external_ip()
         connection = router.client.connection() if hasattr(router.client, "connection") else None
         out.json({"ok": True, "router": router.to_json(), "external_ip": external, "connection": connection,

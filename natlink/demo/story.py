@@ -210,7 +210,10 @@ class Story:
         r = self.router
         also = [f"{LABELS[p.protocol]} {fmt_time(p.elapsed)}" for p in r.probes if p.ok and p.protocol != r.protocol]
         where = r.igd_url or r.gateway
-        detail = f"{r.label} at {where}" + (f" (also answered: {', '.join(also)})" if also else "")
+        # what discovery did not hear within its window is said as such, never as "no answer"
+        unheard = [f"{LABELS[p.protocol]}: {p.detail}" for p in r.probes if not p.ok]
+        detail = f"{r.label} at {where}" + (f" (also answered: {', '.join(also)})" if also else "") + \
+            (f"; {'; '.join(unheard)}" if unheard else "")
         return StepResult("router", "router found", detail=detail, elapsed=elapsed,
                           data={"protocol": r.protocol, "gateway": r.gateway,
                                 "probes": [p.to_json() for p in r.probes]})

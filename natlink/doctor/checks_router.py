@@ -14,9 +14,9 @@ import urllib.request
 from typing import Any
 
 from natlink.config import Config, MappingCfg
-from natlink.doctor.model import CheckResult, fail, ok, skipped, warn
+from natlink.doctor.model import CheckResult, Status, fail, ok, skipped, warn
 from natlink.netaddr import AddrKind, classify
-from natlink.portmap.router import LABELS
+from natlink.portmap.granted import LABELS
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,18 @@ def router_check(router: Any | None, error: str | None, elapsed: float) -> Check
     answered = [p for p in probes if p.ok]
     others = [f"{LABELS.get(p.protocol, p.protocol)} {p.elapsed * 1000:.0f} ms" for p in answered
               if p.protocol != router.protocol]
-    silent = [LABELS.get(p.protocol, p.protocol) for p in probes if not p.ok]
+    # each protocol as discovery saw it: "no answer within N ms (not waited for longer)" is not "no answer"
+    silent = [f"{LABELS.get(p.protocol, p.protocol)}: {p.detail}" for p in probes if not p.ok]
     won = next((p for p in probes if p.protocol == router.protocol), None)
     speed = f" in {won.elapsed * 1000:.0f} ms" if won else ""
     finding = f"{router.describe()} answered{speed}"
     if others:
         finding += f" (also answering: {', '.join(others)})"
     if silent:
-        finding += f"; no answer over {', '.join(silent)}"
+        finding += f"; {'; '.join(silent)}"
+    ignored = list(getattr(getattr(router, "discovery", None), "ignored", []) or [])
+    if ignored:
+        finding += f"; ignored SSDP answers from other hosts: {', '.join(ignored)}"
     data = {"protocol": router.protocol, "gateway": router.gateway, "igd_url": router.igd_url,
             "probes": [p.to_json() for p in probes]}
     return ok(2, "router", finding, data=data, elapsed=elapsed)
@@ -93,24 +97,25 @@ def wan_check(report: Any | None, router_wan: str | None, reflector_seen: str | 
 
 
 def mapping_checks(mappings: tuple[MappingCfg, ...], table: list[Any] | None, lan_ip: str,
-                   owned: dict[str, Any] | None = None) -> list[CheckResult]:
-    """PURE: each configured mapping against the router's table (None: the protocol cannot list it)."""
+                   owned: dict[str, Any] | None = None, protocol: str | None = None) -> list[CheckResult]:
+    """PURE: each configured mapping against the router's table read in this run (None: nothing that answered
+    can list it). Only an entry seen in that table is ok; natlink's records are never proof."""
     if not mappings:
         return [skipped(4, "mapping", "no [[mapping]] configured", "add a [[mapping]] to the config")]
     out = []
+    label = LABELS.get(protocol or "", protocol or "the router's protocol")
     for m in mappings:
         want_ip = m.internal_ip or lan_ip
         what = f"{m.name}: {m.protocol.upper()} {m.external_port}"
         data: dict[str, Any] = {"want": {"external_port": m.external_port, "internal": f"{want_ip}:{m.internal_port}"}}
         if table is None:
             held = (owned or {}).get(m.name)
-            if held:
-                out.append(ok(4, "mapping", f"{what} granted by the router earlier (NAT-PMP/PCP cannot list the "
-                                            "table to re-check)", subject=m.name, data=data | {"state": held}))
-            else:
-                out.append(warn(4, "mapping", f"{what}: the router's protocol cannot list its table, and natlink has "
-                                              "no record of creating it", "run `natlink map`", subject=m.name,
-                                cause="unknown", data=data))
+            record = "natlink's record says it was granted, but " if held else "natlink has no record of it, and "
+            out.append(warn(4, "mapping", f"{what}: unverified — {record}{label} cannot list the router's table, "
+                                          "and the doctor changes nothing (asking for it again would)",
+                            "add a [[probe]] for this mapping (a connect from outside proves it), or enable UPnP IGD "
+                            "on the router so its table can be read; `natlink map` asks the router again",
+                            subject=m.name, cause="unverified", data=data | ({"state": held} if held else {})))
             continue
         entry = next((e for e in table if e.protocol == m.protocol and e.external_port == m.external_port), None)
         if entry is None:
@@ -139,6 +144,20 @@ def mapping_checks(mappings: tuple[MappingCfg, ...], table: list[Any] | None, la
             lease = "permanent" if entry.lease == 0 else "lease unknown" if entry.lease is None else f"{entry.lease} s left"
             out.append(ok(4, "mapping", f"{what} → {entry.internal_ip}:{entry.internal_port} ({lease})",
                           subject=m.name, data=data))
+    return out
+
+
+def settle_unverified(mappings: list[CheckResult], reach: list[CheckResult]) -> list[CheckResult]:
+    """PURE: an unverified mapping whose probe or hairpin check failed in the same run is a failure."""
+    failed = {r.subject for r in reach if r.status is Status.FAIL and r.subject}
+    out = []
+    for r in mappings:
+        if r.cause == "unverified" and r.subject in failed:
+            r = fail(4, "mapping", r.finding.replace(": unverified —", ": not confirmed by the router, and the check "
+                                                                  "from outside failed —", 1),
+                     "run `natlink map` (it asks the router again), then `natlink doctor`", subject=r.subject,
+                     cause="unconfirmed", data=r.data, elapsed=r.elapsed)
+        out.append(r)
     return out
 
 
@@ -172,11 +191,15 @@ def detect_public_ip(cfg: Config, router: Any, reflector_seen: str | None) -> An
 
 
 def open_router_timed(cfg: Config, store: Any) -> tuple[Any | None, str | None, float]:
-    from natlink.portmap.router import open_router
+    """(the doctor's RouterSession, already discovered — or None with why, seconds it took)."""
+    from natlink.portmap.session import RouterSession
 
     started = time.monotonic()
+    session = RouterSession.for_config(cfg, store)
     try:
-        return open_router(cfg.router, store=store), None, time.monotonic() - started
+        session.router()
+        return session, None, time.monotonic() - started
     except Exception as exc:  # noqa: BLE001 - NatlinkError carries the sentence; anything else is still "no router"
+        session.close()
         message = getattr(exc, "message", None) or str(exc)
         return None, message, time.monotonic() - started

@@ -69,8 +69,9 @@ def _router_chain(cfg: Config, store: StateStore, lan_ip_f: Any, seen_f: Any, po
                   hairpin: bool) -> list[CheckResult]:
     """Links 2, 3, 4, 7, 8: everything that needs the router or the public IP."""
     out: list[CheckResult] = []
+    # One router session for links 2-8: discovered once, the table read over UPnP whenever UPnP answered.
     router, error, elapsed = checks_router.open_router_timed(cfg, store)
-    out.append(checks_router.router_check(router, error, elapsed))
+    out.append(checks_router.router_check(router.router() if router else None, error, elapsed))
     try:
         report = None
         wan_error = error
@@ -87,26 +88,33 @@ def _router_chain(cfg: Config, store: StateStore, lan_ip_f: Any, seen_f: Any, po
         dns_f = pool.submit(checks_dns.dns_checks, cfg, public_ip)
         lan_ip = lan_ip_f.result()
         if router is None:
-            out += [skipped(4, "mapping", f"{m.name}: no router to ask", "fix link 2", subject=m.name, cause="no-router")
-                    for m in cfg.mappings]
-        else:
-            started = time.monotonic()
-            table = router.list()
-            mappings = checks_router.mapping_checks(cfg.mappings, table, router.lan_ip or lan_ip,
-                                                    store.load("mappings", {}) if table is None else None)
-            elapsed = time.monotonic() - started
-            out += [CheckResult(**{**r.__dict__, "elapsed": elapsed}) for r in mappings]
-        if report is None:
-            out.append(skipped(8, "probe", "not run: the public IP is unknown", "fix links 2 and 3"))
+            mapping_results = [skipped(4, "mapping", f"{m.name}: no router to ask", "fix link 2", subject=m.name,
+                                       cause="no-router") for m in cfg.mappings]
         else:
             started = time.monotonic()
             try:
-                out += checks_reach.reach_checks(cfg, report, router, hairpin=hairpin)
+                table = router.table()
+            except Exception as exc:  # noqa: BLE001 - the mappings are then unverified, said so
+                log.debug("router table", exc_info=True)
+                table = None
+            mappings = checks_router.mapping_checks(cfg.mappings, table, router.router().lan_ip or lan_ip,
+                                                    store.load("mappings", {}) if table is None else None,
+                                                    router.protocol)
+            elapsed = time.monotonic() - started
+            mapping_results = [CheckResult(**{**r.__dict__, "elapsed": elapsed}) for r in mappings]
+        reach: list[CheckResult] = []
+        if report is None:
+            reach.append(skipped(8, "probe", "not run: the public IP is unknown", "fix links 2 and 3"))
+        else:
+            started = time.monotonic()
+            try:
+                reach += checks_reach.reach_checks(cfg, report, router, hairpin=hairpin)
             except Exception as exc:  # noqa: BLE001
                 log.debug("probe", exc_info=True)
-                out.append(fail(8, "probe", f"the probe could not run: {getattr(exc, 'message', None) or exc}",
-                                getattr(exc, "hint", "") or "check the [[probe]] settings", cause="checker-error",
-                                elapsed=time.monotonic() - started))
+                reach.append(fail(8, "probe", f"the probe could not run: {getattr(exc, 'message', None) or exc}",
+                                  getattr(exc, "hint", "") or "check the [[probe]] settings", cause="checker-error",
+                                  elapsed=time.monotonic() - started))
+        out += checks_router.settle_unverified(mapping_results, reach) + reach
         out += dns_f.result()
     finally:
         if router is not None:

@@ -124,11 +124,12 @@ class NatPmpClient:
     protocol = "natpmp"
     can_list = False
 
-    def __init__(self, gateway: str, timeout: float = 2.0, self_ip: str | None = None) -> None:
+    def __init__(self, gateway: str, timeout: float = 2.0, self_ip: str | None = None,
+                 epoch: int | None = None) -> None:
         self.gateway = gateway
         self.self_ip = self_ip
         self.timeout = timeout
-        self._epoch: int | None = None
+        self._epoch: int | None = epoch  # from the discovery answer
         self._address: PublicAddressReply | None = None
 
     @property

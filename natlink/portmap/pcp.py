@@ -157,11 +157,11 @@ class PcpClient:
     protocol = "pcp"
     can_list = False
 
-    def __init__(self, gateway: str, client_ip: str, timeout: float = 2.0) -> None:
+    def __init__(self, gateway: str, client_ip: str, timeout: float = 2.0, epoch: int | None = None) -> None:
         self.gateway = gateway
         self.client_ip = client_ip
         self.timeout = timeout
-        self._epoch: int | None = None
+        self._epoch: int | None = epoch  # from the discovery answer
         self._external: str | None = None
 
     @property

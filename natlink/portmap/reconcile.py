@@ -19,7 +19,8 @@ from natlink.portmap.base import Granted, Mapping, MappingError, owner_descripti
 from natlink.portmap.granted import granted_mismatch, other_host_refusal
 from natlink.portmap.plan import (ADD, CONFLICT, DELETE, KEEP, RENEW, REPLACE, REQUESTS, VERIFY, Desired, Owned,
                                   Plan, Step, plan, renew_time)
-from natlink.portmap.router import Router, open_router, save_cache
+from natlink.portmap.router import Router, save_cache
+from natlink.portmap.session import RouterSession
 
 log = logging.getLogger(__name__)
 
@@ -134,20 +135,24 @@ def dhcp_warning(router: Router) -> str | None:
 
 
 def reconcile(cfg: Config, store: Any, dry_run: bool = False, router: Router | None = None, *,
-              force_renew: bool = False) -> ReconcileReport:
+              session: RouterSession | None = None, force_renew: bool = False) -> ReconcileReport:
     """Bring the router's mappings in line with cfg.mappings. Never raises for a refused mapping: each step's
     outcome is in .actions; raises NatlinkError only when the router cannot be reached at all.
 
-    force_renew: re-request every natlink mapping that would otherwise be kept (see plan.plan)."""
+    session: the caller's RouterSession (the service's round); without one (and without an open ``router``)
+    a session is opened for this call. force_renew: re-request every natlink mapping that would otherwise be
+    kept (see plan.plan)."""
     started = time.monotonic()
-    own_router = router is None
-    if router is None:
-        router = open_router(cfg.router, store)
-    try:
+    if router is not None:
         report = _reconcile(cfg, store, router, dry_run, force_renew)
-    finally:
-        if own_router:
-            router.close()
+    else:
+        own = session is None
+        use = session or RouterSession.for_config(cfg, store)
+        try:
+            report = use.run(lambda r: _reconcile(cfg, store, r, dry_run, force_renew))
+        finally:
+            if own:
+                use.close()
     report.elapsed = time.monotonic() - started
     return report
 
@@ -316,41 +321,47 @@ def _next_renewal(owned: dict[str, Owned], now: float) -> float | None:
 # --------------------------------------------------------------------------- unmap
 
 
-def unmap(cfg: Config, store: Any, names: list[str] | None = None, router: Router | None = None) -> list[Action]:
+def unmap(cfg: Config, store: Any, names: list[str] | None = None, router: Router | None = None, *,
+          session: RouterSession | None = None) -> list[Action]:
     """Delete natlink's own mappings (all, or ``names``) that point at this host; never anyone else's."""
-    own_router = router is None
-    if router is None:
-        router = open_router(cfg.router, store)
+    if router is not None:
+        return _unmap(cfg, store, names, router)
+    own = session is None
+    use = session or RouterSession.for_config(cfg, store)
     try:
-        owned = load_owned(store)
-        wanted = set(names) if names else None
-        steps: list[Step] = []
-        if router.can_list:
-            for m in router.list() or []:
-                name = m.owner_name
-                if name is None or (wanted is not None and name not in wanted):
-                    continue
-                rec = owned.get(name)
-                if m.internal_ip != router.lan_ip and not (rec and rec.external_port == m.external_port
-                                                           and rec.protocol == m.protocol):
-                    continue  # another host's mapping (another natlink instance): not ours
-                steps.append(Step(DELETE, name, None, m, "unmap"))
-        else:
-            for name, rec in sorted(owned.items()):
-                if (wanted is None or name in wanted) and rec.via == router.protocol:
-                    steps.append(Step(DELETE, name, None, rec.mapping(), "unmap"))
-        actions = []
-        for step in steps:
-            t0 = time.monotonic()
-            action = _apply(step, router, owned, time.time(), cfg)
-            action.elapsed = time.monotonic() - t0
-            actions.append(action)
-        for name in list(owned):  # records whose entries are already gone
-            if wanted is None or name in wanted:
-                if not any(s.name == name for s in steps) and (router.can_list or owned[name].via != router.protocol):
-                    owned.pop(name)
-        save_owned(store, owned)
-        return actions
+        return use.run(lambda r: _unmap(cfg, store, names, r))
     finally:
-        if own_router:
-            router.close()
+        if own:
+            use.close()
+
+
+def _unmap(cfg: Config, store: Any, names: list[str] | None, router: Router) -> list[Action]:
+    owned = load_owned(store)
+    wanted = set(names) if names else None
+    steps: list[Step] = []
+    if router.can_list:
+        for m in router.list() or []:
+            name = m.owner_name
+            if name is None or (wanted is not None and name not in wanted):
+                continue
+            rec = owned.get(name)
+            if m.internal_ip != router.lan_ip and not (rec and rec.external_port == m.external_port
+                                                       and rec.protocol == m.protocol):
+                continue  # another host's mapping (another natlink instance): not ours
+            steps.append(Step(DELETE, name, None, m, "unmap"))
+    else:
+        for name, rec in sorted(owned.items()):
+            if (wanted is None or name in wanted) and rec.via == router.protocol:
+                steps.append(Step(DELETE, name, None, rec.mapping(), "unmap"))
+    actions = []
+    for step in steps:
+        t0 = time.monotonic()
+        action = _apply(step, router, owned, time.time(), cfg)
+        action.elapsed = time.monotonic() - t0
+        actions.append(action)
+    for name in list(owned):  # records whose entries are already gone
+        if wanted is None or name in wanted:
+            if not any(s.name == name for s in steps) and (router.can_list or owned[name].via != router.protocol):
+                owned.pop(name)
+    save_owned(store, owned)
+    return actions

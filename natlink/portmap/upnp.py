@@ -47,6 +47,10 @@ class UpnpClient:
         try:
             ip = self._u.externalipaddress()
         except Exception as exc:
+            err = translate(str(exc), ErrorContext(action="external-ip"))
+            if err.code is not None and err.code < 0:  # no answer (e.g. the HTTP port moved): not "no address"
+                raise RouterUnavailable(f"the UPnP IGD at {self.root_url} did not answer ({exc})",
+                                        "natlink discovers the router again") from None
             log.debug("GetExternalIPAddress failed: %s", exc)
             return None
         return ip or None

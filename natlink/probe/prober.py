@@ -122,54 +122,23 @@ class RouterFacts:
     table: list[Any] | None = None  # natlink.portmap.base.Mapping entries
 
 
-def _open(cfg: Config, router: Any, protocols: tuple[str, ...] | None) -> tuple[Any, Any]:
-    """(router to use, router to close afterwards)."""
-    if router is not None:
-        return router, None
-    from natlink.portmap.router import open_router
-
-    wanted = tuple(p for p in cfg.router.protocols if protocols is None or p in protocols) or None
-    opened = open_router(cfg.router, protocols=wanted) if wanted else open_router(cfg.router)
-    return opened, opened
-
-
-def _router_wan(cfg: Config, router: Any = None) -> RouterFacts:
-    """The router's external address. NAT-PMP/PCP answer in milliseconds where UPnP takes ~0.5 s, so they are
-    asked first; UPnP only when neither answers. Never raises."""
-    for protocols in (("natpmp", "pcp"), None):
-        use = closing = None
-        try:
-            use, closing = _open(cfg, router, protocols)
-            wan = use.external_ip()
-            return RouterFacts(wan if wan is not None else "", True)
-        except (ImportError, NatlinkError, OSError) as exc:
-            log.debug("router WAN address via %s unavailable: %s", protocols or "any protocol", exc)
-            if router is not None or isinstance(exc, ImportError):
-                break
-        finally:
-            _close(closing)
-    return RouterFacts()
-
-
-def _router_table(cfg: Config, router: Any = None) -> list[Any] | None:
-    """The router's mapping table (UPnP lists it; NAT-PMP/PCP cannot). None when unavailable."""
-    use = closing = None
+def _router_wan(router: Any) -> RouterFacts:
+    """The router's external address, through the caller's router session. Never raises."""
     try:
-        use, closing = _open(cfg, router, ("upnp",))
-        return use.list()
+        wan = router.external_ip()
+        return RouterFacts(wan if wan is not None else "", True)
+    except (ImportError, NatlinkError, OSError) as exc:
+        log.debug("router WAN address unavailable: %s", exc)
+        return RouterFacts()
+
+
+def _router_table(router: Any) -> list[Any] | None:
+    """The router's mapping table read now (over UPnP whenever it answered discovery); None when unavailable."""
+    try:
+        return router.table()
     except Exception as exc:  # a table we cannot read only weakens the diagnosis
         log.debug("router table unavailable: %s", exc)
         return None
-    finally:
-        _close(closing)
-
-
-def _close(router: Any) -> None:
-    if router is not None:
-        try:
-            router.close()
-        except Exception as exc:  # closing is best effort
-            log.debug("closing the router failed: %s", exc)
 
 
 def _forwarding(facts: RouterFacts | None, t: Target) -> tuple[bool | None, str | None]:
@@ -301,15 +270,25 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
     report: a natlink.publicip PublicIpReport; when it says CGNAT every IPv4 target is `cgnat` and nothing
       is dialled. Without a report the router is asked for its WAN address (and its mapping table).
     listen: let natlink listen on free internal ports with a nonce (proves identity).
+    router: the caller's RouterSession (or open Router); without one a session is opened for this run only.
     """
     started = time.monotonic()
     items = list(targets) if targets is not None else None
     tlist = items if items and all(isinstance(t, Target) for t in items) else resolve_targets(cfg, items)  # type: ignore[arg-type]
     tokens = {t.probe.name: probe_secret(t.probe) for t in tlist}
     workers = max(4, min(64, 3 * len(tlist)))
+    own = None
+    if router is None and (report is None or any(t.mapping for t in tlist)):
+        from natlink.portmap.session import RouterSession
+
+        router = own = RouterSession.for_config(cfg)
     side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe-router")
-    wan_f: Future[RouterFacts] | None = side.submit(_router_wan, cfg, router) if report is None else None
-    table_f = side.submit(_router_table, cfg, router) if any(t.mapping for t in tlist) else None
+    wan_f: Future[RouterFacts] | None = side.submit(_router_wan, router) if report is None else None
+    table_f = side.submit(_router_table, router) if any(t.mapping for t in tlist) else None
+    if own is not None:  # closed once the last router call is done (the table read may outlive this call)
+        calls = [f for f in (wan_f, table_f) if f is not None]
+        for f in calls:
+            f.add_done_callback(lambda _f: own.close() if all(c.done() for c in calls) else None)
     side.shutdown(wait=False)  # the table only sharpens diagnoses: never wait for it past the probe budget
     budget_end = started + max((t.probe.timeout for t in tlist), default=3.0)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:

@@ -42,9 +42,9 @@ class PublicIpReport:
 
 def _default_opener(store: Any) -> Callable[[Any], RouterLike]:
     def open_with_cache(router_cfg: Any) -> RouterLike:
-        from natlink.portmap.router import open_router
+        from natlink.portmap.session import RouterSession
 
-        return open_router(router_cfg, store)  # the store's cached IGD URL spares an SSDP search
+        return RouterSession(router_cfg, store)  # the store's cached IGD URL spares an SSDP search
 
     return open_with_cache
 

@@ -6,9 +6,9 @@ import pytest
 
 from natlink.config import MappingCfg
 from natlink.doctor.checks_dns import Lookup, dns_check
-from natlink.doctor.checks_router import mapping_checks, wan_check
+from natlink.doctor.checks_router import settle_unverified, mapping_checks, wan_check
 from natlink.portmap.base import Mapping as RouterEntry
-from natlink.doctor.model import Status
+from natlink.doctor.model import CheckResult, Status
 from natlink.publicip import judge
 from natlink.publicip.verdict import SourceAnswer
 
@@ -25,7 +25,7 @@ ME = "10.0.1.201"
     ([RouterEntry("tcp", 3390, "10.0.1.99", 3389, "games")], Status.FAIL, "other-host", "10.0.1.99:3389"),
     ([RouterEntry("tcp", 3390, ME, 22)], Status.FAIL, "wrong-port", "port 22"),
     ([RouterEntry("tcp", 3390, ME, 3389, enabled=False)], Status.FAIL, "disabled", "disabled"),
-    (None, Status.WARN, "unknown", "cannot list"),
+    (None, Status.WARN, "unverified", "cannot list"),
 ])
 def test_mapping_checks(table, status, cause, needle) -> None:
     [result] = mapping_checks((RDP,), table, ME)
@@ -33,9 +33,20 @@ def test_mapping_checks(table, status, cause, needle) -> None:
     assert needle in result.finding
 
 
-def test_mapping_known_from_state_when_protocol_cannot_list() -> None:
-    [result] = mapping_checks((RDP,), None, ME, {"rdp": {"external_port": 3390}})
-    assert result.status is Status.OK
+def test_a_record_is_never_proof_when_the_protocol_cannot_list() -> None:
+    """natlink's own record of a NAT-PMP/PCP grant is not something seen in this run: unverified, with why."""
+    [result] = mapping_checks((RDP,), None, ME, {"rdp": {"external_port": 3390}}, "natpmp")
+    assert result.status is Status.WARN and result.cause == "unverified"
+    assert "NAT-PMP cannot list" in result.finding and "[[probe]]" in result.fix and "UPnP" in result.fix
+
+
+def test_unverified_mapping_fails_when_its_probe_failed_in_the_same_run() -> None:
+    [unverified] = mapping_checks((RDP,), None, ME, None, "pcp")
+    probe_failed = CheckResult(8, "probe", Status.FAIL, "rdp: refused", "fix", subject="rdp", cause="refused")
+    probe_ok = CheckResult(8, "probe", Status.OK, "rdp: reachable", subject="rdp")
+    [settled] = settle_unverified([unverified], [probe_failed])
+    assert settled.status is Status.FAIL and "not confirmed by the router" in settled.finding
+    assert settle_unverified([unverified], [probe_ok]) == [unverified]
 
 
 def _report(router_wan: str | None, echo: str | None = None):

@@ -1,0 +1,309 @@
+"""Find out everything the router answers, in one burst.
+
+NAT-PMP (public address request), PCP (ANNOUNCE) and SSDP (M-SEARCH unicast to the gateway, then multicast)
+go out together; a known root-description URL (configured or cached) is fetched beside them. Answers are
+collected for a short window (Tailscale's portmapper uses 250 ms): miniupnpd holds SSDP answers for tens of
+ms while NAT-PMP answers in a few, so whoever stops at the first answer never sees UPnP, the only protocol
+that can list the table. The window ends early once every protocol has answered or refused. When nothing
+has answered by the window's end, the burst is resent on the RFC 6886/6887 schedule (250 ms doubling)
+until the timeout, so a lossy link still finds the router.
+
+SSDP answers from any host but the gateway are ignored (another LAN device must not become "the router");
+a LOCATION naming another host than the gateway is re-pointed at the gateway (as Tailscale does).
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from natlink.portmap import natpmp, pcp, ssdp
+from natlink.portmap.udp import PORT
+
+log = logging.getLogger(__name__)
+
+WINDOW = 0.25
+ANSWERED, REFUSED, SILENT, FAILED = "answered", "refused", "silent", "failed"
+
+
+@dataclass
+class Heard:
+    """One protocol's outcome in the burst. ``elapsed``: seconds from the burst to the answer."""
+
+    protocol: str
+    state: str = SILENT  # answered | refused (ICMP / protocol says no) | failed | silent (nothing in the wait)
+    elapsed: float | None = None
+    detail: str = ""
+    location: str | None = None  # UPnP: the root-description URL (at the gateway)
+    location_source: str | None = None  # "config" | "cache" | "ssdp"
+    client: Any = None  # UPnP: a client built from the known URL (no second description fetch)
+    epoch: int | None = None
+    external_ip: str | None = None
+    result: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == ANSWERED
+
+
+@dataclass
+class Discovery:
+    """What answered, and how long natlink waited (``waited``: so "silent" reads "no answer within N ms")."""
+
+    heard: dict[str, Heard]
+    waited: float = 0.0
+    ignored: list[str] = field(default_factory=list)  # SSDP answers from other hosts
+
+    @property
+    def answered(self) -> list[str]:
+        return [p for p, h in self.heard.items() if h.ok]
+
+    def describe(self, protocol: str) -> str:
+        h = self.heard[protocol]
+        if h.ok:
+            return f"answered in {h.elapsed * 1000:.0f} ms" if h.elapsed is not None else "answered"
+        if h.state == SILENT:
+            return f"no answer within {self.waited * 1000:.0f} ms (not waited for longer)"
+        return h.detail or h.state
+
+
+def choose(answered: list[str], preference: tuple[str, ...], *, cached: str | None = None,
+           other_host: bool = False) -> list[str]:
+    """PURE: the protocols to try, best first.
+
+    Mappings for another LAN host need UPnP (it names the internal client) or PCP (THIRD_PARTY); NAT-PMP maps
+    only to the sender. Otherwise the protocol used last time stays (natlink's records of NAT-PMP/PCP mappings
+    belong to it), then the configured order.
+    """
+    order = [p for p in preference if p in answered]
+    if other_host:
+        order.sort(key=lambda p: {"upnp": 0, "pcp": 1}.get(p, 2))
+    elif cached in order:
+        order.remove(cached)
+        order.insert(0, cached)
+    return order
+
+
+def repoint(location: str, gateway: str) -> str:
+    """The same URL with the gateway as host (keeps port and path); unchanged when it already is."""
+    if not location.lower().startswith("http://"):
+        return location
+    hostport, sep, path = location[7:].partition("/")
+    host, colon, port = hostport.rpartition(":") if not hostport.endswith("]") and ":" in hostport \
+        else (hostport, "", "")
+    if host.strip("[]") == gateway:
+        return location
+    return f"http://{gateway}{colon}{port}{sep}{path}"
+
+
+@dataclass
+class _Sockets:
+    natpmp: socket.socket | None = None
+    pcp: socket.socket | None = None
+    ssdp: socket.socket | None = None
+
+    def all(self) -> list[socket.socket]:
+        return [s for s in (self.natpmp, self.pcp, self.ssdp) if s is not None]
+
+    def close(self) -> None:
+        for s in self.all():
+            s.close()
+
+
+def _udp(gateway: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.connect((gateway, PORT))  # only the gateway's answers reach us; ICMP unreachable shows as refused
+    return sock
+
+
+def _ssdp_socket(bind_ip: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 2)
+    try:
+        if bind_ip:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(bind_ip))
+        sock.bind((bind_ip, 0))
+    except OSError:
+        sock.bind(("", 0))
+    return sock
+
+
+def _send(sock: socket.socket | None, payload: bytes, dest: tuple[str, int] | None = None) -> None:
+    if sock is None:
+        return
+    try:
+        sock.sendto(payload, dest) if dest else sock.send(payload)
+    except OSError as exc:  # no route for multicast, etc.: the other requests may still work
+        log.debug("discovery send to %s failed: %s", dest, exc)
+
+
+def burst(gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: float,
+          known_url: tuple[str, str] | None = None, open_url: Callable[[str], Any] | None = None,
+          window: float = WINDOW) -> Discovery:
+    """Ask over every protocol in ``protocols`` at once; see the module docstring.
+
+    known_url: (url, "config" | "cache"); open_url builds a UPnP client from it (raises when it does not work).
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    heard = {p: Heard(p) for p in protocols}
+    disc = Discovery(heard)
+    socks = _Sockets()
+    wake_r, wake_w = socket.socketpair()
+    checker: threading.Thread | None = None
+    try:
+        if "natpmp" in protocols:
+            socks.natpmp = _udp(gateway)
+        if "pcp" in protocols:
+            socks.pcp = _udp(gateway)
+        if "upnp" in protocols:
+            socks.ssdp = _ssdp_socket(lan_ip)
+            if known_url is not None and open_url is not None:
+                checker = threading.Thread(target=_check_url, args=(heard["upnp"], known_url, open_url, started,
+                                                                   wake_w), daemon=True, name="natlink-igd-url")
+                checker.start()
+
+        def send_all() -> None:
+            if heard.get("natpmp") and not heard["natpmp"].ok:
+                _send(socks.natpmp, natpmp.encode_public_request())
+            if heard.get("pcp") and not heard["pcp"].ok:
+                _send(socks.pcp, pcp.encode_announce(lan_ip))
+            if heard.get("upnp") and not heard["upnp"].ok:
+                for st in ssdp.SEARCH_TARGETS[:2]:
+                    _send(socks.ssdp, ssdp.encode_search(st, f"{gateway}:1900"), (gateway, 1900))
+                    _send(socks.ssdp, ssdp.encode_search(st), ssdp.SSDP_GROUP)
+
+        send_all()
+        resend_at, wait = started + 0.25, 0.5
+        while True:
+            now = time.monotonic()
+            if all(h.state in (ANSWERED, REFUSED, FAILED) for h in heard.values()) and not _pending(checker, heard):
+                break
+            if now >= deadline or (now >= started + window and disc.answered):
+                break
+            if now >= resend_at:
+                send_all()
+                resend_at, wait = now + wait, wait * 2
+            until = min(resend_at, deadline)
+            if now < started + window:
+                until = min(until, started + window)  # look again when the window closes
+            ready, _, _ = select.select([*socks.all(), wake_r], [], [], max(0.0, until - now))
+            for sock in ready:
+                if sock is wake_r:
+                    wake_r.recv(64)
+                    continue
+                _receive(sock, socks, heard, disc, gateway, started)
+        disc.waited = time.monotonic() - started
+        for h in heard.values():
+            if h.state == SILENT and h.detail:
+                h.state = FAILED  # e.g. the known URL failed and SSDP stayed silent
+        return disc
+    finally:
+        socks.close()
+        wake_r.close()
+        wake_w.close()
+
+
+def _pending(checker: threading.Thread | None, heard: dict[str, Heard]) -> bool:
+    return checker is not None and checker.is_alive() and not heard["upnp"].ok
+
+
+def _check_url(h: Heard, known: tuple[str, str], open_url: Callable[[str], Any], started: float,
+               wake: socket.socket) -> None:
+    url, source = known
+    try:
+        client = open_url(url)
+    except Exception as exc:  # noqa: BLE001 - reported as the URL's outcome; SSDP may still answer
+        log.info("UPnP: %s URL %s did not work (%s); waiting for SSDP", source, url, getattr(exc, "message", exc))
+        if not h.ok:
+            h.detail = f"the {source} URL {url} did not work ({getattr(exc, 'message', None) or exc})"
+    else:
+        if h.ok:  # SSDP was first; this client is not needed
+            _close(client)
+        else:
+            h.client, h.location, h.location_source = client, url, source
+            h.state, h.elapsed = ANSWERED, time.monotonic() - started
+    try:
+        wake.send(b"x")
+    except OSError:
+        pass
+
+
+def _close(client: Any) -> None:
+    try:
+        client.close()
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+
+
+def _receive(sock: socket.socket, socks: _Sockets, heard: dict[str, Heard], disc: Discovery, gateway: str,
+             started: float) -> None:
+    try:
+        data, (addr, _port) = sock.recvfrom(2048)
+    except ConnectionRefusedError:
+        protocol = "natpmp" if sock is socks.natpmp else "pcp"
+        h = heard[protocol]
+        if not h.ok:
+            h.state, h.detail = REFUSED, f"{gateway}:{PORT} refused (nothing listens there)"
+        return
+    except OSError:
+        return
+    elapsed = time.monotonic() - started
+    if sock is socks.ssdp:
+        _ssdp_answer(data, addr, heard["upnp"], disc, gateway, elapsed)
+    elif sock is socks.natpmp:
+        _natpmp_answer(data, heard["natpmp"], elapsed)
+    else:
+        _pcp_answer(data, heard["pcp"], elapsed)
+
+
+def _ssdp_answer(data: bytes, addr: str, h: Heard, disc: Discovery, gateway: str, elapsed: float) -> None:
+    answer = ssdp.parse_answer(data, addr)
+    if answer is None or h.ok:
+        return
+    if addr != gateway:
+        log.info("SSDP: ignored an answer from %s (not the gateway %s): %s", addr, gateway, answer.location)
+        disc.ignored.append(f"{addr} ({answer.location})")
+        return
+    h.state, h.elapsed = ANSWERED, elapsed
+    h.location, h.location_source = repoint(answer.location, gateway), "ssdp"
+
+
+def _natpmp_answer(data: bytes, h: Heard, elapsed: float) -> None:
+    try:
+        reply = natpmp.decode_reply(data)
+    except natpmp.MalformedReply:
+        return
+    if not isinstance(reply, natpmp.PublicAddressReply) or h.ok:
+        return
+    h.epoch, h.result, h.elapsed = reply.epoch, reply.result, elapsed
+    if reply.result in (0, 3):  # 3: answered, but no external address (not connected / CGNAT)
+        h.state = ANSWERED
+        h.external_ip = reply.address or None
+    else:
+        h.state, h.detail = REFUSED, natpmp.result_error(reply.result).message
+
+
+def _pcp_answer(data: bytes, h: Heard, elapsed: float) -> None:
+    if data[:1] == b"\x00" and len(data) >= 4:  # a NAT-PMP-only gateway answers PCP with NAT-PMP's error
+        if not h.ok:
+            h.state, h.elapsed, h.detail = REFUSED, elapsed, "the gateway speaks NAT-PMP only (Unsupported Version)"
+        return
+    try:
+        reply = pcp.decode_reply(data)
+    except pcp.MalformedReply:
+        return
+    if reply.opcode != pcp.OP_ANNOUNCE or h.ok:
+        return
+    h.epoch, h.result, h.elapsed = reply.epoch, reply.result, elapsed
+    if reply.result in (0, 7, 8):  # 7/8: answered, but no network / no resources right now
+        h.state = ANSWERED
+    else:
+        h.state, h.detail = REFUSED, pcp.result_error(reply.result).message
