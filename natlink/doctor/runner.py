@@ -94,7 +94,7 @@ def _router_chain(cfg: Config, store: StateStore, lan_ip_f: Any, seen_f: Any, po
             started = time.monotonic()
             try:
                 table = router.table()
-            except Exception as exc:  # noqa: BLE001 - the mappings are then unverified, said so
+            except Exception:  # noqa: BLE001 - the mappings are then unverified, said so
                 log.debug("router table", exc_info=True)
                 table = None
             mappings = checks_router.mapping_checks(cfg.mappings, table, router.router().lan_ip or lan_ip,

@@ -17,7 +17,7 @@ from natlink.netaddr import explain_wan
 from natlink.portmap import lanip
 from natlink.portmap.base import Granted, Mapping, MappingError, owner_description
 from natlink.portmap.granted import granted_mismatch, other_host_refusal
-from natlink.portmap.plan import (ADD, CONFLICT, DELETE, KEEP, RENEW, REPLACE, REQUESTS, VERIFY, Desired, Owned,
+from natlink.portmap.plan import (CONFLICT, DELETE, KEEP, RENEW, REPLACE, REQUESTS, VERIFY, Desired, Owned,
                                   Plan, Step, plan, renew_time)
 from natlink.portmap.router import Router, save_cache
 from natlink.portmap.session import RouterSession

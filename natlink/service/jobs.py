@@ -7,43 +7,47 @@ those modules being importable. Everything here is a thin call through the agree
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from natlink.config import Config
 from natlink.state import StateStore
 
+if TYPE_CHECKING:  # imported lazily at run time (see the module docstring)
+    from natlink.portmap.session import RouterSession
+
 log = logging.getLogger(__name__)
 
 
-def open_router(cfg: Config, store: StateStore | None) -> Any:
-    """A Router (.protocol, .external_ip(), .epoch, .close()); NatlinkError within ~router.timeout if none answers."""
-    from natlink.portmap.router import open_router as _open
+def router_session(cfg: Config, store: StateStore | None) -> RouterSession:
+    """The service's router session: discovered on first use, shared by every job, reopened after a failure."""
+    from natlink.portmap.session import RouterSession as _Session
 
-    return _open(cfg.router, store=store)
+    return _Session.for_config(cfg, store)
 
 
-def reconcile(cfg: Config, store: StateStore, router: Any = None, *, force_renew: bool = False) -> Any:
+def reconcile(cfg: Config, store: StateStore, session: RouterSession | None = None, *,
+              force_renew: bool = False) -> Any:
     """Create/renew/replace the configured mappings; -> ReconcileReport(.plan, .actions, .ok, .wan_problem).
 
     force_renew re-requests every natlink lease: NAT-PMP/PCP cannot list the router's table, and a restart
     shorter than the epoch check's slack is invisible, so a router announcement is the signal to do it."""
     from natlink.portmap.reconcile import reconcile as _reconcile
 
-    return _reconcile(cfg, store, dry_run=False, router=router, force_renew=force_renew)
+    return _reconcile(cfg, store, dry_run=False, session=session, force_renew=force_renew)
 
 
-def unmap_all(cfg: Config, store: StateStore) -> list[Any]:
+def unmap_all(cfg: Config, store: StateStore, session: RouterSession | None = None) -> list[Any]:
     """Remove natlink's own mappings (only those it made for this host); -> list[Action(.ok, .name, .error)]."""
     from natlink.portmap.reconcile import unmap
 
-    return list(unmap(cfg, store, None))
+    return list(unmap(cfg, store, None, session=session))
 
 
-def detect(cfg: Config, router: Any = None, open_router: Any = None) -> Any:
+def detect(cfg: Config, router: RouterSession | None = None) -> Any:
     """-> PublicIpReport(public_ipv4, public_ipv6, router_wan_ipv4, verdict, problem, ...)."""
     from natlink.publicip import detect as _detect
 
-    return _detect(cfg, router=router, open_router=open_router)
+    return _detect(cfg, router=router)
 
 
 def update_ddns(cfg: Config, store: StateStore, report: Any, names: list[str] | None) -> list[Any]:
@@ -53,11 +57,12 @@ def update_ddns(cfg: Config, store: StateStore, report: Any, names: list[str] | 
     return list(update_all(cfg, store, report, force=False, names=names))
 
 
-def probe(cfg: Config, store: StateStore, report: Any) -> list[Any]:
-    """-> list[ProbeResult(name, target, family, verdict, detail, elapsed, .ok)]; saved as state key "probe"."""
+def probe(cfg: Config, store: StateStore, report: Any, session: RouterSession | None = None) -> list[Any]:
+    """-> list[ProbeResult(name, target, family, verdict, detail, elapsed, .ok)]; saved as state key "probe".
+    The router (WAN address, table) is asked through ``session``: no discovery of its own per run."""
     from natlink.probe.prober import probe_all, results_to_state
 
-    results = list(probe_all(cfg, targets=None, report=report))
+    results = list(probe_all(cfg, targets=None, report=report, router=session))
     store.save("probe", results_to_state(results))
     return results
 

@@ -56,8 +56,9 @@ class Service:
         self.notifier = Notifier.from_env()
         self.facts = Facts()
         self.report: Any = None  # the last PublicIpReport
-        self._router: Any = None  # opened once, shared by the router poll and public-IP detection
-        self._router_lock = threading.Lock()
+        # One router session shared by every job (mappings, router poll, detection, probe): discovered once,
+        # serialised by its lock, rediscovered after a failure (natlink.portmap.session).
+        self._session = jobs.router_session(cfg, self.store)
         self._last_obs: RouterObservation | None = None
         self._mappings_ran = False
         # The main loop's only wake-up: signal numbers, written by CPython's C-level handler through
@@ -134,7 +135,7 @@ class Service:
         force = self._renew_all.is_set()
         self._renew_all.clear()
         try:
-            report = jobs.reconcile(self.cfg, self.store, force_renew=force)
+            report = jobs.reconcile(self.cfg, self.store, self._session, force_renew=force)
         except BaseException as exc:
             if force:
                 self._renew_all.set()
@@ -171,45 +172,20 @@ class Service:
             slot.run_at(datetime.now(timezone.utc) + timedelta(seconds=max(1.0, seconds + 1)))
 
     def _observe(self) -> RouterObservation:
-        with self._router_lock:
-            try:
-                router = self._open_router()
-                ip = router.external_ip()
-                return RouterObservation(ip or "", router.epoch, time.monotonic())
-            except Exception:
-                self._close_router()
-                raise
+        def look(router: Any) -> RouterObservation:
+            ip = router.external_ip()
+            return RouterObservation(ip or "", router.epoch, time.monotonic())
 
-    def _open_router(self) -> Any:
-        """The shared router (caller holds _router_lock); opened with the state store, so a cached IGD URL
-        makes this ~1 ms instead of an SSDP search."""
-        if self._router is None:
-            self._router = jobs.open_router(self.cfg, self.store)
-        return self._router
+        try:
+            return self._session.run(look)
+        except Exception:
+            self._session.invalidate("the router poll failed")
+            raise
 
     def _detect(self) -> Any:
-        with self._router_lock:
-            try:
-                router = self._open_router()
-            except Exception as exc:  # detection still asks the other sources; the router source says why
-                log.debug("router not available for detection: %s", describe_error(exc))
-                failure = exc
-
-                def same_failure(_router_cfg: Any) -> Any:  # not a second router.timeout spent on a second open
-                    raise failure
-
-                return jobs.detect(self.cfg, open_router=same_failure)
-            try:
-                return jobs.detect(self.cfg, router=router)
-            except Exception:
-                self._close_router()
-                raise
-
-    def _close_router(self) -> None:
-        if self._router is not None:
-            with contextlib.suppress(Exception):
-                self._router.close()
-            self._router = None
+        # The router source asks through the session; a router that cannot be opened is that source's error
+        # (one open attempt, not a second router.timeout), and the other sources still answer.
+        return jobs.detect(self.cfg, router=self._session)
 
     def _job_public_ip(self, reason: str) -> Result:
         try:
@@ -224,10 +200,10 @@ class Service:
         run, why = jobs_after_poll(self._last_obs, obs)
         prev = self._last_obs
         self._last_obs = obs
-        protocol = getattr(self._router, "protocol", None)
+        protocol = self._session.protocol
         self.health.router.update({"external_ip": obs.external_ip, "epoch": obs.epoch,
                                    "protocol": protocol, "checked": time.time()})
-        igd_url = getattr(self._router, "igd_url", None)
+        igd_url = self._session.igd_url
         if protocol == "upnp" and igd_url:
             self._ensure_gena(igd_url)
         if prev is not None and prev.external_ip and obs.external_ip != prev.external_ip:
@@ -265,7 +241,7 @@ class Service:
         return Result(True, "updated" if any(r.kind == "success" for r in results) else "unchanged")
 
     def _job_probe(self, reason: str) -> Result:
-        results = jobs.probe(self.cfg, self.store, self.report)
+        results = jobs.probe(self.cfg, self.store, self.report, self._session)
         for r in results:
             self.facts.probes[f"{r.name}/{r.family}"] = r.ok
         self.round[PROBE] = {"results": [jobs.to_json(r) for r in results]}
@@ -516,11 +492,9 @@ class Service:
         waited = [name for name, slot in self.slots.items() if slot.busy]
         for slot in self.slots.values():
             slot.wait_idle(max(0.0, deadline - time.monotonic()))
-        with self._router_lock:
-            self._close_router()
         if self.cfg.service.unmap_on_stop:
             try:
-                actions = jobs.unmap_all(self.cfg, self.store)
+                actions = jobs.unmap_all(self.cfg, self.store, self._session)
                 failed = [a for a in actions if not a.ok]
                 if failed:
                     log.error("unmap on stop: %s could not be removed (see `natlink mappings`)",
@@ -529,6 +503,7 @@ class Service:
                     log.info("removed %d natlink mapping(s) (service.unmap_on_stop)", len(actions))
             except Exception as exc:
                 log.error("unmap on stop failed: %s", describe_error(exc))
+        self._session.close()
         if self._metrics is not None:
             self._metrics.stop()
         self._mark_stopped()
@@ -589,8 +564,8 @@ class Service:
         self._apply_intervals()
         if (old.router, old.public_ip.ipv6, router_needed(old, False)) != (new.router, new.public_ip.ipv6,
                                                                             router_needed(new, False)):
-            with self._router_lock:
-                self._close_router()
+            self._session.invalidate("the router settings changed")
+            self._session = jobs.router_session(new, self.store)
             self._stop_listeners()
             self._start_listeners()
         if old.service.metrics != new.service.metrics:
