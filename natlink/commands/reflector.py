@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace):
     from natlink.config import parse_target
     from natlink.probe.reflector import ReflectorSettings
+    from natlink.cleartext import is_loopback
     from natlink.secrets import SecretRef, SecretUnavailable, read_secret, warn_if_exposed
 
     listen = parse_target(args.listen)
@@ -67,6 +68,9 @@ def settings_from(args: argparse.Namespace):
             warn_if_exposed(args.token_file, "reflector --token-file")
         except SecretUnavailable as exc:
             raise NatlinkError(exc.message, exc.hint, exit_code=2) from None
+        if not args.tls_cert and not is_loopback(listen[0]):
+            log.warning("reflector: --token-file without --tls-cert: clients send the token in clear text over "
+                        "http://; serve HTTPS with --tls-cert/--tls-key")
     return ReflectorSettings(host=listen[0], port=listen[1], token=token, rate=args.rate, max_ports=args.max_ports,
                              max_body=args.max_body, max_timeout=args.max_timeout,
                              max_connections=args.max_connections, hold_per_client=args.hold_per_client,

@@ -134,3 +134,21 @@ def test_reflector_token_file_is_warned_about(tmp_path: Path, caplog: pytest.Log
         settings = reflector_cmd.settings_from(parser.parse_args(["--listen", "127.0.0.1:0", "--token-file", str(token)]))
     assert settings.token == read_secret(SecretRef("file", str(token)))
     assert [r.getMessage().split(":")[0] for r in caplog.records] == ["reflector --token-file"]
+
+
+@pytest.mark.parametrize("listen, tls, warned", [
+    ("0.0.0.0:0", False, True), ("[::]:0", False, True), ("127.0.0.1:0", False, False), ("0.0.0.0:0", True, False),
+])
+def test_reflector_warns_when_its_token_would_cross_the_network_in_clear(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, listen: str, tls: bool, warned: bool) -> None:
+    token = tmp_path / "token"
+    token.write_text(VALUE + "\n")
+    token.chmod(0o600)
+    parser = argparse.ArgumentParser()
+    reflector_cmd.add_arguments(parser)
+    argv = ["--listen", listen, "--token-file", str(token)] + (["--tls-cert", str(tmp_path / "c.pem")] if tls else [])
+    with caplog.at_level("WARNING", logger="natlink"):
+        reflector_cmd.settings_from(parser.parse_args(argv))
+    assert [r.getMessage() for r in caplog.records] == ([
+        "reflector: --token-file without --tls-cert: clients send the token in clear text over http://; serve HTTPS "
+        "with --tls-cert/--tls-key"] if warned else [])
