@@ -57,3 +57,20 @@ def lab_factory() -> Iterator[Callable[..., Any]]:
 def lab(lab_factory: Callable[..., Any]) -> Any:
     """A fresh lab in the normal scenario (public-looking WAN address, miniupnpd, knot)."""
     return lab_factory("normal")
+
+
+@pytest.fixture(autouse=True)
+def _no_system_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk only to loopback and the lab: a DDNS live-record lookup that falls back to the machine's
+    resolver (NS discovery for a name without `nameserver`) fails the test instead of leaving the machine."""
+    import dns.resolver
+
+    real = dns.resolver.Resolver.__init__
+
+    def guarded(self: Any, filename: str = "/etc/resolv.conf", configure: bool = True) -> None:
+        if configure:
+            raise RuntimeError("a test asked the system DNS resolver; give the entry nameserver = ... or "
+                               "verify = false")
+        real(self, filename, configure=False)
+
+    monkeypatch.setattr(dns.resolver.Resolver, "__init__", guarded)

@@ -136,7 +136,10 @@ class Provider:
         raise NotImplementedError
 
     def verify(self, addresses: dict[int, str]) -> str | None:
-        return None
+        """Read the names back from the zone's authoritative name server (providers with an API read-back
+        may override this)."""
+        from natlink.ddns import live  # dnspython loads only when a record is checked
+        return live.check(self.hostnames, addresses, live.target(self.entry.options, self.spec))
 
     @property
     def requests_sent(self) -> int:

@@ -144,3 +144,15 @@ def after_attempt(state: EntryState, result: ProviderResult, sent: dict[int, str
     failures = state.failures + 1
     return replace(base, fatal=False, failures=failures,
                    next_attempt=now + backoff_delay(failures, fraction, result.retry_after))
+
+
+def cooldown(decision: Decision, state: EntryState, now: float, min_interval: int) -> Decision:
+    """An update the provider's documented minimum interval does not allow yet becomes a wait (--force is the
+    caller's way around it): providers block clients that update more often than they ask."""
+    if decision.action != "update" or min_interval <= 0 or state.last_attempt is None:
+        return decision
+    left = state.last_attempt + min_interval - now
+    if left <= 0:
+        return decision
+    return Decision("wait", f"{decision.reason}, but the provider asks for at least {format_duration(min_interval)} "
+                            f"between updates (next try in {int(left) + 1}s)")

@@ -13,19 +13,22 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from natlink.ddns import registry
-from natlink.ddns.base import ProviderResult, transient
+from natlink.ddns import hosts, registry
+from natlink.ddns.base import ProviderResult, transient, worst
 from natlink.ddns.http import HttpClient
-from natlink.ddns.policy import EntryState, after_attempt, config_hash, decide, secret_hash, stopped_hint
+from natlink.ddns.policy import (FAMILY_KEYS, Decision, EntryState, after_attempt, config_hash, cooldown, decide,
+                                 secret_hash, stopped_hint)
+from natlink.ddns.registry import SEPARATE
 from natlink.errors import UsageError
 from natlink.secrets import Secret, SecretUnavailable, read_secret, redact
 
 log = logging.getLogger(__name__)
 
 PROVIDER_TIMEOUT = 10.0
+DRIFT_GRACE = 900.0  # after an update, a live record still showing the old address is the provider catching up
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class EntryResult:
     next_attempt: float | None = None
     verify_problem: str | None = None
     requests: int = 0  # requests this entry sent to its provider in this round
+    hosts: tuple[hosts.HostOutcome, ...] = ()  # each name's own outcome (and each family's answer)
+    drift: tuple[str, ...] = ()  # live records found differing from what was published (repaired or reported)
 
     @property
     def failed(self) -> bool:
@@ -50,7 +55,7 @@ class EntryResult:
         return {"name": self.name, "provider": self.provider, "action": self.action, "outcome": self.outcome,
                 "fatal": self.fatal, "kind": self.kind, "message": self.message, "addresses": self.addresses,
                 "next_attempt": self.next_attempt, "verify_problem": self.verify_problem,
-                "requests": self.requests}
+                "requests": self.requests, "hosts": [h.to_json() for h in self.hosts], "drift": list(self.drift)}
 
 
 def select_entries(cfg: Any, names: list[str] | None) -> list[Any]:
@@ -78,42 +83,50 @@ def update_all(cfg: Any, store: Any, report: Any, force: bool = False, names: li
 
 def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float, rng: random.Random,
                  http_factory: Callable[[], HttpClient] | None = None) -> EntryResult:
+    """One entry's round, name by name: each hostname has its own recap (hosts.py), so one name's fatal answer
+    stops that name only."""
     key = f"ddns-{entry.name}"
-    state = EntryState.from_json(store.load(key))
+    doc = store.load(key)
+    states = hosts.load(doc, tuple(entry.hostnames))
+    notes = hosts.notes(doc)
     want: dict[int, str | None] = {}
     if entry.ipv4:
         want[4] = report.public_ipv4
     if entry.ipv6:
         want[6] = report.public_ipv6
+    known = {f: ip for f, ip in sorted(want.items()) if ip}
     spec = registry.PROVIDERS[entry.provider]
+    rule = spec.family_rule(entry.options)
     keepalive = entry.keepalive if entry.keepalive is not None else spec.keepalive
     cfg_hash = config_hash(entry.config_hash_items())
     secrets: dict[str, Secret] | None = None
-    values_hash = None
-    if state.fatal and not force and state.secret_salt:
+    if not force and any(s.fatal and s.secret_salt for s in states.values()):
         # Stopped: a new value in the same password file is the fix the stop asked for. Read the secrets
         # (local, no request) to see whether it happened; unreadable ones leave the entry stopped.
         try:
             secrets = _read_secrets(entry)
-            values_hash = secret_hash(_values(secrets), state.secret_salt)
         except SecretUnavailable:
             secrets = None
-    decision = decide(state, want, cfg_hash, now, keepalive, force, values_hash)
-    base = dict(name=entry.name, provider=entry.provider, addresses=dict(state.published))
-
-    if decision.action != "update":
-        outcome = {"skip": "unchanged", "wait": "backoff", "blocked": state.last_outcome or "blocked",
-                   "no-ip": "no-ip"}[decision.action]
-        message = decision.reason
-        if decision.action == "skip" and state.published:
-            message = f"{', '.join(state.published.values())} already published; nothing sent"
-        if decision.action == "no-ip" and getattr(report, "problem", None):
-            message = f"{message}: {report.problem}"
-        if decision.action == "blocked":
-            message = f"{message} — {stopped_hint(entry.name)}"
-        log.debug("ddns %s: %s (%s)", entry.name, decision.action, message)
-        return EntryResult(action=decision.action, outcome=outcome, fatal=decision.action == "blocked",
-                           message=message, next_attempt=state.next_attempt, **base)
+    decisions: dict[str, Decision] = {}
+    outcomes: dict[str, hosts.HostOutcome] = {}
+    drift_seen: list[str] = []
+    for h, state in states.items():
+        values_hash = (secret_hash(_values(secrets), state.secret_salt)
+                       if secrets is not None and state.fatal and state.secret_salt else None)
+        decision = decide(state, want, cfg_hash, now, keepalive, force, values_hash)
+        note = ""
+        if decision.action == "skip" and entry.verify:
+            decision, note, drifted = _live_check(entry, spec, rule, h, state, notes.setdefault(h, {}), known, now)
+            drift_seen += drifted
+        if not force:
+            decision = cooldown(decision, state, now, spec.min_interval)
+        decisions[h] = decision
+        if decision.action != "update":
+            outcomes[h] = _untouched(entry, h, decision, state, report, note)
+    base = dict(name=entry.name, provider=entry.provider)
+    due = [h for h in entry.hostnames if decisions[h].action == "update"]
+    if not due:
+        return _summed(entry, states, [outcomes[h] for h in entry.hostnames], drift_seen, **base)
 
     try:
         if secrets is None:
@@ -121,51 +134,164 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
     except SecretUnavailable as exc:
         # Not persisted as fatal: nothing was sent, and the secret may appear (env, mounted file) by the next round.
         return EntryResult(action="error", outcome="secret", fatal=True, kind="fatal",
-                           message=f"{exc.message} — {exc.hint}", **base)
+                           message=f"{exc.message} — {exc.hint}", addresses=hosts.summary(states).published, **base)
     http = http_factory() if http_factory else HttpClient(timeout=PROVIDER_TIMEOUT)
     try:
         provider = spec.make(entry, secrets, http=http, timeout=PROVIDER_TIMEOUT)
     except ValueError as exc:  # e.g. an unreadable TSIG key file: a config problem, nothing was sent
         return EntryResult(action="error", outcome="config", fatal=True, kind="fatal",
-                           message=redact(str(exc), list(secrets.values())), **base)
+                           message=redact(str(exc), list(secrets.values())),
+                           addresses=hosts.summary(states).published, **base)
 
-    sent = decision.addresses
-    log.info("ddns %s: updating %s (%s)", entry.name, ", ".join(entry.hostnames), decision.reason)
+    salt = next((s.secret_salt for s in states.values() if s.secret_salt), None) or os.urandom(16).hex()
+    sealed = (secret_hash(_values(secrets), salt), salt)
+    sends = {h: hosts.to_send(rule, decisions[h], states[h], cfg_hash, force) for h in due}
+    results, verify_problems = [], []
+    for sent, names in hosts.groups(sends):
+        provider.hostnames = tuple(names)
+        log.info("ddns %s: updating %s (%s)", entry.name, ", ".join(names), decisions[names[0]].reason)
+        result = _call(provider, entry, sent, secrets)
+        per = hosts.split(result, names)
+        changed = [h for h in names if per[h].ok and per[h].outcome != "nochg"]
+        if entry.verify and changed:
+            provider.hostnames = tuple(changed)
+            problem = _verify(provider, entry, sent, secrets)
+            if problem:
+                verify_problems.append(problem)
+        for h in names:
+            new = after_attempt(states[h], per[h], sent, cfg_hash, now, rng.random(), secrets=sealed)
+            new = hosts.after(states[h], new, per[h], sent)
+            _remember(notes.setdefault(h, {}), states[h], new, decisions[h], now)
+            states[h] = new
+            outcomes[h] = hosts.HostOutcome(h, "update", per[h].outcome, per[h].kind, per[h].message,
+                                            hosts.answers(per[h], sent))
+        results.append(result)
+
+    document = hosts.document(states, {"provider": entry.provider, "hostnames": list(entry.hostnames)}, notes)
+    store.save(key, document)
+    combined = worst([r for result in results for r in ([result] if not result.parts else result.parts)])
+    _log(entry, combined)
+    ordered = [outcomes[h] for h in entry.hostnames]
+    summary = hosts.summary(states)
+    return EntryResult(action="update", outcome=combined.outcome, fatal=any(s.fatal for s in states.values()),
+                       kind=combined.kind, message=_message(ordered, combined.message),
+                       addresses=dict(summary.published), next_attempt=summary.next_attempt,
+                       verify_problem="; ".join(verify_problems) or None, requests=provider.requests_sent,
+                       hosts=tuple(ordered), drift=tuple(drift_seen), **base)
+
+
+def _call(provider: Any, entry: Any, sent: dict[int, str], secrets: dict[str, Secret]) -> ProviderResult:
     try:
         result = provider.update(sent)
     except Exception as exc:  # a bug in one provider must not stop the others; the class name is safe to show
         log.debug("ddns %s: provider crashed", entry.name, exc_info=True)
         result = transient("internal", f"internal error in the {entry.provider} provider "
                                        f"({exc.__class__.__name__}); run with -v and report it")
-    result = ProviderResult(result.outcome, result.kind, redact(result.message, list(secrets.values())),
-                            result.retry_after)
-    verify_problem = None
-    if result.ok and entry.verify and result.outcome != "nochg":
-        try:
-            verify_problem = provider.verify(sent)
-        except Exception as exc:
-            verify_problem = f"verification failed ({exc.__class__.__name__})"
-        if verify_problem:
-            verify_problem = redact(verify_problem, list(secrets.values()))
-            log.warning("ddns %s: updated, but %s", entry.name, verify_problem)
+    return _redacted(result, list(secrets.values()))
 
-    salt = state.secret_salt or os.urandom(16).hex()
-    new_state = after_attempt(state, result, sent, cfg_hash, now, rng.random(),
-                              secrets=(secret_hash(_values(secrets), salt), salt))
-    document = new_state.to_json()
-    document.update(provider=entry.provider, hostnames=list(entry.hostnames))
-    store.save(key, document)
 
+def _redacted(result: ProviderResult, secrets: list[Secret]) -> ProviderResult:
+    """Every message of the result and its parts with the entry's secrets blanked (belt and braces)."""
+    return replace(result, message=redact(result.message, secrets),
+                   parts=tuple(_redacted(p, secrets) for p in result.parts))
+
+
+def _verify(provider: Any, entry: Any, sent: dict[int, str], secrets: dict[str, Secret]) -> str | None:
+    try:
+        problem = provider.verify(sent)
+    except Exception as exc:
+        problem = f"verification failed ({exc.__class__.__name__})"
+    if problem:
+        problem = redact(problem, list(secrets.values()))
+        log.warning("ddns %s: updated, but %s", entry.name, problem)
+    return problem
+
+
+def _live_check(entry: Any, spec: Any, rule: str, hostname: str, state: EntryState, note: dict[str, Any],
+                known: dict[int, str], now: float) -> tuple[Decision, str, list[str]]:
+    """Before "unchanged": ask the zone's authoritative server. A record someone changed (or the provider
+    lost) is repaired now; one the provider is still publishing after our update is given time; one that a
+    repair did not fix is reported, not re-sent (the provider would only answer nochg again)."""
+    from natlink.ddns import live  # dnspython loads only when a record is checked
+    where = live.target(entry.options, spec)
+    records = [live.lookup(hostname, family, **where) for family in known]
+    drifted = live.drift(records, known)
+    if not drifted:
+        note.pop("drift_repair", None)
+        problems = [r.problem for r in records if r.problem]
+        if problems:
+            return Decision("skip", "unchanged"), f"live record not checked: {problems[0]}", []
+        return Decision("skip", "unchanged"), f"{records[0].server} answers the same", []
+    sentence = "; ".join(drifted.values())
+    previous = note.get("previous") or {}
+    lagging = [r for r in records if r.family in drifted and r.addresses is not None
+               and r.addresses <= {previous.get(FAMILY_KEYS[r.family])}]
+    if lagging and state.last_success is not None and now - state.last_success < DRIFT_GRACE:
+        return Decision("skip", "unchanged"), f"{sentence} (updated {int(now - state.last_success)}s ago: " \
+                                               "the provider may still be publishing it)", []
+    repaired = note.get("drift_repair")
+    if repaired is not None and state.last_success is not None and repaired >= state.last_success:
+        return Decision("skip", "unchanged"), (f"{sentence}, although natlink repaired it; not sent again (the "
+                                               "provider would answer nochg): check the record at the provider, "
+                                               f"or natlink ddns --force {entry.name}"), [sentence]
+    log.warning("ddns %s: drift: %s; repairing", entry.name, sentence)
+    addresses = {f: known[f] for f in drifted} if rule == SEPARATE else dict(known)
+    return Decision("update", f"drift: {sentence}", addresses), "", [sentence]
+
+
+def _remember(note: dict[str, Any], old: EntryState, new: EntryState, decision: Decision, now: float) -> None:
+    """The drift bookkeeping: what the name held before a change (a provider still publishing shows that),
+    and when natlink last repaired a drift."""
+    if new.published != old.published and old.published:
+        note["previous"] = dict(old.published)
+    if decision.reason.startswith("drift:") and new.last_success == now:
+        note["drift_repair"] = now
+
+
+def _untouched(entry: Any, hostname: str, decision: Decision, state: EntryState, report: Any,
+               note: str) -> hosts.HostOutcome:
+    outcome = {"skip": "unchanged", "wait": "backoff", "blocked": state.last_outcome or "blocked",
+               "no-ip": "no-ip"}[decision.action]
+    message = decision.reason
+    if decision.action == "skip" and state.published:
+        message = f"{', '.join(state.published.values())} already published; nothing sent"
+        if not entry.verify:
+            message += " (live record not checked: verify = false)"
+    if decision.action == "no-ip" and getattr(report, "problem", None):
+        message = f"{message}: {report.problem}"
+    if decision.action == "blocked":
+        message = f"{message} — {stopped_hint(entry.name)}"
+    if note:
+        message = f"{message}; {note}"
+    log.debug("ddns %s %s: %s (%s)", entry.name, hostname, decision.action, message)
+    return hosts.HostOutcome(hostname, decision.action, outcome, "none", message)
+
+
+def _summed(entry: Any, states: dict[str, EntryState], outcomes: list[hosts.HostOutcome], drift: list[str],
+            **base: Any) -> EntryResult:
+    """The result of an entry none of whose names was sent this round."""
+    action = hosts.summed_action(outcomes)
+    main = next(o for o in outcomes if o.action == action)
+    summary = hosts.summary(states)
+    return EntryResult(action=action, outcome=main.outcome, fatal=any(o.action == "blocked" for o in outcomes),
+                       message=_message(outcomes, main.message), addresses=dict(summary.published),
+                       next_attempt=summary.next_attempt, hosts=tuple(outcomes), drift=tuple(drift), **base)
+
+
+def _message(outcomes: list[hosts.HostOutcome], single: str) -> str:
+    if len(outcomes) == 1:
+        return outcomes[0].message if outcomes[0].action != "update" else single
+    return "; ".join(o.message if o.action == "update" and o.hostname in o.message else f"{o.hostname}: {o.message}"
+                     for o in outcomes)
+
+
+def _log(entry: Any, result: ProviderResult) -> None:
     if result.kind == "success":
         log.info("ddns %s: %s", entry.name, result.message)
     elif result.kind == "fatal":
         log.error("ddns %s: %s; stopped — %s", entry.name, result.message, stopped_hint(entry.name))
     else:
         log.warning("ddns %s: %s", entry.name, result.message)
-    base["addresses"] = dict(new_state.published)
-    return EntryResult(action="update", outcome=result.outcome, fatal=result.kind == "fatal", kind=result.kind,
-                       message=result.message, next_attempt=new_state.next_attempt, verify_problem=verify_problem,
-                       requests=provider.requests_sent, **base)
 
 
 def _read_secrets(entry: Any) -> dict[str, Secret]:

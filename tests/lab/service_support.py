@@ -85,6 +85,7 @@ server = "http://{lab.wan_host_ip}:{DYNDNS_PORT}"
 allow_insecure_http = true  # the lab's dyndns2 server speaks plain HTTP (natlink warns about it every run)
 username = "user"
 password_file = "{password}"
+verify = false  # this stand-in does not publish to the lab's DNS: its live record would always differ
 """
 
 

@@ -113,7 +113,8 @@ def dyndns2_toml(provider: str, server: str, pw_file: Path, hostnames: tuple[str
                  extra: str = "") -> str:
     names = ", ".join(f'"{h}"' for h in hostnames)
     return (f'[[ddns]]\nname = "d"\nprovider = "{provider}"\nhostnames = [{names}]\nserver = "{server}"\n'
-            f'username = "{USER}"\npassword_file = "{pw_file}"\n{extra}')
+            f'username = "{USER}"\npassword_file = "{pw_file}"\n'
+            f'{"" if "verify" in extra or "nameserver" in extra else "verify = false"}\n{extra}')
 
 
 # --------------------------------------------------------------------------- DuckDNS
