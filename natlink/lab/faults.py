@@ -50,10 +50,11 @@ def loss_ruleset(percent: int) -> str:
     """PURE: drop ``percent`` % of NAT-PMP/PCP (udp 5351) and SSDP (udp 1900) packets arriving at the router."""
     if not 0 <= percent <= 100:
         raise ValueError(f"loss must be 0-100 %, not {percent}")
+    share = "" if percent == 100 else f" numgen random mod 100 < {percent}"  # nft: "< 100" is out of range
     return (f"table inet {LOSS_TABLE} {{\n"
             "    chain input {\n"
             "        type filter hook input priority -10; policy accept;\n"
-            f"        udp dport {{ 1900, 5351 }} numgen random mod 100 < {percent} drop\n"
+            f"        udp dport {{ 1900, 5351 }}{share} counter drop\n"
             "    }\n"
             "}\n")
 

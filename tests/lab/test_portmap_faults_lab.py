@@ -114,3 +114,75 @@ def test_pcp_mapping_for_another_host_uses_third_party(lab, tmp_path, allowed):
         err = doc["actions"][0]["error"]
         assert "another host" in err["cause"] and "pcp_allow_thirdparty" in err["fix"]
         assert router_table(lab) == []
+
+
+def test_second_lan_host_answering_ssdp_is_ignored_and_never_cached(lab, tmp_path):
+    lab.tcp_service("lan", 3389, BANNER)
+    cfg = write_config(tmp_path, protocols=("upnp",))
+    with faults.RogueSsdp(lab) as rogue:
+        r, doc = natlink_json(lab, cfg, "map")
+        assert rogue.answered > 0  # it did answer, before the router
+    assert r.returncode == 0, r.stderr
+    assert doc["router"]["igd_url"] == lab.igd_url
+    assert any(lab.lan2_ip in s for s in doc["router"]["ssdp_ignored"])
+    cached = json.loads((tmp_path / "state" / "router.json").read_text())
+    assert cached["igd_url"] == lab.igd_url
+    assert lab.tcp_banner("wan", lab.wan_ip, 3390) == BANNER
+
+
+def test_router_http_port_change_across_reboot(lab, tmp_path):
+    """A cached URL that the router now refuses: the command rediscovers, and an open session reopens within
+    the same call (no error shown)."""
+    from natlink.config import load_config
+    from natlink.portmap.reconcile import reconcile
+    from natlink.portmap.session import RouterSession
+    from natlink.state import StateStore
+
+    lab.tcp_service("lan", 3389, BANNER)
+    path = write_config(tmp_path, protocols=("upnp",))
+    r, doc = natlink_json(lab, path, "map")
+    assert r.returncode == 0 and doc["router"]["igd_url"].endswith(":5000/rootDesc.xml")
+
+    cfg = load_config(path)
+    store = StateStore(cfg.service.state_dir)
+    session = RouterSession.for_config(cfg, store)
+    lab.call("lan", session.router)  # opened before the reboot, from the cached URL
+    faults.reboot_with_http_port(lab, 5123)
+    report = lab.call("lan", reconcile, cfg, store, session=session)
+    assert report.ok and session.opens == 2, report.to_json()
+    assert [a.action for a in report.actions] == ["add"] and report.router.igd_url == lab.igd_url
+    lab.call("lan", session.close)
+    assert lab.igd_url.endswith(":5123/rootDesc.xml")
+    assert lab.tcp_banner("wan", lab.wan_ip, 3390) == BANNER
+
+    faults.reboot_with_http_port(lab, 5124)  # and a new process with the stale cache
+    r, doc = natlink_json(lab, path, "map")
+    assert r.returncode == 0, r.stderr
+    assert doc["router"]["igd_url"] == lab.igd_url and doc["router"]["igd_url_source"] == "ssdp"
+    assert json.loads((tmp_path / "state" / "router.json").read_text())["igd_url"] == lab.igd_url
+
+
+@pytest.mark.parametrize("protocol", ["natpmp", "pcp", "upnp"])
+def test_map_succeeds_under_30_percent_packet_loss(lab, tmp_path, protocol):
+    """nftables drops 30 % of NAT-PMP/PCP and SSDP requests at the router: the RFC 6886/6887 retransmits (and
+    SSDP resends) still get `natlink map` through. timeout 8 s allows 6 sends per request."""
+    lab.tcp_service("lan", 3389, BANNER)
+    cfg = write_config(tmp_path, protocols=(protocol,))
+    text = open(cfg).read().replace("timeout = 2", "timeout = 8")
+    open(cfg, "w").write(text)
+    with faults.packet_loss(lab, 30):
+        r, doc = natlink_json(lab, cfg, "map")
+        assert r.returncode == 0, r.stderr
+        r, again = natlink_json(lab, cfg, "map")
+        assert r.returncode == 0, r.stderr
+    assert lab.tcp_banner("wan", lab.wan_ip, 3390) == BANNER
+
+
+def test_full_loss_really_drops(lab, tmp_path):
+    """The loss rule is live: with 100 % nothing gets through to NAT-PMP."""
+    cfg = write_config(tmp_path, protocols=("natpmp",))
+    text = open(cfg).read().replace("timeout = 2", "timeout = 1")
+    open(cfg, "w").write(text)
+    with faults.packet_loss(lab, 100):
+        r = natlink(lab, cfg, "map")
+    assert r.returncode == 1 and "no router answered" in r.stderr
