@@ -47,7 +47,7 @@ def main() -> int:
     args = ap.parse_args()
     with Lab() as lab:
         lab.popen("wan", [sys.executable, "-m", "natlink", "reflector", "--listen", f"{lab.wan_host_ip}:8765",
-                          "--rate", "0"], stderr=open(os.devnull, "w"))
+                          "--rate", "0", "--insecure-http"], stderr=open(os.devnull, "w"))
         while True:
             try:
                 if lab.call("wan", probes.http_get_status, lab.wan_host_ip, 8765, "/v1/health") == 200:

@@ -114,7 +114,7 @@ class Sandbox:
         if ports:
             self.spawn("standin", "lan", python_m("natlink.demo.standin", *map(str, ports)))
         self.spawn("reflector", "wan", python_m("natlink", "reflector", "--listen",
-                                                f"{self.lab.wan_host_ip}:{REFLECTOR_PORT}"))
+                                                f"{self.lab.wan_host_ip}:{REFLECTOR_PORT}", "--insecure-http"))
         checks: list[tuple[str, Callable[[], Any]]] = [
             ("reflector", lambda: self.lab.call("wan", lab_probes.http_get_status, self.lab.wan_host_ip,
                                                 REFLECTOR_PORT, "/", 0.3))]

@@ -27,7 +27,7 @@ def family_of(address: str) -> int:
     return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
 
 
-def _classify(exc: OSError) -> tuple[str, str]:
+def classify_error(exc: OSError) -> tuple[str, str]:
     if isinstance(exc, ConnectionRefusedError):
         return "refused", ""
     if isinstance(exc, (TimeoutError, socket.timeout)):
@@ -46,7 +46,7 @@ def dial_tcp(address: str, port: int, timeout: float, read: int = 0, read_timeou
         try:
             sock.connect((address, port))
         except OSError as exc:
-            outcome, error = _classify(exc)
+            outcome, error = classify_error(exc)
             return DialOutcome(outcome, time.monotonic() - start, error=error)
         connected = time.monotonic() - start
         data = _read_some(sock, read, read_timeout) if read > 0 else b""
@@ -88,7 +88,7 @@ def dial_udp(address: str, port: int, timeout: float, payload: bytes = UDP_PAYLO
             sock.send(payload)
             data = sock.recv(max(1, read))
         except OSError as exc:
-            outcome, error = _classify(exc)
+            outcome, error = classify_error(exc)
             return DialOutcome(outcome, time.monotonic() - start, error=error)
         return DialOutcome("open", time.monotonic() - start, data)
     finally:

@@ -58,7 +58,7 @@ def write_config(lab: Any, *, mappings: list[tuple[str, int, int]] = (("rdp", 33
 
 def start_reflector(lab: Any) -> subprocess.Popen[Any]:
     proc = lab.popen("wan", [sys.executable, "-m", "natlink", "reflector", "--listen",
-                             f"{lab.wan_host_ip}:{REFLECTOR_PORT}"], stdout=subprocess.DEVNULL,
+                             f"{lab.wan_host_ip}:{REFLECTOR_PORT}", "--insecure-http"], stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

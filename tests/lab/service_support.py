@@ -131,7 +131,7 @@ def start_natlink(lab: Any, config: Path, *args: str, env: dict[str, str] | None
 
 def start_reflector(lab: Any) -> subprocess.Popen[Any]:
     proc = lab.popen("wan", [sys.executable, "-m", "natlink", "reflector", "--listen",
-                             f"{lab.wan_host_ip}:{REFLECTOR_PORT}"],
+                             f"{lab.wan_host_ip}:{REFLECTOR_PORT}", "--insecure-http"],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: lab.run("wan", ["python3", "-c", f"import socket; socket.create_connection(('{lab.wan_host_ip}', {REFLECTOR_PORT}), 1)"],
                              check=False).returncode == 0, 10, "reflector listening")

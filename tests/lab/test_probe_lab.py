@@ -50,7 +50,7 @@ INSECURE = "allow_insecure_http = true\n"  # a token to the lab's plain-HTTP ref
 
 def start_reflector(lab, *extra: str, host_ip: str | None = None):
     host_ip = host_ip or lab.wan_host_ip
-    proc = lab.popen("wan", [sys.executable, "-m", "natlink", "-v", "reflector", "--listen", f"{host_ip}:8765", *extra],
+    proc = lab.popen("wan", [sys.executable, "-m", "natlink", "-v", "reflector", "--listen", f"{host_ip}:8765", "--insecure-http", *extra],
                      stderr=open(os.path.join(lab.workdir, "reflector.log"), "w"))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -131,7 +131,8 @@ def test_reflector_token_file_is_warned_about(tmp_path: Path, caplog: pytest.Log
     parser = argparse.ArgumentParser()
     reflector_cmd.add_arguments(parser)
     with caplog.at_level("WARNING", logger="natlink"):
-        settings = reflector_cmd.settings_from(parser.parse_args(["--listen", "127.0.0.1:0", "--token-file", str(token)]))
+        settings = reflector_cmd.settings_from(parser.parse_args(["--listen", "127.0.0.1:0", "--token-file", str(token),
+                                                                   "--insecure-http"]))
     assert settings.token == read_secret(SecretRef("file", str(token)))
     assert [r.getMessage().split(":")[0] for r in caplog.records] == ["reflector --token-file"]
 
@@ -146,7 +147,7 @@ def test_reflector_warns_when_its_token_would_cross_the_network_in_clear(
     token.chmod(0o600)
     parser = argparse.ArgumentParser()
     reflector_cmd.add_arguments(parser)
-    argv = ["--listen", listen, "--token-file", str(token)] + (["--tls-cert", str(tmp_path / "c.pem")] if tls else [])
+    argv = ["--listen", listen, "--token-file", str(token)] + (["--tls-cert", str(tmp_path / "c.pem")] if tls else ["--insecure-http"])
     with caplog.at_level("WARNING", logger="natlink"):
         reflector_cmd.settings_from(parser.parse_args(argv))
     assert [r.getMessage() for r in caplog.records] == ([
