@@ -415,7 +415,8 @@ def _reflector_batch(url: str, token: Secret | None, family: str, timeout: float
     try:
         answer = reflector_client.ask(url, [reflector_client.PortAsk(p, proto, r) for (p, proto), r in asks.items()],
                                       dial_timeout=_dial_budget(timeout), token=token, family=family,
-                                      http_timeout=timeout + 3.0)
+                                      http_timeout=timeout + 3.0,
+                                      allow_insecure_http=group[0].target.probe.allow_insecure_http)
     except CheckerError as exc:
         now = time.monotonic()
         for j in group:

@@ -7,6 +7,7 @@ import binascii
 import json
 from dataclasses import dataclass
 
+from natlink import cleartext
 from natlink.probe.httpcall import CheckerError, call
 from natlink.secrets import Secret
 
@@ -47,8 +48,15 @@ _HTTP_HINTS = {
 
 
 def ask(url: str, ports: list[PortAsk], *, dial_timeout: float, token: Secret | None = None,
-        family: str | None = None, http_timeout: float | None = None) -> ReflectorAnswer:
-    """Ask the reflector to dial back this host on `ports`; CheckerError when the reflector itself fails."""
+        family: str | None = None, http_timeout: float | None = None,
+        allow_insecure_http: bool = False) -> ReflectorAnswer:
+    """Ask the reflector to dial back this host on `ports`; CheckerError when the reflector itself fails.
+
+    A token is never sent over plain http:// to anything but loopback unless `allow_insecure_http` (the
+    [[probe]]'s allow_insecure_http; the config loader refuses such a probe without it, this is the last guard)."""
+    host = cleartext.cleartext_host(url)
+    if token is not None and host is not None and not allow_insecure_http:
+        raise CheckerError(cleartext.refusal("the reflector token", url, host))
     body = json.dumps({"ports": [{"port": p.port, "protocol": p.protocol, "read": p.read} for p in ports],
                        "timeout": dial_timeout}).encode()
     headers = {"Content-Type": "application/json"}

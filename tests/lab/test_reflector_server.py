@@ -318,3 +318,13 @@ def test_cli_reflector_bad_tls_files_are_one_line(tmp_path):
                            "--tls-cert", str(bogus)], capture_output=True, text=True, timeout=20)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "cannot load the TLS certificate/key" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_client_never_sends_a_token_over_plain_http_to_a_non_loopback_host():
+    # In a network namespace of its own with no interface up: even a broken guard could send nothing anywhere.
+    code = ("from natlink.probe import reflector_client as rc; from natlink.secrets import Secret\n"
+            "try:\n    rc.ask('http://192.0.2.7:8765', [rc.PortAsk(1)], dial_timeout=1, token=Secret('t'))\n"
+            "except Exception as exc:\n    print(exc)\n")
+    proc = subprocess.run(["unshare", "-n", sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert "would send the reflector token in clear text (http://) to 192.0.2.7" in proc.stdout, proc.stdout + proc.stderr
+    assert "allow_insecure_http = true" in proc.stdout
