@@ -105,6 +105,13 @@ _SPECS = (
     # Strato: username = the domain, password = its DynDNS password; myip=v4,v6 sets both.
     ProviderSpec("strato", "Strato", _DYNDNS2, required=("username",), optional=("server",), **_USER_PW,
                  preset={"server": "https://dyndns.strato.com", "path": "/nic/update", "ipv6": "myip"}),
+    ProviderSpec("namecheap", "Namecheap", "natlink.ddns.namecheap:NamecheapProvider", required=("domain",),
+                 optional=("server",), **_USER_PW,
+                 preset={"server": "https://dynamicdns.park-your-domain.com"}, families=IPV4_ONLY),
+    # FreeDNS: every record has its own update token (token: the A record, token_v6: the AAAA record).
+    ProviderSpec("freedns", "FreeDNS", "natlink.ddns.freedns:FreednsProvider", optional=("server",),
+                 optional_secrets=("token", "token_v6"), families=SEPARATE,
+                 preset={"server": "https://sync.afraid.org", "server_v6": "https://v6.sync.afraid.org"}),
     ProviderSpec("cloudflare", "Cloudflare", "natlink.ddns.cloudflare:CloudflareProvider",
                  optional=("zone", "ttl", "proxied", "server"), secrets=("api_token",), families=SEPARATE),
     ProviderSpec("duckdns", "DuckDNS", "natlink.ddns.duckdns:DuckdnsProvider", optional=("server",),

@@ -146,8 +146,10 @@ def test_example_config_commented_entries_validate(tmp_path: Path) -> None:
     (tmp_path / "reflector.token").write_text("t0ken\n")
     uncommented = uncommented.replace("/etc/natlink/noip.password", str(tmp_path / "noip.password"))
     cfg = parse_config(uncommented, tmp_path / "config.toml")
-    assert [d.provider for d in cfg.ddns][:4] == ["rfc2136", "noip", "cloudflare", "duckdns"]
-    assert [d.provider for d in cfg.ddns[4:]] == [n for n in registry.names() if n in RECORD_APIS]
+    assert [d.provider for d in cfg.ddns if d.provider not in RECORD_APIS] == [
+        "rfc2136", "noip", "he", "he", "namecheap", "freedns", "cloudflare", "duckdns"]
+    assert [d.provider for d in cfg.ddns if d.provider in RECORD_APIS] == [
+        n for n in registry.names() if n in RECORD_APIS]
     assert cfg.probes[0].mapping == "rdp" and cfg.probes[0].via == "reflector"
 
 
