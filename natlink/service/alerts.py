@@ -122,18 +122,7 @@ class Alerter:
 
     @staticmethod
     def _post(url: str, body: str) -> str | None:
-        import requests  # lazy: most services never alert
-
-        try:
-            resp = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=HOOK_TIMEOUT)
-        except requests.RequestException as exc:
-            problem = f"failed: {type(exc).__name__}"
-        else:
-            if resp.status_code < 300:
-                return None
-            problem = f"answered HTTP {resp.status_code}"
-        log.error("alert webhook at %s %s — check service.alerts.webhook", _host(url), problem)
-        return problem
+        return _post(url, body.encode(), "application/json", "alert webhook", "webhook")
 
     @staticmethod
     def _command(argv: list[str], body: str) -> str | None:
@@ -164,18 +153,23 @@ def heartbeat_url(url: str, ok: bool) -> str:
 
 def ping_heartbeat(url: str, ok: bool, text: str) -> str | None:
     """One ping (POST, the text as body: both services show it); -> None when accepted, else why not."""
-    import requests
+    return _post(heartbeat_url(url, ok), text.encode()[:10000], "text/plain; charset=utf-8", "heartbeat",
+                 "heartbeat")
+
+
+def _post(url: str, body: bytes, content_type: str, what: str, key: str) -> str | None:
+    """POST; -> None on a 2xx answer, else why not (also logged, naming only the URL's host)."""
+    import requests  # lazy: most services never alert
 
     try:
-        resp = requests.post(heartbeat_url(url, ok), data=text.encode()[:10000], timeout=HOOK_TIMEOUT,
-                             headers={"Content-Type": "text/plain; charset=utf-8"})
+        resp = requests.post(url, data=body, headers={"Content-Type": content_type}, timeout=HOOK_TIMEOUT)
     except requests.RequestException as exc:
         problem = f"failed: {type(exc).__name__}"
     else:
         if resp.status_code < 300:
             return None
         problem = f"answered HTTP {resp.status_code}"
-    log.error("heartbeat at %s %s — check service.alerts.heartbeat", _host(url), problem)
+    log.error("%s at %s %s — check service.alerts.%s", what, _host(url), problem, key)
     return problem
 
 

@@ -44,16 +44,7 @@ internal_port = 3389
 sources = ["router"]
 """
     if ddns_rfc2136:
-        text += f"""
-[[ddns]]
-name = "home"
-provider = "rfc2136"
-hostnames = ["{HOST}"]
-server = "{lab.dns_server}"
-zone = "{lab.zone}"
-tsig_key_file = "{lab.tsig_key_file}"
-ttl = "60s"
-"""
+        text += rfc2136_entry(lab)
     if probe:
         text += f"""
 [[probe]]
@@ -70,6 +61,20 @@ timeout = 2
     path = directory / "natlink.toml"
     path.write_text(text)
     return path
+
+
+def rfc2136_entry(lab: Any) -> str:
+    """The [[ddns]] entry "home": HOST in the lab's zone on knot, signed with the lab's TSIG key."""
+    return f"""
+[[ddns]]
+name = "home"
+provider = "rfc2136"
+hostnames = ["{HOST}"]
+server = "{lab.dns_server}"
+zone = "{lab.zone}"
+tsig_key_file = "{lab.tsig_key_file}"
+ttl = "60s"
+"""
 
 
 def dyndns2_entry(lab: Any, directory: Path, name: str = "dyn", hostname: str = "dyn.home.example") -> str:

@@ -17,7 +17,7 @@ import pytest
 
 from natlink.ddns.policy import stopped_hint
 from service_support import (
-    ALERT_PORT, DYNDNS_PORT, HOST, dns_a, dyndns2_entry, job_done, start_http_sink, start_natlink, wait_for,
+    ALERT_PORT, DYNDNS_PORT, dns_a, dyndns2_entry, job_done, rfc2136_entry, start_http_sink, start_natlink, wait_for,
     write_config,
 )
 
@@ -127,7 +127,7 @@ def test_sigterm_waits_for_the_running_job_and_logs_one_line(lab, tmp_path):
     after = nl.log.splitlines()[before:]
     info = [x for x in after if " INFO " in x or " ERROR " in x or " WARNING " in x]
     stops = [x for x in info if "stopped in" in x]
-    assert len(stops) == 1 and "waited for ddns" in stops[0], after
+    assert len(stops) == 1 and "waited for" in stops[0] and "ddns" in stops[0].split("waited for")[1], after
     assert not [x for x in info if " ERROR " in x], after
     assert "still running" not in nl.log
     state = json.loads((tmp_path / "state" / "ddns-dyn.json").read_text())
@@ -143,16 +143,7 @@ def test_ddns_only_on_an_echo_source_never_polls_the_router(lab, tmp_path):
     cfg.write_text(f"""
 [public_ip]
 sources = ["http://{lab.wan_host_ip}:{ECHO_PORT}/"]
-
-[[ddns]]
-name = "home"
-provider = "rfc2136"
-hostnames = ["{HOST}"]
-server = "{lab.dns_server}"
-zone = "{lab.zone}"
-tsig_key_file = "{lab.tsig_key_file}"
-ttl = "60s"
-
+{rfc2136_entry(lab)}
 [schedule]
 ddns = "30s"
 jitter = 0
