@@ -6,8 +6,11 @@ Modules, one job each:
   jobs.py      the only place that calls the capability modules (portmap, publicip, ddns, probe), lazily
   slots.py     one scheduled job: no overlap, re-run when triggered while busy, back-off on failure
   events.py    NAT-PMP/PCP announcement listener (224.0.0.1:5350) and netlink address-change listener
+  listening.py starts/stops those listeners and the UPnP GENA subscription as one set
+  watch.py     what the jobs saw -> alerts of the taxonomy (lost/restored streaks, changes)
+  summary.py   the `run --once` summary and its JSON document
   health.py    the service's own health record, persisted as state key "service"
-  alerts.py    webhook / command alerts, rate-limited
+  alerts.py    webhook / command alerts (the event taxonomy), rate-limited; heartbeat pings
   metrics.py   Prometheus text exposition (off by default)
   notify.py    sd_notify over $NOTIFY_SOCKET
   runner.py    wires all of the above; signals; the main loop

@@ -17,8 +17,9 @@ from natlink.config import Config, load_config
 from natlink.errors import NatlinkError
 from natlink.service import jobs
 from natlink.service.alerts import Alert, Alerter, ping_heartbeat
-from natlink.service.events import AddressListener, AnnouncementListener, Event
+from natlink.service.events import Event
 from natlink.service.health import HEARTBEAT_EVERY, Health
+from natlink.service.listening import Listening
 from natlink.service.metrics import Facts, MetricsServer, render
 from natlink.service.notify import Notifier
 from natlink.service.policy import (
@@ -73,11 +74,7 @@ class Service:
             # What happened while we were down is unknown (a crash, a router reboot): NAT-PMP/PCP cannot list
             # the table, so re-request each lease once at start (idempotent; one small request per mapping).
             self._renew_all.set()
-        self._listeners: list[Any] = []
-        self._gena: Any = None  # the GenaSubscriber while subscribed to the router's UPnP events
-        self._gena_lock = threading.Lock()
-        self._gena_allowed = False  # set while listeners run (events on, not stopping)
-        self._lan_ip, self._gateway = "", None
+        self.listening = Listening(self.on_event, self.store)
         self._metrics: MetricsServer | None = None
         self.scheduler: Any = None
         self.slots: dict[str, JobSlot] = {}
@@ -267,70 +264,14 @@ class Service:
         self.trigger(jobs_for_event(event.kind), event.detail)
 
     def _start_listeners(self) -> None:
-        if not self.events_enabled:
-            return
-        if not router_needed(self.cfg, self._owned_mappings()):
-            # Nothing uses the router: no announcements or UPnP events to hear, only this host's addresses.
-            address = AddressListener(self.on_event, ipv6=self.cfg.public_ip.ipv6)
-            if address.start():
-                self._listeners.append(address)
-            return
-        from natlink.portmap import lanip
-
-        try:  # the same gateway / LAN address the port mapper uses
-            side = lanip.resolve(self.cfg.router.gateway, self.cfg.router.lan_ip)
-            gateway, lan_ip = side.gateway, side.lan_ip
-        except NatlinkError as exc:
-            log.debug("LAN side unknown: %s", exc)
-            gateway = self.cfg.router.gateway
-            lan_ip = "" if self.cfg.router.lan_ip == "auto" else self.cfg.router.lan_ip
-        if lan_ip and any(p in self.cfg.router.protocols for p in ("natpmp", "pcp", "upnp")):
-            # miniupnpd and most NAT-PMP/PCP routers announce even when UPnP is the protocol in use
-            listener = AnnouncementListener(self.on_event, lan_ip, gateway)
-            if listener.start():
-                self._listeners.append(listener)
-        else:
-            log.warning("no LAN address toward the router: router announcements not heard (polling covers it)")
-        address = AddressListener(self.on_event, ipv6=self.cfg.public_ip.ipv6)
-        if address.start():
-            self._listeners.append(address)
-        self._lan_ip, self._gateway = lan_ip, gateway
-        with self._gena_lock:
-            self._gena_allowed = bool(lan_ip)
-        # UPnP GENA: with a known IGD URL at once (in the background: it asks the router); otherwise the
-        # router poll starts it once UPnP turns out to be the protocol in use.
-        url = self.cfg.router.igd_url
-        if not url and "upnp" in self.cfg.router.protocols:
-            with contextlib.suppress(NatlinkError):
-                cached = self.store.load("router", {}) or {}
-                url = cached.get("igd_url") if cached.get("gateway") in (None, gateway) else None
-        if url and lan_ip:
-            threading.Thread(target=self._ensure_gena, args=(url,), name="natlink-gena-start", daemon=True).start()
+        if self.events_enabled:
+            self.listening.start(self.cfg, router=router_needed(self.cfg, self._owned_mappings()))
 
     def _ensure_gena(self, root_url: str) -> None:
-        """Subscribe to the IGD's WAN connection events (once per root URL); no-op with --no-events."""
-        from natlink.service.gena import GenaSubscriber
-
-        with self._gena_lock:
-            if not self._gena_allowed or (self._gena is not None and self._gena.root_url == root_url):
-                return
-            if self._gena is not None:
-                self._gena.stop()
-                self._gena = None
-            sub = GenaSubscriber(self.on_event, root_url, self._lan_ip, self._gateway,
-                                 timeout=min(self.cfg.router.timeout, 1.0))
-            if sub.start():
-                self._gena = sub
+        self.listening.ensure_gena(root_url, self.cfg.router.timeout)
 
     def _stop_listeners(self) -> None:
-        for listener in self._listeners:
-            listener.stop()
-        self._listeners.clear()
-        with self._gena_lock:
-            self._gena_allowed = False
-            if self._gena is not None:
-                self._gena.stop()
-                self._gena = None
+        self.listening.stop()
 
     # ------------------------------------------------------------------ health, metrics
 

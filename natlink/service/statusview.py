@@ -5,7 +5,6 @@ loaded before the file on disk broke): then the mappings and DDNS entries are th
 
 from __future__ import annotations
 
-import os
 import time
 import tomllib
 from pathlib import Path
