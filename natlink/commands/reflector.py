@@ -98,8 +98,8 @@ def settings_from(args: argparse.Namespace):
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
-            raise UsageError(f"--trusted-proxy {cidr!r} is not an address or CIDR", "e.g. --trusted-proxy 10.0.0.5/32") \
-                from None
+            raise UsageError(f"--trusted-proxy {cidr!r} is not an address or CIDR",
+                             "e.g. --trusted-proxy 10.0.0.5/32") from None
     token = None
     if args.token_file:
         try:

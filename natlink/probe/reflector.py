@@ -3,7 +3,8 @@
 Run it on any machine outside the home network (a VPS, a friend's box):
 ``natlink reflector --listen [::]:8765 --tls-cert cert.pem --tls-key key.pem --token-file /etc/natlink/reflector.token``
 (see systemd/natlink-reflector.service). HTTPS by default (``reflector = "https://HOST:8765"`` in the
-[[probe]]); plain HTTP only with ``--insecure-http``. Limits and the threat model: docs/design/reflector.md. The client checks the certificate against the system
+[[probe]]); plain HTTP only with ``--insecure-http``. Limits and the threat model: docs/design/reflector.md.
+The client checks the certificate against the system
 CA store (Python's ``ssl.create_default_context``) and the URL's host (an IP address needs an IP
 subjectAltName). For a self-signed or private-CA certificate, start natlink with ``SSL_CERT_FILE=/path/ca.pem``
 (OpenSSL's variable; it replaces the system store for that process — ``REQUESTS_CA_BUNDLE`` is not read). An

@@ -32,7 +32,8 @@ class LogEntry:
 
     def line(self, elapsed: float) -> str:
         parts = [f"client={self.client}"] + ([f"via={self.via}"] if self.via else [])
-        parts += [f"method={self.method}", f"path={self.path}", f"status={self.status}", f"ms={elapsed * 1000:.0f}"]
+        parts += [f"method={self.method or '-'}", f"path={self.path or '-'}", f"status={self.status}",
+                  f"ms={elapsed * 1000:.0f}"]
         if self.token:
             parts.append(f"token={self.token}")
         if self.reason:

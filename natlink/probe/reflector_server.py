@@ -216,7 +216,7 @@ class ReflectorServer:
             else:
                 conn.sock.close()
             self._closed(conn)
-            if entry.method:
+            if entry.method or entry.status:  # a request, possibly malformed (not: a silent connection)
                 log.info(entry.line(time.monotonic() - started))
 
     async def _proxy_header(self, conn: _Conn, entry: LogEntry) -> None:
