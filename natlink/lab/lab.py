@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from natlink.lab import probes, registry
 from natlink.lab.dns import Knot, TsigKey
 from natlink.lab.errors import LabError
+from natlink.lab.ipv6 import Ipv6Topology
 from natlink.lab.netns import (
     add_netns,
     add_veth,
@@ -58,6 +59,8 @@ class Scenario:
     wan_ip: str
     wan_host_ip: str
     prefix: int = 24
+    ipv6: bool = False  # a LAN /64 and a WAN /64 beside IPv4 (natlink.lab.ipv6)
+    ipv6_firewall_control: bool = True  # False: the router offers no pinholes (no WANIPv6FirewallControl, no PCP over IPv6)
 
 
 SCENARIOS = {
@@ -67,6 +70,12 @@ SCENARIOS = {
     "cgnat": Scenario("100.64.0.2", "100.64.0.1"),
     # Behind another home router: same miniupnpd behaviour, private WAN address.
     "double-nat": Scenario("192.168.100.2", "192.168.100.1"),
+    # Public IPv4 and a public IPv6 prefix.
+    "dual-stack": Scenario("11.0.0.2", "11.0.0.1", ipv6=True),
+    # The common case today: no public IPv4 (CGNAT), but a public IPv6 prefix.
+    "cgnat-ipv6": Scenario("100.64.0.2", "100.64.0.1", ipv6=True),
+    # IPv6 is routed, but the router's IPv6 firewall cannot be opened from the LAN (pinholes off).
+    "ipv6-no-pinholes": Scenario("11.0.0.2", "11.0.0.1", ipv6=True, ipv6_firewall_control=False),
 }
 
 
@@ -96,6 +105,7 @@ class Lab:
         wan_ip: str | None = None,
         tag: str | None = None,
         zones: Sequence[str] = (),
+        ipv6: bool | None = None,
     ) -> None:
         if scenario not in SCENARIOS:
             raise LabError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
@@ -111,6 +121,7 @@ class Lab:
         self.with_knot = knot
         self.with_miniupnpd = miniupnpd
         self.with_lan2 = lan2
+        self.with_ipv6 = preset.ipv6 if ipv6 is None else ipv6
         # Extra DNS zones knot serves besides ``zone`` (updatable with the same TSIG key).
         self.extra_zones = tuple(z.rstrip(".").lower() for z in zones if z.rstrip(".").lower() != self.zone)
 
@@ -126,7 +137,14 @@ class Lab:
         self.tsig_key_name = "natlink-lab"
         self.workdir = ""
         self._key = TsigKey(self.tsig_key_name, self.tsig_algorithm)
-        self._router_cfg = RouterConfig(ns=self.ns("rtr"), lan_if=self.lan_bridge, wan_if=self.wan_ifname)
+        self._router_cfg = RouterConfig(ns=self.ns("rtr"), lan_if=self.lan_bridge, wan_if=self.wan_ifname,
+                                        ipv6=self.with_ipv6, ipv6_firewall_control=preset.ipv6_firewall_control)
+        self._ipv6: Ipv6Topology | None = None
+        if self.with_ipv6:
+            hosts6 = {h: self.ns(h) for h in self.hosts}
+            ifnames = {"lan": self.lan_ifname, "lan2": self.lan2_ifname, "rtr": self.lan_bridge,
+                       "wan": self.wan_host_ifname}
+            self._ipv6 = Ipv6Topology(ns=hosts6, ifname={h: ifnames[h] for h in hosts6}, rtr_wan_if=self.wan_ifname)
         self._miniupnpd: Miniupnpd | None = None
         self._knot: Knot | None = None
         self._procs: list[subprocess.Popen[Any]] = []
@@ -159,6 +177,36 @@ class Lab:
     @property
     def igd_url(self) -> str:
         return f"http://{self.gateway}:{self._router_cfg.http_port}/rootDesc.xml"
+
+    def _v6(self) -> Ipv6Topology:
+        if self._ipv6 is None:
+            raise LabError("this lab has no IPv6; use a scenario such as dual-stack or pass ipv6=True")
+        return self._ipv6
+
+    @property
+    def lan_prefix6(self) -> str:
+        """The LAN's current IPv6 /64 (changes with ipv6_renumber)."""
+        return self._v6().lan_prefix
+
+    @property
+    def lan_ip6(self) -> str:
+        return self._v6().address("lan")
+
+    @property
+    def lan2_ip6(self) -> str:
+        return self._v6().address("lan2")
+
+    @property
+    def gateway6(self) -> str:
+        return self._v6().address("rtr")
+
+    @property
+    def wan_ip6(self) -> str:
+        return self._v6().wan_router_ip
+
+    @property
+    def wan_host_ip6(self) -> str:
+        return self._v6().wan_host_ip
 
     @property
     def tsig_secret(self) -> str:
@@ -201,6 +249,9 @@ class Lab:
             f"  wan   {self.wan_host_ip:<15} ns {self.ns('wan')}  DNS {self.dns_server}:{self.dns_port}"
             f" zone {self.zone}  knotd pid {self.knot_pid or '-'}",
         ]
+        if self._ipv6 is not None:
+            lines.append(f"  IPv6  LAN {self.lan_prefix6} (lan {self.lan_ip6}, rtr {self.gateway6}), rtr WAN "
+                         f"{self.wan_ip6}, wan {self.wan_host_ip6}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -351,6 +402,8 @@ class Lab:
         ip("route", "add", "default", "via", self.wan_host_ip, "dev", self.wan_ifname, ns=rtr)
         ip("addr", "add", f"{self.wan_host_ip}/{self.wan_prefix}", "dev", self.wan_host_ifname, ns=wan)
         ip("link", "set", self.wan_host_ifname, "up", ns=wan)
+        if self._ipv6 is not None:
+            self._ipv6.build()
 
     # ------------------------------------------------------------------ readiness
 
@@ -382,6 +435,10 @@ class Lab:
                 self.call("lan", probes.http_get_status, self.gateway, port, "/rootDesc.xml") == 200
             )
             checks["miniupnpd NAT-PMP"] = lambda: self.call("lan", probes.natpmp_public_address, self.gateway) is not None
+            if self._ipv6 is not None and self._router_cfg.ipv6_firewall_control:
+                checks["miniupnpd HTTP over IPv6"] = lambda: (
+                    self.call("lan", probes.http_get_status, self.gateway6, port, "/rootDesc.xml") == 200
+                )
         if self.knot_pid is not None:
             checks["knot SOA"] = lambda: self.call("wan", probes.dns_soa_ok, self.dns_server, self.dns_port, self.zone)
         return checks
@@ -421,9 +478,10 @@ class Lab:
         """Run ``fn(*args, **kwargs)`` in a thread inside ``host``'s netns; return or re-raise."""
         return call_in_netns(self.ns(host), fn, *args, **kwargs)
 
-    def tcp_service(self, host: str, port: int, banner: bytes = b"RDP-STANDIN\n") -> TcpService:
-        """A TCP listener on 0.0.0.0:port in ``host`` that sends ``banner`` and closes."""
-        service = TcpService(self.ns(host), port, banner).start()
+    def tcp_service(self, host: str, port: int, banner: bytes = b"RDP-STANDIN\n", *, ipv6: bool = False) -> TcpService:
+        """A TCP listener on 0.0.0.0:port (``ipv6``: [::]:port, IPv6 only) in ``host`` that sends ``banner``
+        and closes."""
+        service = TcpService(self.ns(host), port, banner, ipv6=ipv6).start()
         self._services.append(service)
         return service
 
@@ -465,6 +523,11 @@ class Lab:
                     return
             time.sleep(0.005)
         raise LabError(f"miniupnpd did not pick up the new WAN address {new_ip} within {timeout}s")
+
+    def ipv6_renumber(self, new_prefix: str) -> None:
+        """The ISP delegates a new IPv6 prefix: the LAN is renumbered (hosts keep their interface identifiers),
+        the old addresses vanish. miniupnpd keeps its old pinholes (for addresses nobody has now)."""
+        self._v6().renumber(new_prefix)
 
     def router_down(self) -> None:
         """Stop miniupnpd only (UPnP/NAT-PMP/PCP stop answering; NAT keeps working)."""

@@ -2,7 +2,7 @@
 
 The ruleset mirrors what miniupnpd's own ``nft_init.sh`` builds (one ``inet filter``
 table holding the forward filter and the nat hooks, with the three ``*miniupnpd``
-chains it fills in), plus a separate ``inet natlink_isp`` table that emulates the ISP
+chains it fills in; masquerading is IPv4 only, as on a home router: IPv6 has no NAT), plus a separate ``inet natlink_isp`` table that emulates the ISP
 dropping inbound ports *before* the router's DNAT — it survives router reboots.
 """
 
@@ -38,6 +38,8 @@ class RouterConfig:
     # mapping is lost.
     system_uptime: bool = False
     pcp_allow_thirdparty: bool = False
+    ipv6: bool = False  # pinholes in the IPv6 firewall (WANIPv6FirewallControl, PCP over IPv6)
+    ipv6_firewall_control: bool = True  # False with ipv6: IPv6 is routed but the firewall cannot be opened
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
@@ -61,7 +63,7 @@ table inet {FILTER_TABLE} {{
     chain postrouting {{
         type nat hook postrouting priority 100; policy accept;
         jump postrouting_miniupnpd
-        oifname "{wan}" masquerade
+        oifname "{wan}" meta nfproto ipv4 masquerade
     }}
     chain prerouting_miniupnpd {{
     }}
@@ -109,7 +111,18 @@ model_name=natlink-lab
 # external ports 1024-65535 only (like many routers); any internal port, e.g. a web server on 443
 allow 1024-65535 {cfg.lan_subnet} 1-65535
 deny 0-65535 0.0.0.0/0 0-65535
-"""
+""" + _ipv6_conf(cfg)
+
+
+def _ipv6_conf(cfg: RouterConfig) -> str:
+    """IPv6 keys verified in the lab notes: ext_ifname6 and IGD v2 (WANIPv6FirewallControl:1). No
+    ipv6_listening_ip (it breaks IPv4 SOAP) and no lease_file6 (it re-adds deleted pinholes on restart)."""
+    if not cfg.ipv6:
+        return ""
+    if not cfg.ipv6_firewall_control:
+        # A router without IPv6 firewall control: IGD v1 (no WANIPv6FirewallControl), nothing on IPv6 (no PCP).
+        return "ipv6_disable=yes\nforce_igd_desc_v1=yes\n"
+    return f"ext_ifname6={cfg.wan_if}\nforce_igd_desc_v1=no\n"
 
 
 def nft(ns: str, *args: str, input: str | None = None) -> str:

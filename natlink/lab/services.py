@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from natlink.lab.netns import call_in_netns
 
 
-def _listener(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _listener(port: int, ipv6: bool = False) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("0.0.0.0", port))
+    if ipv6:  # its own socket beside an IPv4 one on the same port
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    sock.bind(("::" if ipv6 else "0.0.0.0", port))
     sock.listen(16)
     sock.settimeout(0.2)  # lets the accept loop notice stop() even if shutdown() does not wake it
     return sock
@@ -30,15 +32,16 @@ class TcpService:
     ns: str
     port: int
     banner: bytes = b"RDP-STANDIN\n"
+    ipv6: bool = False
     connections: int = 0
-    peers: list[tuple[str, int]] = field(default_factory=list)
+    peers: list[tuple[str, int] | tuple[str, int, int, int]] = field(default_factory=list)
     _sock: socket.socket | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def start(self) -> TcpService:
-        self._sock = call_in_netns(self.ns, _listener, self.port)
+        self._sock = call_in_netns(self.ns, _listener, self.port, self.ipv6)
         if self.port == 0:
             self.port = self._sock.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, name=f"tcp-service-{self.ns}:{self.port}", daemon=True)
