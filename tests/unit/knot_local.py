@@ -48,10 +48,45 @@ class LocalKnot:
         return sorted(rd.to_text() for rrset in response.answer for rd in rrset)
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_port() -> int:
+    """A port free for both UDP and TCP right now (knot listens on both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+def _start(workdir: Path, key: TsigKey) -> tuple[subprocess.Popen[bytes], int, Path]:
+    port = _free_port()
+    conf = workdir / "knot.conf"
+    conf.write_text(knot_conf(workdir=str(workdir), listen_ip="127.0.0.1", port=port, zone=ZONE, key=key))
+    log = workdir / "knot.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(["knotd", "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, port, log
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _answers(port: int) -> bool:
+    try:
+        query = dns.message.make_query(ZONE, "SOA")
+        return bool(dns.query.udp(query, "127.0.0.1", timeout=0.2, port=port).flags & dns.flags.AA)
+    except (OSError, dns.exception.DNSException):
+        return False
 
 
 @pytest.fixture
@@ -64,32 +99,20 @@ def knot(tmp_path: Path) -> Iterator[LocalKnot]:
     workdir = tmp_path / "knot-work"
     (workdir / "knot").mkdir(parents=True)
     key = TsigKey("natlink-test")
-    port = _free_udp_port()
     (workdir / "knot" / f"{ZONE}.zone").write_text(zone_text(ZONE, "127.0.0.1"))
-    conf = workdir / "knot.conf"
-    conf.write_text(knot_conf(workdir=str(workdir), listen_ip="127.0.0.1", port=port, zone=ZONE, key=key))
-    log = workdir / "knot.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(["knotd", "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    server = LocalKnot(port, key, proc, log)
-    try:
+    for _attempt in range(3):  # another process may take the port between our check and knot's bind
+        proc, port, log = _start(workdir, key)
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                query = dns.message.make_query(ZONE, "SOA")
-                if dns.query.udp(query, "127.0.0.1", timeout=0.2, port=port).flags & dns.flags.AA:
-                    break
-            except (OSError, dns.exception.DNSException):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"knotd did not start: {log.read_text()[-500:]}", pytrace=False)
+        while not _answers(port) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        yield server
+        if proc.poll() is None and _answers(port):
+            break
+        _stop(proc)
+        if "address already in use" not in log.read_text():
+            pytest.fail(f"knotd did not start: {log.read_text()[-500:]}", pytrace=False)
+    else:
+        pytest.fail(f"knotd found no free port: {log.read_text()[-500:]}", pytrace=False)
+    try:
+        yield LocalKnot(port, key, proc, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
