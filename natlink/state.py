@@ -69,11 +69,15 @@ class StateStore:
         """Raise NatlinkError (exit 1) when the directory exists but this user cannot read it: "no state" would
         then be a lie (e.g. DynamicUser=yes keeps /var/lib/private/natlink root-only)."""
         try:
-            os.listdir(self.directory)
+            names = [n for n in os.listdir(self.directory) if n.endswith(".json") and not n.startswith(".")]
+            for name in names:  # a readable directory of unreadable files (UMask=0077) is the same case
+                with contextlib.suppress(FileNotFoundError), open(self.directory / name, "rb"):
+                    pass
         except FileNotFoundError:
             return
-        except PermissionError:
-            raise NatlinkError(f"cannot read {self._real()}: permission denied",
+        except PermissionError as exc:
+            where = self._real() if exc.filename in (None, str(self.directory)) else exc.filename
+            raise NatlinkError(f"cannot read {where}: permission denied",
                                "run with sudo (the service's state directory is readable only by it and root)",
                                exit_code=1) from None
         except OSError as exc:

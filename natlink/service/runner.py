@@ -54,6 +54,7 @@ class Service:
         self.health.stopped_entries = self.watch.stopped  # one dict: what status shows is what the service decided
         self.round: dict[str, Any] = {}  # what each job did last (run --once prints it)
         self._last_ping = 0.0
+        self._pinged_ok: bool | None = None  # what the last heartbeat ping said
         self.notifier = Notifier.from_env()
         self.facts = Facts()
         self.report: Any = None  # the last PublicIpReport
@@ -253,6 +254,8 @@ class Service:
         if name == DDNS and result.outcome != "entries-failed":
             self.watch.ddns_round(None if result.ok else result.error)
         self._save_health()
+        if not self.once and self.cfg.service.alerts.heartbeat and (not self.problems()) != self._pinged_ok:
+            self._ping()  # healthy <-> unhealthy: ping now, not at the next minute
 
     # ------------------------------------------------------------------ events
 
@@ -345,7 +348,7 @@ class Service:
         problems = self.problems()
         ok = not problems if healthy is None else healthy and not problems
         text = "natlink: healthy" if ok else "natlink: " + "; ".join(problems or ["a job failed"])
-        self._last_ping = time.monotonic()
+        self._last_ping, self._pinged_ok = time.monotonic(), ok
         if wait:
             ping_heartbeat(url, ok, text)
         else:

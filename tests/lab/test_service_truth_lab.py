@@ -110,6 +110,25 @@ def test_once_prints_what_it_did_json_is_one_document_and_the_heartbeat_is_pinge
     assert pings.requests[-1]["path"] == "/ping/5bf6e1c2/fail" and "dyn" in pings.requests[-1]["body"]
 
 
+def test_the_service_pings_the_heartbeat_on_success_and_at_once_on_failure(lab, tmp_path):
+    lab.tcp_service("lan", 3389)
+    answer = {"text": "good"}
+    start_http_sink(lab, DYNDNS_PORT, lambda req: (200, f"{answer['text']} {req['query']['myip'][0]}"))
+    pings = start_http_sink(lab, ALERT_PORT, lambda req: (200, "OK"))
+    cfg = write_config(lab, tmp_path, probe=False, alerts=False, ddns_rfc2136=False,
+                       extra=dyndns2_entry(lab, tmp_path))
+    cfg.write_text(cfg.read_text() + f'[service.alerts]\nheartbeat = "http://{lab.wan_host_ip}:{ALERT_PORT}/hc/u1"\n')
+    nl = start_natlink(lab, cfg)
+    wait_for(lambda: any(r["path"] == "/hc/u1" for r in pings.requests), 15, "the success ping")
+    assert not any(r["path"].endswith("/fail") for r in pings.requests)
+    answer["text"] = "911"  # the provider's maintenance answer: a transient failure
+    lab.ip_change("11.0.0.9")
+    wait_for(lambda: any(r["path"] == "/hc/u1/fail" for r in pings.requests), 15, "the failure ping")
+    fail = next(r for r in pings.requests if r["path"] == "/hc/u1/fail")
+    assert "dyn" in fail["body"] and "s3cret-pass" not in fail["body"]
+    assert nl.stop()[0] == 0
+
+
 def test_sigterm_waits_for_the_running_job_and_logs_one_line(lab, tmp_path):
     lab.tcp_service("lan", 3389)
 

@@ -85,6 +85,30 @@ def test_unreadable_state_dir_is_permission_denied_not_never_run(public_dir: Pat
     assert "never run" not in proc.stdout + proc.stderr
 
 
+def test_unreadable_state_files_are_permission_denied_too(public_dir: Path) -> None:
+    state = public_dir / "state"
+    StateStore(state).save("service", {"pid": 1, "running": True, "mode": "service"})
+    state.chmod(0o755)
+    (state / "service.json").chmod(0o600)  # UMask=0077 in the unit
+    proc = natlink("-c", str(config(public_dir, state)), "status", user=NOBODY)
+    assert proc.returncode == 1 and f"cannot read {state / 'service.json'}: permission denied" in proc.stderr
+
+
+def test_a_one_shot_write_waits_for_the_state_write_lock(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    store.save("x", {"n": 0})
+    code = ("import sys; from natlink.state import StateStore; "
+            f"StateStore({str(tmp_path)!r}).save('x', {{'n': 1}}); print('written')")
+    with store.write_lock():
+        writer = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        try:
+            writer.wait(1.0)
+        except subprocess.TimeoutExpired:
+            pass
+        assert writer.poll() is None and store.load("x") == {"n": 0}  # it waits while we hold the lock
+    assert writer.wait(10) == 0 and store.load("x") == {"n": 1}
+
+
 def test_status_and_mappings_open_no_secret_file(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("x")
