@@ -307,9 +307,11 @@ def _confirm(router: Router, report: ReconcileReport) -> None:
         if entry is None or entry.internal_ip != a.step.want.internal_ip \
                 or entry.internal_port != a.step.want.internal_port:
             a.ok = False
-            a.error = MappingError(None, "the router accepted the mapping but it is not in its table afterwards",
-                                   "the router may be out of resources or ignore UPnP changes; reboot it or try "
-                                   "NAT-PMP/PCP (router.protocols)", protocol="upnp")
+            seen = "is not in its table" if entry is None else \
+                f"its table shows {entry.internal_ip}:{entry.internal_port} instead"
+            a.error = MappingError(None, f"the router ({router.describe()}) answered success, but read back "
+                                         f"{seen}", "the router may be out of resources or ignore UPnP changes; "
+                                   "reboot it or try NAT-PMP/PCP (router.protocols)", protocol="upnp")
             a.detail = a.error.message
 
 

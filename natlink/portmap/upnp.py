@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from natlink.portmap.base import Granted, Mapping, RouterUnavailable
+from natlink.portmap.base import Granted, Mapping, MappingError, RouterUnavailable
 from natlink.portmap.upnp_errors import ErrorContext, translate
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ class UpnpClient:
                                         "natlink discovers the router again") from None
             log.debug("GetExternalIPAddress failed: %s", exc)
             return None
-        return ip or None
+        ip = (ip or "").strip()
+        return ip if ip and ip != "0.0.0.0" else None  # both mean "not connected" (seen on several routers)
 
     def connection(self) -> dict[str, Any] | None:
         """The WAN connection as the IGD reports it (GetStatusInfo, GetConnectionTypeInfo), like `upnpc -l`:
@@ -100,20 +101,34 @@ class UpnpClient:
                 raise translate(str(exc), ErrorContext(action="list")) from None
             if entry is None:
                 break
-            ext, proto, (ihost, iport), desc, enabled, rhost, lease = entry
-            out.append(Mapping(proto.lower(), int(ext), ihost, int(iport), desc or "", int(lease),
-                               str(enabled) in ("1", "true", "True"), rhost or ""))
+            try:
+                ext, proto, (ihost, iport), desc, enabled, rhost, lease = entry
+                out.append(Mapping(proto.lower(), int(ext), ihost, int(iport), desc or "", int(lease),
+                                   str(enabled) in ("1", "true", "True"), rhost or ""))
+            except (TypeError, ValueError):
+                raise MappingError(None, f"entry {i} of the router's UPnP table is unreadable ({entry!r:.80})",
+                                   "check the router's UPnP table; reboot it if it is corrupted",
+                                   protocol="upnp") from None
         return out
 
     def get(self, protocol: str, external_port: int) -> Mapping | None:
+        """GetSpecificPortMappingEntry: the entry now in the router's table, or None."""
         entry = self._u.getspecificportmapping(external_port, protocol.upper())
         if entry is None:
             return None
-        ihost, iport, desc, enabled, lease = entry
-        return Mapping(protocol, external_port, ihost, int(iport), desc or "", int(lease), bool(enabled))
+        try:
+            ihost, iport, desc, enabled, lease = entry
+            return Mapping(protocol, external_port, ihost, int(iport), desc or "", int(lease), bool(enabled))
+        except (TypeError, ValueError):
+            raise MappingError(None, f"the router's entry for {protocol.upper()} {external_port} is unreadable "
+                                     f"({entry!r:.80})", "check the router's UPnP table; reboot it if it is "
+                                                         "corrupted", protocol="upnp") from None
 
     def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted:
         port = want.external_port
+        if not 0 < port < 65536:  # some routers take external port 0 as "every port"
+            raise MappingError(None, f"external port {port} is not a port natlink asks for", "set external_port to "
+                                     "1-65535", protocol="upnp")
         try:
             if any_port:
                 # IGD v2 AddAnyPortMapping: the router picks a free port near the wanted one. The binding always

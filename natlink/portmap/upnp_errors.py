@@ -97,6 +97,10 @@ def explain(code: int | None, ctx: ErrorContext, message: str = "") -> tuple[str
                     "use a high external_port (e.g. 3390, 8443), or allow the port in the router's UPnP settings")
         return ("the router does not allow this UPnP action", "allow UPnP changes in the router's settings")
     if code == 501:
+        if ctx.action == "add":
+            return (f"the router could not add {port} (ActionFailed): its mapping table may be full, or it is "
+                    "not connected (miniupnpd answers this for a private/CGNAT WAN address)",
+                    "run `natlink mappings` and remove unused entries; run `natlink ip` to check the WAN address")
         return ("the router could not perform the action; miniupnpd answers this when its WAN address is "
                 "private/CGNAT or it is not connected",
                 "run `natlink ip` to check the WAN address; if it is public, restart the router's UPnP service")

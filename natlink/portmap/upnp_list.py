@@ -10,18 +10,14 @@ from __future__ import annotations
 import re
 import socket
 
+from natlink.portmap import xmlsafe
 from natlink.portmap.base import Mapping
 
 SERVICE_V2 = "urn:schemas-upnp-org:service:WANIPConnection:2"  # the action exists only in v2
 MAX_PORTS = 1000  # miniupnpd's own default; the binding walk stops at 1024 too
+MAX_RESPONSE = 2 * 1024 * 1024  # ~1000 entries are ~400 kB; anything far larger is not a mapping table
 
-_LISTING = re.compile(r"<(?:\w+:)?NewPortListing\s*>(.*?)</(?:\w+:)?NewPortListing\s*>", re.S)
-_ENTRY = re.compile(r"<(?:\w+:)?PortMappingEntry\s*>(.*?)</(?:\w+:)?PortMappingEntry\s*>", re.S)
-_FIELD = re.compile(r"<(?:\w+:)?(New\w+)\s*>(.*?)</(?:\w+:)?\1\s*>", re.S)
-_FIELD_EMPTY = re.compile(r"<(?:\w+:)?(New\w+)\s*/>")
 _ERROR_CODE = re.compile(r"<(?:\w+:)?errorCode\s*>\s*(\d+)\s*<", re.S)
-_REF = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);")
-_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 
 
 class ListUnavailable(Exception):
@@ -41,51 +37,51 @@ def encode_request(protocol: str, service: str = SERVICE_V2, number: int = MAX_P
             '</s:Body></s:Envelope>\r\n').encode("utf-8")
 
 
-def unescape(text: str) -> str:
-    """XML's five entities and character references (html.unescape costs ~9 ms to import)."""
-    def ref(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name.startswith("#"):
-            code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
-            return chr(code) if 0 < code < 0x110000 else m.group(0)
-        return _NAMED[name]
-    return _REF.sub(ref, text) if "&" in text else text
-
-
-def _text(value: str) -> str:
-    value = value.strip()
-    if value.startswith("<![CDATA[") and value.endswith("]]>"):
-        return value[9:-3]
-    return unescape(value)
-
-
-def parse_listing(body: str) -> list[Mapping]:
+def parse_listing(body: str | bytes) -> list[Mapping]:
     """The entries of a GetListOfPortMappings answer; ListUnavailable for a fault or an unreadable answer.
 
-    The listing is an XML document inside the answer, as CDATA (miniupnpd, unescaped inside) or escaped text.
-    """
-    m = _LISTING.search(body)
-    if m is None:
-        code = _ERROR_CODE.search(body)
-        raise ListUnavailable("no NewPortListing in the answer", int(code.group(1)) if code else None)
-    listing = m.group(1).strip()
-    if listing.startswith("<![CDATA["):
-        listing = listing[9:].rsplit("]]>", 1)[0]
-    elif "&lt;" in listing:
-        listing = unescape(listing)
+    The listing is an XML document inside the answer, as CDATA (miniupnpd) or escaped text; both documents are
+    parsed with defusedxml (natlink.portmap.xmlsafe)."""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    try:
+        root = xmlsafe.parse(raw, MAX_RESPONSE)
+    except xmlsafe.RouterXmlError as exc:
+        code = _ERROR_CODE.search(raw.decode("utf-8", "replace"))
+        raise ListUnavailable(f"unreadable answer ({exc})", int(code.group(1)) if code else None) from None
+    listing = next((e for e in root.iter() if xmlsafe.local(e.tag) == "NewPortListing"), None)
+    if listing is None:
+        code = next((e.text for e in root.iter() if xmlsafe.local(e.tag) == "errorCode"), None)
+        raise ListUnavailable("no NewPortListing in the answer",
+                              int(code) if code and code.strip().isdigit() else None)
+    text = (listing.text or "").strip()
+    if not text:
+        return []
+    try:
+        inner = xmlsafe.parse(text.encode("utf-8"), MAX_RESPONSE)
+    except xmlsafe.RouterXmlError as exc:
+        raise ListUnavailable(f"unreadable NewPortListing ({exc})") from None
     out: list[Mapping] = []
-    for entry in _ENTRY.findall(listing):
-        fields = {name: _text(value) for name, value in _FIELD.findall(entry)}
-        fields.update({name: "" for name in _FIELD_EMPTY.findall(entry)})
+    for entry in (e for e in inner.iter() if xmlsafe.local(e.tag) == "PortMappingEntry"):
+        fields = {xmlsafe.local(f.tag): (f.text or "").strip() for f in entry}
         try:
-            out.append(Mapping(fields["NewProtocol"].lower(), int(fields["NewExternalPort"]),
-                               fields["NewInternalClient"], int(fields["NewInternalPort"]),
+            out.append(Mapping(fields["NewProtocol"].lower(), port(fields["NewExternalPort"]),
+                               fields["NewInternalClient"], port(fields["NewInternalPort"]),
                                fields.get("NewDescription", ""), int(fields.get("NewLeaseTime") or 0),
-                               fields.get("NewEnabled", "1").strip().lower() in ("1", "true", "yes"),
+                               fields.get("NewEnabled", "1").lower() in ("1", "true", "yes"),
                                fields.get("NewRemoteHost", "")))
         except (KeyError, ValueError) as exc:
             raise ListUnavailable(f"unreadable PortMappingEntry ({exc})") from None
+        if len(out) > MAX_PORTS:
+            raise ListUnavailable(f"the router listed more than {MAX_PORTS} entries")
     return out
+
+
+def port(text: str) -> int:
+    """A port number 1-65535 from router text; ValueError otherwise (never port 0)."""
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError(f"port {value} out of range")
+    return value
 
 
 def split_url(url: str) -> tuple[str, int, str]:
@@ -94,8 +90,11 @@ def split_url(url: str) -> tuple[str, int, str]:
         raise ListUnavailable(f"not an http:// control URL: {url}")
     hostport, _, path = url[7:].partition("/")
     has_port = ":" in hostport and not hostport.endswith("]")  # [v6] without a port
-    host, _, port = hostport.rpartition(":") if has_port else (hostport, "", "80")
-    return host.strip("[]"), int(port or 80), "/" + path
+    host, _, number = hostport.rpartition(":") if has_port else (hostport, "", "80")
+    try:
+        return host.strip("[]"), port(number or "80"), "/" + path
+    except ValueError:
+        raise ListUnavailable(f"bad port in the control URL {url}") from None
 
 
 def fetch(control_url: str, protocol: str, *, timeout: float = 2.0, service: str = SERVICE_V2) -> list[Mapping]:
@@ -113,13 +112,12 @@ def fetch(control_url: str, protocol: str, *, timeout: float = 2.0, service: str
         raise ListUnavailable(f"GetListOfPortMappings: {exc}") from None
     status_line, _, rest = data.partition(b"\r\n")
     _, _, payload = rest.partition(b"\r\n\r\n")
-    text = payload.decode("utf-8", "replace")
     parts = status_line.split()
     if len(parts) < 2 or parts[1] != b"200":
-        code = _ERROR_CODE.search(text)
+        code = _ERROR_CODE.search(payload.decode("utf-8", "replace"))
         raise ListUnavailable(f"GetListOfPortMappings: {status_line.decode('latin-1', 'replace')}",
                               int(code.group(1)) if code else None)
-    return parse_listing(text)
+    return parse_listing(payload)
 
 
 def _read_response(sock: socket.socket) -> bytes:
@@ -132,6 +130,8 @@ def _read_response(sock: socket.socket) -> bytes:
             break
         chunks.append(chunk)
         total += len(chunk)
+        if total > MAX_RESPONSE:
+            raise ListUnavailable(f"GetListOfPortMappings: answer larger than {MAX_RESPONSE} bytes")
         if need is None:
             data = b"".join(chunks)
             head, sep, _ = data.partition(b"\r\n\r\n")
@@ -153,7 +153,12 @@ def _dechunk(body: bytes) -> bytes:
     out, rest = [], body
     while rest:
         size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        try:
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            raise ListUnavailable(f"GetListOfPortMappings: bad chunked encoding ({size_line[:20]!r})") from None
+        if size < 0 or size > len(rest):
+            raise ListUnavailable("GetListOfPortMappings: bad chunked encoding (chunk past the end)")
         if size == 0:
             break
         out.append(rest[:size])

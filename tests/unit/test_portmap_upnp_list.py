@@ -137,9 +137,29 @@ def test_client_falls_back_to_the_walk_and_remembers(monkeypatch):
     assert not client.lists_in_one_call
 
 
-@pytest.mark.parametrize("text,plain", [("a &amp; b", "a & b"), ("&lt;x&gt;", "<x>"), ("&#65;&#x42;", "AB"),
-                                        ("&quot;&apos;", "\"'"), ("no refs", "no refs"), ("&bogus;", "&bogus;")])
-def test_unescape(text, plain):
-    from natlink.portmap.upnp_list import unescape
+@pytest.mark.parametrize("body", [
+    # a DTD (billion laughs) inside the listing, as UTF-16 (a byte grep for "<!DOCTYPE" misses it)
+    answer("<![CDATA[" + '<!DOCTYPE x [<!ENTITY a "aaaa">]><p:PortMappingList xmlns:p="u">&a;</p:PortMappingList>'
+           + "]]>"),
+    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'.encode("utf-16"),
+    answer("<![CDATA[<p:PortMappingList xmlns:p=\"u\"><p:PortMappingEntry><p:NewExternalPort>0"
+           "</p:NewExternalPort></p:PortMappingEntry></p:PortMappingList>]]>"),  # port 0 is never a mapping
+    b"\x00\xff garbage",
+])
+def test_hostile_or_malformed_answers_are_list_unavailable(body):
+    with pytest.raises(ListUnavailable):
+        parse_listing(body)
 
-    assert unescape(text) == plain
+
+def test_bad_port_in_a_control_url_and_bad_chunks_are_list_unavailable():
+    from natlink.portmap.upnp_list import _dechunk
+
+    with pytest.raises(ListUnavailable):
+        split_url("http://10.0.1.1:99999/ctl")
+    with pytest.raises(ListUnavailable):
+        split_url("http://10.0.1.1:x/ctl")
+    with pytest.raises(ListUnavailable):
+        _dechunk(b"zz\r\nabc\r\n0\r\n\r\n")
+    with pytest.raises(ListUnavailable):
+        _dechunk(b"ffff\r\nabc\r\n")
+    assert _dechunk(b"3\r\nabc\r\n0\r\n\r\n") == b"abc"
