@@ -121,6 +121,8 @@ class ServiceCfg:
     state_dir: str = "/var/lib/natlink"
     unmap_on_stop: bool = False
     metrics: str | None = None  # "127.0.0.1:9877"
+    web: str | None = None  # status page, "127.0.0.1:9878" (natlink/web/)
+    web_password: SecretRef | None = None  # required when web binds to a non-loopback address
     alerts: AlertsCfg = field(default_factory=AlertsCfg)
 
 
@@ -574,7 +576,7 @@ def parse_config(text: str, path: Path | None = None, *, check_secrets: bool = T
     ddns = _ddns_entries(loader, data.get("ddns", []))
     probes = _probes(loader, data.get("probe", []), mappings)
     schedule = section(_schedule, "schedule", _keys(ScheduleCfg), ScheduleCfg())
-    service = section(_service, "service", _keys(ServiceCfg), ServiceCfg(), loader)
+    service = section(_service, "service", _keys(ServiceCfg, secrets=("web_password",)), ServiceCfg(), loader)
     doctor = section(_doctor, "doctor", _keys(DoctorCfg), DoctorCfg())
     loader.raise_problems()
     return Config(path=path, router=router, mappings=mappings, public_ip=public_ip, ddns=ddns, probes=probes,
@@ -828,6 +830,7 @@ def _service(loader: _Loader, s: _Section) -> ServiceCfg:
     metrics = s.string("metrics")
     if metrics is not None and parse_target(metrics) is None:
         s.fail("metrics", f"{shown(metrics)} is not ADDR:PORT (e.g. \"127.0.0.1:9877\")")
+    web, web_password = _web(s)
     alerts_data = s.raw("alerts")
     alerts = AlertsCfg()
     if alerts_data is not None:
@@ -840,9 +843,30 @@ def _service(loader: _Loader, s: _Section) -> ServiceCfg:
     if state_dir is None:
         state_dir = default_state_dir(loader.path)
     cfg = ServiceCfg(state_dir=str(loader.relative(state_dir)), unmap_on_stop=s.boolean("unmap_on_stop", False),
-                     metrics=metrics, alerts=alerts)
+                     metrics=metrics, web=web, web_password=web_password, alerts=alerts)
     s.finish()
     return cfg
+
+
+def _web(s: _Section) -> tuple[str | None, SecretRef | None]:
+    """service.web and its password: an open page on a LAN is an attack surface, so a non-loopback bind
+    needs web_password_file/_env/_credential."""
+    web = s.string("web")
+    password = s.secret("web_password", required=False)
+    target = parse_target(web) if web is not None else None
+    if web is not None and target is None:
+        s.fail("web", f"{shown(web)} is not ADDR:PORT (e.g. \"127.0.0.1:9878\")")
+    if target is not None and password is None and not _loopback(target[0]):
+        s.fail("web", f"{shown(web)} is reachable from other hosts; set web_password_file = \"/path\" (or "
+                      "web_password_env / web_password_credential), or bind to 127.0.0.1")
+    return web, password
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def default_state_dir(config_path: Path | None) -> str:

@@ -69,6 +69,7 @@ class Alerter:
         self._lock = threading.Lock()
         self._on_sent = on_sent
         self._threads: list[threading.Thread] = []
+        self.on_raise: Callable[[Alert], None] | None = None  # the history (natlink/service/history.py)
 
     @property
     def enabled(self) -> bool:
@@ -88,6 +89,8 @@ class Alerter:
     def raise_(self, alert: Alert) -> bool:
         """Log the alert; deliver it unless rate-limited. Returns True when it was queued for delivery."""
         log.warning("alert: %s", alert.line())
+        if self.on_raise:
+            self.on_raise(alert)
         if not self.enabled:
             return False
         with self._lock:

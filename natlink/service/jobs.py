@@ -50,11 +50,18 @@ def detect(cfg: Config, router: RouterSession | None = None) -> Any:
     return _detect(cfg, router=router)
 
 
-def update_ddns(cfg: Config, store: StateStore, report: Any, names: list[str] | None) -> list[Any]:
-    """-> list[EntryResult(name, action, outcome, fatal, message)]; providers are contacted only on change."""
+def update_ddns(cfg: Config, store: StateStore, report: Any, names: list[str] | None,
+                forced: frozenset[str] = frozenset()) -> list[Any]:
+    """-> list[EntryResult(name, action, outcome, fatal, message)]; providers are contacted only on change,
+    except for the entries in ``forced`` (the status page's "update now", like `natlink ddns --force NAME`)."""
     from natlink.ddns.updater import update_all
 
-    return list(update_all(cfg, store, report, force=False, names=names))
+    forced = frozenset(n for n in forced if any(d.name == n for d in cfg.ddns))
+    if not forced:
+        return list(update_all(cfg, store, report, force=False, names=names))
+    rest = [d.name for d in cfg.ddns if d.name not in forced and (not names or d.name in names)]
+    results = list(update_all(cfg, store, report, force=True, names=sorted(forced)))
+    return results + (list(update_all(cfg, store, report, force=False, names=rest)) if rest else [])
 
 
 def probe(cfg: Config, store: StateStore, report: Any, session: RouterSession | None = None) -> list[Any]:

@@ -19,6 +19,7 @@ from natlink.service import jobs
 from natlink.service.alerts import Alert, Alerter, ping_heartbeat
 from natlink.service.events import Event
 from natlink.service.health import HEARTBEAT_EVERY, Health
+from natlink.service.history import History
 from natlink.service.listening import Listening
 from natlink.service.metrics import Facts, MetricsServer, render
 from natlink.service.notify import Notifier
@@ -50,6 +51,10 @@ class Service:
         self.health = Health(self.store, mode="oneshot" if once else "service",
                              config_path=str(cfg.path) if cfg.path else None)
         self.alerter = Alerter(cfg.service.alerts, self.health.alerts_sent, on_sent=lambda: self.health.count("alerts"))
+        self.history = History(self.store)  # what the status page lists: every alert, every mapping repair
+        self.alerter.on_raise = self.history.add_alert
+        self._forced_ddns: set[str] = set()  # entries the status page asked to update now
+        self._forced_lock = threading.Lock()
         self.watch = Watch(self.alerter)
         self.health.stopped_entries = self.watch.stopped  # one dict: what status shows is what the service decided
         self.round: dict[str, Any] = {}  # what each job did last (run --once prints it)
@@ -77,6 +82,7 @@ class Service:
             self._renew_all.set()
         self.listening = Listening(self.on_event, self.store)
         self._metrics: MetricsServer | None = None
+        self._web: Any = None  # the status page (natlink.web.server.WebServer) while service.web is set
         self.scheduler: Any = None
         self.slots: dict[str, JobSlot] = {}
         self._build_slots()
@@ -153,6 +159,8 @@ class Service:
         changed = [a for a in actions if a.ok and a.step.changes]
         for a in changed:
             log.info("mapping %s: %s", a.name, a.detail)
+            if a.step.action in ("add", "replace"):
+                self.history.add(f"mapping-{a.step.action}", f"mapping:{a.name}", f"mapping {a.name}: {a.detail}")
         first, self._mappings_ran = not self._mappings_ran, True
         if first or changed:
             self.trigger({PROBE}, "first mappings run" if first else "mappings changed")
@@ -224,7 +232,9 @@ class Service:
             return Result(bool(ip), "ok" if ip else "no-ip", None if ip else getattr(report, "problem", None))
         # Stopped entries are asked too: the DDNS state answers "blocked" without a request, unless the fix
         # (a config or secret change) arrived, and then this round is the retry.
-        results = jobs.update_ddns(self.cfg, self.store, report, names=None)
+        with self._forced_lock:
+            forced, self._forced_ddns = frozenset(self._forced_ddns), set()
+        results = jobs.update_ddns(self.cfg, self.store, report, names=None, forced=forced)
         self.round[DDNS]["entries"] = [r.to_json() for r in results]
         self.health.count("ddns_requests", sum(r.requests for r in results))
         for r in results:
@@ -297,6 +307,27 @@ class Service:
         if self.cfg.service.metrics:
             self._metrics = MetricsServer(self.cfg.service.metrics, self.metrics_page).start()
 
+    def _start_web(self) -> None:
+        if self.cfg.service.web:
+            from natlink.web.server import Actions, WebServer
+
+            self._web = WebServer(self.cfg.service.web, self.cfg.service.web_password, lambda: self.cfg, self.store,
+                                  Actions(self.check_now, self.update_now)).start()
+
+    def check_now(self) -> str:
+        """The status page's "check now": one round of every job, at once."""
+        self.trigger({MAPPINGS, PUBLIC_IP, DDNS, PROBE}, "check now (status page)")
+        return "check started: mappings, public address, DDNS and probes run now"
+
+    def update_now(self, name: str) -> str:
+        """The status page's "update now" for one DDNS entry (like `natlink ddns --force NAME`); KeyError if unknown."""
+        if name not in {d.name for d in self.cfg.ddns}:
+            raise KeyError(name)
+        with self._forced_lock:
+            self._forced_ddns.add(name)
+        self.trigger({DDNS}, f"update now: {name} (status page)")
+        return f"update of {name} started: the provider is asked now, even if the address did not change"
+
     def status_line(self) -> str:
         parts = []
         for name, slot in self.slots.items():
@@ -364,6 +395,7 @@ class Service:
 
         self._install_signals()
         self._start_metrics()
+        self._start_web()
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max_workers=4)},
                                              timezone=timezone.utc)
         now = datetime.now(timezone.utc)
@@ -450,6 +482,8 @@ class Service:
         self._session.close()
         if self._metrics is not None:
             self._metrics.stop()
+        if self._web is not None:
+            self._web.stop()
         self._mark_stopped()
         self.alerter.raise_(Alert("service-stopped", "service", f"natlink stopped (pid {self.health.doc['pid']})"))
         self.alerter.flush(ALERT_FLUSH)
