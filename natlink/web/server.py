@@ -39,7 +39,7 @@ STATIC = {"page.css": "text/css; charset=utf-8", "page.js": "text/javascript; ch
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
 
@@ -259,6 +259,8 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
                 return
             path = urlsplit(self.path).path
             if not origin_allowed(self.headers.get("Origin"), self.headers.get("Host")):
+                log.warning("status page: refused a POST from origin %r (the page is %r)", self.headers.get("Origin"),
+                            self.headers.get("Host"))
                 self._send(403, "cross-site request refused\n", "text/plain; charset=utf-8")
                 return
             form = self._form()
