@@ -173,8 +173,11 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
     _log(entry, combined)
     ordered = [outcomes[h] for h in entry.hostnames]
     summary = hosts.summary(states)
+    message = _message(ordered, combined.message)
+    if combined.kind == "fatal":  # the same hint as a blocked entry's (and status', the log's, the alert's)
+        message = f"{message} — {stopped_hint(entry.name)}"
     return EntryResult(action="update", outcome=combined.outcome, fatal=any(s.fatal for s in states.values()),
-                       kind=combined.kind, message=_message(ordered, combined.message),
+                       kind=combined.kind, message=message,
                        addresses=dict(summary.published), next_attempt=summary.next_attempt,
                        verify_problem="; ".join(verify_problems) or None, requests=provider.requests_sent,
                        hosts=tuple(ordered), drift=tuple(drift_seen), **base)

@@ -79,7 +79,8 @@ class Watch:
                 # Alert when the provider answered so, not for an entry stopped since before (a restart).
                 if r.action != "blocked":
                     self.alerter.raise_(Alert("ddns-stopped", f"ddns:{r.name}",
-                                              f"{r.provider} answered {r.outcome}: {r.message.split(' — ')[0]}",
+                                              f"{r.provider} answered {r.outcome}: "
+                                              f"{r.message.removesuffix(' — ' + stopped_hint(r.name))}",
                                               stopped_hint(r.name)))
                 continue
             if r.name in self.stopped and r.kind == "success":

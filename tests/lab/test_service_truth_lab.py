@@ -56,6 +56,7 @@ def test_badauth_recovers_after_the_password_file_is_fixed_with_one_hint(lab, tm
     assert doc["ddns"][0]["stopped"] and doc["ddns"][0]["hint"] == hint
     assert hint in natlink(lab, cfg, "status").stdout
     assert hint in natlink(lab, cfg, "ddns", "dyn").stdout  # the one-shot command, same words
+    assert stop_alert["message"].startswith("dyndns2 answered badauth") and hint not in stop_alert["message"]
     assert hint in nl.log
     assert len(provider.requests) == 1  # `natlink ddns` above sent nothing: the entry is stopped
 

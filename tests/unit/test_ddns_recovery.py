@@ -43,7 +43,8 @@ def stopped(tmp_path: Path, httpserver: Any) -> tuple[Any, Dyndns2Fake, StateSto
     pw = write_secret(tmp_path, "pw", "an-old-password")
     cfg = load(tmp_path, dyndns2_toml("noip", httpserver.url_for("/"), pw))
     store = StateStore(cfg.service.state_dir)
-    assert run(cfg, store, NOW).fatal
+    first = run(cfg, store, NOW)
+    assert first.fatal and first.message.endswith(" — " + stopped_hint("d"))  # the same hint as when blocked
     return cfg, fake, store, pw
 
 
