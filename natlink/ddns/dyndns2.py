@@ -143,6 +143,11 @@ class Dyndns2Provider(Provider):
                 break
         return worst(results)
 
+    def parse(self, status: int, body: str, sent: dict[int, str], hostname: str,
+              retry_after: str | None) -> ProviderResult:
+        """The answer's meaning (a dialect of dyndns2 overrides this)."""
+        return parse_answer(status, body, sent, self.label, hostname, retry_after)
+
     def _one(self, hostname: str, addresses: dict[int, str]) -> ProviderResult:
         label = self.label
         username = self.option("username") or (hostname if self.preset("username_is_hostname") else "")
@@ -151,5 +156,5 @@ class Dyndns2Provider(Provider):
                                      basic_auth=(str(username), self.secrets["password"]))
         except HttpError as exc:
             return transient(exc.kind, self.safe(f"{label}: {exc.message}; natlink retries later"))
-        result = parse_answer(resp.status, resp.text(), addresses, label, hostname, resp.headers.get("retry-after"))
+        result = self.parse(resp.status, resp.text(), addresses, hostname, resp.headers.get("retry-after"))
         return replace(result, message=self.safe(result.message))

@@ -105,6 +105,10 @@ _SPECS = (
     # Strato: username = the domain, password = its DynDNS password; myip=v4,v6 sets both.
     ProviderSpec("strato", "Strato", _DYNDNS2, required=("username",), optional=("server",), **_USER_PW,
                  preset={"server": "https://dyndns.strato.com", "path": "/nic/update", "ipv6": "myip"}),
+    # easyDNS: one update per name every 10 minutes (sooner: TOOSOON), one address per request.
+    ProviderSpec("easydns", "easyDNS", "natlink.ddns.easydns:EasydnsProvider", required=("username",),
+                 optional=("server",), **_USER_PW, families=SEPARATE, min_interval=600,
+                 preset={"server": "https://members.easydns.com", "path": "/dyn/dyndns.php", "ipv6": "myip"}),
     ProviderSpec("namecheap", "Namecheap", "natlink.ddns.namecheap:NamecheapProvider", required=("domain",),
                  optional=("server",), **_USER_PW,
                  preset={"server": "https://dynamicdns.park-your-domain.com"}, families=IPV4_ONLY),
