@@ -100,7 +100,11 @@ def query_router(router: RouterLike | None, open_router: Any, router_cfg: Any) -
 def pick_interface_address(addr_info: list[dict[str, Any]], family: int) -> str | None:
     """From `ip -j addr` addr_info entries pick a stable global address: IPv6 privacy (temporary),
     deprecated, tentative and DAD-failed addresses change or vanish, so a server must not publish them."""
-    wanted = "inet6" if family == 6 else "inet"
+    if family == 6:  # the full rule (ULA, link-local, lifetimes): natlink.ipv6addr, docs/design/ipv6.md
+        from natlink.ipv6addr import from_ip_json, select
+
+        return select(from_ip_json([{"ifname": "", "addr_info": addr_info}])).address
+    wanted = "inet"
     candidates = []
     for info in addr_info:
         if info.get("family") != wanted or info.get("scope", "global") != "global":
