@@ -115,10 +115,10 @@ class _Sockets:
             s.close()
 
 
-def _udp(gateway: str) -> socket.socket:
+def _udp(gateway: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
-    sock.connect((gateway, PORT))  # only the gateway's answers reach us; ICMP unreachable shows as refused
+    sock.connect((gateway, port))  # only the gateway's answers reach us; ICMP unreachable shows as refused
     return sock
 
 
@@ -146,10 +146,11 @@ def _send(sock: socket.socket | None, payload: bytes, dest: tuple[str, int] | No
 
 def burst(gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: float,
           known_url: tuple[str, str] | None = None, open_url: Callable[[str], Any] | None = None,
-          window: float = WINDOW) -> Discovery:
+          window: float = WINDOW, pmp_port: int = PORT, ssdp_port: int = 1900, multicast: bool = True) -> Discovery:
     """Ask over every protocol in ``protocols`` at once; see the module docstring.
 
     known_url: (url, "config" | "cache"); open_url builds a UPnP client from it (raises when it does not work).
+    pmp_port / ssdp_port / multicast: other ports and no multicast for the in-process fake gateway's tests.
     """
     started = time.monotonic()
     deadline = started + timeout
@@ -160,9 +161,9 @@ def burst(gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: flo
     checker: threading.Thread | None = None
     try:
         if "natpmp" in protocols:
-            socks.natpmp = _udp(gateway)
+            socks.natpmp = _udp(gateway, pmp_port)
         if "pcp" in protocols:
-            socks.pcp = _udp(gateway)
+            socks.pcp = _udp(gateway, pmp_port)
         if "upnp" in protocols:
             socks.ssdp = _ssdp_socket(lan_ip)
             if known_url is not None and open_url is not None:
@@ -177,8 +178,9 @@ def burst(gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: flo
                 _send(socks.pcp, pcp.encode_announce(lan_ip))
             if heard.get("upnp") and not heard["upnp"].ok:
                 for st in ssdp.SEARCH_TARGETS[:2]:
-                    _send(socks.ssdp, ssdp.encode_search(st, f"{gateway}:1900"), (gateway, 1900))
-                    _send(socks.ssdp, ssdp.encode_search(st), ssdp.SSDP_GROUP)
+                    _send(socks.ssdp, ssdp.encode_search(st, f"{gateway}:{ssdp_port}"), (gateway, ssdp_port))
+                    if multicast:
+                        _send(socks.ssdp, ssdp.encode_search(st), ssdp.SSDP_GROUP)
 
         send_all()
         resend_at, wait = started + 0.25, 0.5
@@ -251,7 +253,7 @@ def _receive(sock: socket.socket, socks: _Sockets, heard: dict[str, Heard], disc
         protocol = "natpmp" if sock is socks.natpmp else "pcp"
         h = heard[protocol]
         if not h.ok:
-            h.state, h.detail = REFUSED, f"{gateway}:{PORT} refused (nothing listens there)"
+            h.state, h.detail = REFUSED, f"{gateway}:{sock.getpeername()[1]} refused (nothing listens there)"
         return
     except OSError:
         return

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from natlink.portmap.base import Granted, Mapping, MappingError
 from natlink.portmap.granted import other_host_refusal
-from natlink.portmap.udp import exchange
+from natlink.portmap.udp import PORT, exchange
 
 VERSION = 0
 OP_PUBLIC = 0
@@ -125,8 +125,9 @@ class NatPmpClient:
     can_list = False
 
     def __init__(self, gateway: str, timeout: float = 2.0, self_ip: str | None = None,
-                 epoch: int | None = None) -> None:
+                 epoch: int | None = None, port: int = PORT) -> None:
         self.gateway = gateway
+        self.port = port
         self.self_ip = self_ip
         self.timeout = timeout
         self._epoch: int | None = epoch  # from the discovery answer
@@ -138,7 +139,7 @@ class NatPmpClient:
 
     def probe(self) -> PublicAddressReply:
         reply = exchange(self.gateway, encode_public_request(), _parser(PublicAddressReply),
-                         timeout=self.timeout, what="NAT-PMP")
+                         timeout=self.timeout, port=self.port, what="NAT-PMP")
         self._epoch = reply.epoch
         self._address = reply
         return reply
@@ -177,7 +178,8 @@ class NatPmpClient:
 
     def _map(self, protocol: str, internal: int, external: int, lifetime: int) -> MapReply:
         reply = exchange(self.gateway, encode_map_request(protocol, internal, external, lifetime),
-                         _parser(MapReply, protocol), timeout=self.timeout, what="NAT-PMP map")
+                         _parser(MapReply, protocol), timeout=self.timeout, port=self.port,
+                         what="NAT-PMP map")
         self._epoch = reply.epoch
         return reply
 

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 
 from natlink.portmap.base import Granted, Mapping, MappingError
-from natlink.portmap.udp import exchange
+from natlink.portmap.udp import PORT, exchange
 
 VERSION = 2
 OP_ANNOUNCE = 0
@@ -157,8 +157,10 @@ class PcpClient:
     protocol = "pcp"
     can_list = False
 
-    def __init__(self, gateway: str, client_ip: str, timeout: float = 2.0, epoch: int | None = None) -> None:
+    def __init__(self, gateway: str, client_ip: str, timeout: float = 2.0, epoch: int | None = None,
+                 port: int = PORT) -> None:
         self.gateway = gateway
+        self.port = port
         self.client_ip = client_ip
         self.timeout = timeout
         self._epoch: int | None = epoch  # from the discovery answer
@@ -177,7 +179,7 @@ class PcpClient:
             if reply.opcode != opcode or (nonce is not None and reply.nonce and reply.nonce != nonce):
                 return None
             return reply
-        reply = exchange(self.gateway, payload, parse, timeout=self.timeout, what=what)
+        reply = exchange(self.gateway, payload, parse, timeout=self.timeout, port=self.port, what=what)
         self._epoch = reply.epoch
         return reply
 
