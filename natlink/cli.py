@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
-from natlink import __version__
+from natlink import __version__, cliparse
 from natlink.errors import EXIT_RUNTIME, EXIT_USAGE, NatlinkError
 from natlink.logsetup import setup_logging
 from natlink.output import Output, silence_closed_pipes
@@ -18,11 +18,6 @@ if TYPE_CHECKING:
     from natlink.config import Config
 
 log = logging.getLogger("natlink")
-
-EXIT_CODES = """exit codes:
-  0  success; everything checked is healthy
-  1  a runtime problem or a failed check (router refused or absent, CGNAT, not reachable, provider error)
-  2  usage or configuration error (the message names the file, line and key)"""
 
 # subcommand -> (module in natlink.commands, one-line help). Modules keep heavy imports inside run().
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -71,16 +66,22 @@ class Context:
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """On the top level with their help; on each subcommand too (`natlink map --json` works) but hidden from its
+    help, which lists only that command's own options."""
     default = argparse.SUPPRESS if suppress else None
+
+    def shown(text: str) -> str:
+        return argparse.SUPPRESS if suppress else text
+
     parser.add_argument("-c", "--config", metavar="PATH", default=default,
-                        help="config file (default: $NATLINK_CONFIG, /etc/natlink/config.toml, "
-                             "~/.config/natlink/config.toml)")
+                        help=shown("config file (default: $NATLINK_CONFIG, /etc/natlink/config.toml, "
+                                   "~/.config/natlink/config.toml; `natlink init` writes one)"))
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                        help="machine-readable output on stdout")
+                        help=shown("machine-readable output on stdout (errors too)"))
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                        help="more detail; tracebacks for unexpected errors")
+                        help=shown("more detail; tracebacks for unexpected errors"))
     parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                        help="only results and errors")
+                        help=shown("only results and errors"))
 
 
 def invoked_command(argv: Sequence[str]) -> str | None:
@@ -99,21 +100,22 @@ def invoked_command(argv: Sequence[str]) -> str | None:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The full parser; with ``command``, only that subcommand's module is imported and its arguments added
     (the others stay listed by name): importing all twelve command modules costs a start-up."""
-    parser = argparse.ArgumentParser(
+    parser = cliparse.Parser(
         prog="natlink",
         description="Keep a home server reachable from the internet: router port mappings (UPnP IGD, NAT-PMP, "
-                    "PCP) to a fixed LAN IP, DDNS that follows the public IP, and proof from outside.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "PCP) to a fixed LAN IP, DDNS that follows the public IP, and proof from outside. "
+                    "Start with `natlink init`, then `natlink doctor`.",
+        epilog=cliparse.epilog(None), formatter_class=cliparse.HelpFormatter)
     parser.add_argument("--version", action="version", version=f"natlink {__version__}")
     _global_options(parser, suppress=False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=cliparse.Parser)
     for name, (module_name, help_text) in COMMANDS.items():
         if command is not None and name != command:
             sub.add_parser(name, help=help_text)
             continue
         module = importlib.import_module(f"natlink.commands.{module_name}")
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
-                           epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                           epilog=cliparse.epilog(name), formatter_class=cliparse.HelpFormatter)
         _global_options(p, suppress=True)
         add = getattr(module, "add_arguments", None)
         if add is not None:
@@ -135,14 +137,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = build_parser(invoked_command(argv))
+    command = invoked_command(argv)
+    parser = build_parser(command)
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed usage and the error
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            sub = _subparser(parser, command)
+            sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    except cliparse.ArgError as exc:
+        return _usage_error(exc, argv, parser)
+    except SystemExit as exc:  # --help, --version: argparse printed them
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
     out = Output(json_mode=args.json, quiet=args.quiet, verbose=args.verbose)
     if args.command is None:
-        parser.print_help(sys.stderr)
+        if args.json:
+            _report(out, "no command given", "no command given", "natlink --help lists them")
+        else:
+            parser.print_help(sys.stderr)
         return EXIT_USAGE
     setup_logging(verbose=args.verbose, quiet=args.quiet)
     ctx = Context(out=out, config_path=args.config, verbose=args.verbose)
@@ -168,16 +179,42 @@ def _main(argv: list[str]) -> int:
         return EXIT_RUNTIME
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return parser
+
+
+def _usage_error(exc: cliparse.ArgError, argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """One line naming the mistake (and the close match), the usage of the command it was made in; JSON too."""
+    message = cliparse.plain_message(exc.message) + cliparse.suggestion(exc.message, exc.parser, list(COMMANDS))
+    prog = exc.parser.prog
+    hint = f"`{prog} --help` shows its options" if prog != "natlink" else "`natlink --help` lists the commands"
+    out = Output(json_mode="--json" in argv)
+    _err(f"{prog}: {message}")
+    if not out.json_mode:
+        print(exc.parser.format_usage().rstrip(), file=sys.stderr, flush=True)
+    _err(f"{prog}: {hint}")
+    out.json({"ok": False, "error": message, "hint": hint, "usage": exc.parser.format_usage().strip()})
+    return EXIT_USAGE
+
+
+def _err(text: str) -> None:
+    """A line for a person on stderr (also with -q), wrapped to its terminal."""
+    Output(stderr=sys.stderr).note(text)
+
+
 def _report(out: Output, line: str, message: str, hint: str, problems: Sequence[str] = ()) -> None:
     """One line (or one per problem of a config), and under --json one document with the same facts."""
     if len(problems) > 1:
-        print(f"natlink: {message}:", file=sys.stderr, flush=True)
+        _err(f"natlink: {message}:")
         for p in problems:
-            print(f"  {p}", file=sys.stderr, flush=True)
+            _err(f"  {p}")
         if hint:
-            print(f"natlink: {hint}", file=sys.stderr, flush=True)
+            _err(f"natlink: {hint}")
     else:
-        print(f"natlink: {line}", file=sys.stderr, flush=True)
+        _err(f"natlink: {line}")
     doc = {"ok": False, "error": message, "hint": hint or None}
     if problems:
         doc["problems"] = list(problems)

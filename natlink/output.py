@@ -8,9 +8,49 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, TextIO
+
+# A number and its unit stay on one line ("29 min", "3.2 s", "144 KiB", "7 days", "UDP 3390").
+_UNIT = re.compile(r"(?<=\d) (?=(?:ms|s|min|h|d|days?|hours?|minutes?|seconds?|KiB|MiB|GiB|B|%|ports?|"
+                   r"connections?|mapping\(s\)|check\(s\)|[a-z]+\(s\))\b)|(?<=\b(?:TCP|UDP)) (?=\d)")
+_GLUE = "\x00"
+ASCII = str.maketrans({"→": "->", "—": "-", "–": "-", "✓": "ok", "✗": "x", "·": "|", "…": "...", "’": "'"})
+
+
+def terminal_width(stream: Any = None) -> int:
+    """Columns of the terminal ``stream`` (default stdout) is on; $COLUMNS when set; 80 when unknown (a pipe,
+    a file, `tee demo.log`)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size((stream or sys.stdout).fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):
+        return 80
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` (one line) as lines of at most ``width`` columns, continuation lines indented under the first
+    word after the original indentation; never breaking a word, a number from its unit, or a URL."""
+    if len(text) <= width or not text.strip():
+        return [text]
+    lead = len(text) - len(text.lstrip(" "))
+    body = _UNIT.sub(_GLUE, text[lead:])
+    hang = lead + _hang(body)
+    lines = textwrap.wrap(body, width=max(20, width - lead), initial_indent="", subsequent_indent=" " * (hang - lead),
+                          break_long_words=False, break_on_hyphens=False)
+    return [(" " * lead + line).replace(_GLUE, " ") for line in lines] or [text]
+
+
+def _hang(body: str) -> int:
+    """Continuation indent: under the text after a leading tag like "[  ok] " or "fix: " (else 4 columns)."""
+    m = re.match(r"(?:[>\s]?\[[^\]]{1,6}\] |[a-zA-Z ]{1,16}: {1,12}|[-*] )", body)
+    return len(m.group(0)) if m and len(m.group(0)) <= 24 else 4
 
 
 @dataclass
@@ -38,14 +78,32 @@ class Output:
 
     def json(self, document: Any) -> None:
         if self.json_mode:
-            self._write(self.stdout, json.dumps(document, indent=2, sort_keys=False, default=_default) + "\n")
+            self._write(self.stdout, json.dumps(document, indent=2, sort_keys=False, default=_default) + "\n",
+                        fit=False)
 
     @property
     def tty(self) -> bool:
         return bool(getattr(self.stdout, "isatty", lambda: False)())
 
+    width: int | None = None  # None: the terminal's (80 when unknown)
+
     @staticmethod
-    def _write(stream: TextIO, text: str) -> None:
+    def _fit(stream: TextIO, text: str, width: int | None) -> str:
+        """Wrapped to the width, arrows in one style, and ASCII where the stream cannot encode more."""
+        width = width or terminal_width(stream)
+        encoding = getattr(stream, "encoding", None)
+        if encoding and encoding.lower().replace("-", "").startswith("utf"):
+            text = text.replace(" -> ", " → ")  # one arrow style, whatever a module wrote
+        out = "\n".join(w for line in text.rstrip("\n").split("\n") for w in wrap(line, width)) + "\n"
+        try:
+            out.encode(encoding or "utf-8")
+        except (UnicodeEncodeError, LookupError):
+            out = out.translate(ASCII).encode(encoding or "ascii", "replace").decode(encoding or "ascii", "replace")
+        return out
+
+    def _write(self, stream: TextIO, text: str, *, fit: bool = True) -> None:
+        if fit:
+            text = self._fit(stream, text, self.width)
         try:
             stream.write(text)
             stream.flush()

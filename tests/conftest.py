@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
+# natlink wraps human output to the terminal (80 columns when unknown, as in a pipe). Tests that read sentences
+# out of the output see them unwrapped; the tests of wrapping itself set COLUMNS or use a real terminal (tmux).
+os.environ.setdefault("COLUMNS", "400")
 REPO = Path(__file__).resolve().parent.parent
 
 

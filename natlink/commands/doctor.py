@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--measure-nat-timeout", action="store_true",
                         help="also measure the NAT's idle timeout for TCP through the reflector (slow: up to --max)")
     parser.add_argument("--max", metavar="SECONDS", type=_duration, default=None,
-                        help="longest idle time to test (default: doctor.nat_timeout_max, 10m)")
+                        help="longest idle time to test, e.g. 5m (default: doctor.nat_timeout_max in the config, 10 min)")
     parser.add_argument("--no-hairpin", action="store_true", help="skip the hairpin (inside → public address) check")
 
 

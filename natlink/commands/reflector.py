@@ -3,8 +3,8 @@
 It connects back only to the address each request comes from (never to a host named in the request),
 with optional tokens, per-address and per-token budgets and a cap on ports per request. It also serves
 GET /v1/hold (a held line-echo connection for `natlink doctor`'s NAT idle-timeout measurement).
-HTTPS unless --insecure-http. See natlink/probe/reflector.py for the protocol, docs/design/reflector.md for
-the limits and threat model, and systemd/natlink-reflector.service to run it as a service.
+HTTPS unless --insecure-http. The limits and threat model are in docs/design/reflector.md; to run it as a
+service, `natlink init --systemd` installs natlink-reflector.service.
 """
 
 from __future__ import annotations

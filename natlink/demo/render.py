@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from natlink.output import Output
+from natlink.output import Output, terminal_width
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 MARKS = {OK: ("✓", "ok"), FAILED: ("✗", "FAIL"), SKIPPED: ("–", "skip")}
@@ -45,7 +44,9 @@ class Printer:
 
     def __init__(self, out: Output, unicode: bool | None = None, width: int | None = None) -> None:
         self.out = out
-        self.width = width or max(80, min(160, shutil.get_terminal_size((120, 24)).columns))
+        self.width = width or terminal_width(out.stdout)
+        if out.width is None:
+            out.width = self.width  # the story's own wrapping (indents under the title) is the one shown
         if unicode is None:
             encoding = (getattr(out.stdout, "encoding", None) or "").lower().replace("-", "")
             unicode = encoding in ("utf8", "utf16", "utf32")
