@@ -1,4 +1,5 @@
-"""Can the demo run here? One line naming what is missing and the exact command that fixes it."""
+"""Can the demo run here? One line naming what is missing, its package and the exact command that fixes it —
+as root (`su -`) and with sudo — decided before anything is built."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from natlink.errors import NatlinkError
+from natlink.lab.prereq import os_release, distro_family, install_command
 
 EXIT_PREREQ = 2
-DEBIAN = "sudo apt-get install miniupnpd-nftables nftables iproute2 knot knot-dnsutils"
-FEDORA = "sudo dnf install miniupnpd nftables iproute knot knot-utils"
-INSTALL = f"install them: Debian/Ubuntu: {DEBIAN} ; Fedora: {FEDORA}"
 PYTHON_MODULES = {"miniupnpc": "miniupnpc", "dns": "dnspython", "apscheduler": "apscheduler"}
 
 
@@ -25,13 +24,15 @@ class Host:
     euid: int
     which: Callable[[str], str | None]
     importable: Callable[[str], bool]
+    distro: str = ""  # "debian" | "fedora" | "" (unknown: both commands are named)
 
 
 def this_host() -> Host:
-    from natlink.lab.prereq import find_binary  # the lab's own search (PATH plus the sbin dirs)
+    from natlink.lab.prereq import find_binary  # the lab's own search (PATH plus the sbin dirs); it runs that path
 
     return Host(platform=sys.platform, euid=os.geteuid() if hasattr(os, "geteuid") else -1,
-                which=find_binary, importable=lambda m: importlib.util.find_spec(m) is not None)
+                which=find_binary, importable=lambda m: importlib.util.find_spec(m) is not None,
+                distro=distro_family(os_release()))
 
 
 def problems(host: Host, binaries: Sequence[str] | None = None) -> list[str]:
@@ -45,13 +46,17 @@ def problems(host: Host, binaries: Sequence[str] | None = None) -> list[str]:
         binaries = REQUIRED_BINARIES
     found: list[str] = []
     if host.euid != 0:
-        found.append("the demo must run as root (it builds network namespaces): sudo natlink demo")
+        found.append("the demo must run as root (it builds network namespaces): `su -` then `natlink demo`, "
+                     "or `sudo natlink demo`")
     missing = [name for name in binaries if host.which(name) is None]
     if missing:
-        found.append(f"missing programs: {', '.join(missing)} — {INSTALL}")
+        names = " and ".join(", ".join(missing).rsplit(", ", 1))
+        found.append(f"{names} {'is' if len(missing) == 1 else 'are'} not installed — "
+                     + install_command(missing, host.distro))
     modules = [pkg for mod, pkg in PYTHON_MODULES.items() if not host.importable(mod)]
     if modules:
-        found.append(f"missing Python packages: {', '.join(modules)} — pip install natlink (or pip install .)")
+        found.append(f"the Python packages {', '.join(modules)} are missing — install natlink with its "
+                     "dependencies (`/opt/natlink/bin/pip install .`, see the README)")
     return found
 
 

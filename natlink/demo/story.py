@@ -42,8 +42,12 @@ class Mapped:
 
 
 def one_line(exc: BaseException) -> str:
-    if isinstance(exc, NatlinkError):
-        return str(exc).splitlines()[0]
+    """A failed step's detail: what went wrong, without a class name unless it is a bug (not natlink's or
+    the lab's own error)."""
+    from natlink.lab.errors import LabError
+
+    if isinstance(exc, (NatlinkError, LabError)):
+        return str(exc).splitlines()[0] if str(exc) else "failed"
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

@@ -13,6 +13,7 @@ import secrets
 import subprocess
 from dataclasses import dataclass, field
 
+from natlink.lab.prereq import tool
 from natlink.lab.procs import stop_process, tail
 
 
@@ -153,7 +154,7 @@ class Knot:
         self.write_files()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns, "knotd", "-c", self.conf_path],
+                [tool("ip"), "netns", "exec", self.ns, tool("knotd"), "-c", self.conf_path],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

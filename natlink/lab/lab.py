@@ -30,6 +30,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from natlink.lab import probes, registry
+from natlink.lab.prereq import tool
 from natlink.lab.dns import Knot, TsigKey
 from natlink.lab.errors import LabError
 from natlink.lab.ipv6 import Ipv6Topology
@@ -446,7 +447,7 @@ class Lab:
     # ------------------------------------------------------------------ running things
 
     def _exec_argv(self, host: str, argv: Sequence[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.ns(host), *argv]
+        return [tool("ip"), "netns", "exec", self.ns(host), *argv]
 
     def run(
         self,

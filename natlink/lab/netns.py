@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from natlink.lab.errors import LabError
+from natlink.lab.prereq import tool
 from natlink.lab.procs import pid_alive
 
 CLONE_NEWNET = 0x40000000
@@ -72,7 +73,7 @@ def run_cmd(
 
 def ip(*args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     """``ip [-n ns] args...``"""
-    argv = ["ip"] + (["-n", ns] if ns else []) + list(args)
+    argv = [tool("ip")] + (["-n", ns] if ns else []) + list(args)
     return run_cmd(argv, check=check, timeout=10)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from natlink.lab.errors import LabError
 from natlink.lab.netns import run_cmd
+from natlink.lab.prereq import tool
 from natlink.lab.procs import stop_process, tail
 
 FILTER_TABLE = "filter"
@@ -127,7 +128,7 @@ def _ipv6_conf(cfg: RouterConfig) -> str:
 
 def nft(ns: str, *args: str, input: str | None = None) -> str:
     """Run ``nft`` inside ``ns``."""
-    return run_cmd(["ip", "netns", "exec", ns, "nft", *args], input=input, timeout=10).stdout
+    return run_cmd([tool("ip"), "netns", "exec", ns, tool("nft"), *args], input=input, timeout=10).stdout
 
 
 def install_ruleset(cfg: RouterConfig) -> None:
@@ -189,10 +190,10 @@ class Miniupnpd:
         # console on these machines: with 20 mappings that cost ~50 ms per request (several log lines per rule)
         # and swamped miniupnpd's real work (~1-6 ms). A private mount namespace points it at /dev/null; the
         # log file still gets everything via stderr. sh and unshare exec, so the pid stays the daemon's.
-        daemon = shlex.join(["miniupnpd", "-d", "-f", self.conf_path, "-P", pidfile])
+        daemon = shlex.join([tool("miniupnpd"), "-d", "-f", self.conf_path, "-P", pidfile])
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.cfg.ns, "unshare", "--mount", "sh", "-c",
+                [tool("ip"), "netns", "exec", self.cfg.ns, "unshare", "--mount", "sh", "-c",
                  f"mount --bind /dev/null /dev/console && exec {daemon}"],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -12,9 +12,10 @@ from natlink.errors import NatlinkError
 ALL = {"ip", "nft", "miniupnpd", "knotd", "knotc"}
 
 
-def host(platform: str = "linux", euid: int = 0, present: set[str] = ALL, modules: bool = True) -> prereq.Host:
+def host(platform: str = "linux", euid: int = 0, present: set[str] = ALL, modules: bool = True,
+         distro: str = "") -> prereq.Host:
     return prereq.Host(platform=platform, euid=euid, which=lambda n: f"/usr/sbin/{n}" if n in present else None,
-                       importable=lambda m: modules)
+                       importable=lambda m: modules, distro=distro)
 
 
 def test_all_present_means_no_problem() -> None:
@@ -25,10 +26,14 @@ def test_all_present_means_no_problem() -> None:
 @pytest.mark.parametrize("h, expected", [
     (host(platform="darwin"), "needs Linux network namespaces (this is darwin)"),
     (host(platform="win32", euid=1000, present=set()), "needs Linux network namespaces (this is win32)"),
-    (host(euid=1000), "must run as root (it builds network namespaces): sudo natlink demo"),
-    (host(present=ALL - {"miniupnpd"}), "missing programs: miniupnpd — install them"),
-    (host(present={"ip"}), "missing programs: nft, miniupnpd, knotd, knotc — install them"),
-    (host(modules=False), "missing Python packages: miniupnpc, dnspython, apscheduler"),
+    (host(euid=1000), "must run as root (it builds network namespaces): `su -` then `natlink demo`, or "
+                      "`sudo natlink demo`"),
+    (host(present=ALL - {"miniupnpd"}, distro="debian"), "miniupnpd is not installed — package miniupnpd-nftables: "
+     "as root (`su -`, not plain `su`): `apt-get install miniupnpd-nftables`, or "
+     "`sudo apt-get install miniupnpd-nftables`"),
+    (host(present={"ip"}, distro="fedora"), "nft, miniupnpd, knotd and knotc are not installed — packages "
+     "nftables, miniupnpd, knot: as root (`su -`, not plain `su`): `dnf install nftables miniupnpd knot`"),
+    (host(modules=False), "the Python packages miniupnpc, dnspython, apscheduler are missing"),
 ])
 def test_each_problem_is_named(h: prereq.Host, expected: str) -> None:
     assert expected in " ".join(prereq.problems(h))
@@ -45,9 +50,20 @@ def test_one_line_exit_2_with_both_install_commands() -> None:
     assert exc.exit_code == 2 and "\n" not in str(exc)
     text = str(exc)
     assert text.startswith("the demo cannot run here: the demo must run as root")
-    assert "missing programs: nft, knotd" in text
-    assert "apt-get install miniupnpd-nftables nftables iproute2 knot knot-dnsutils" in text
-    assert "dnf install miniupnpd nftables iproute knot knot-utils" in text
+    assert "nft and knotd are not installed" in text and "Error" not in text
+    assert "Debian/Ubuntu: as root (`su -`, not plain `su`): `apt-get install nftables knot`" in text
+    assert "Fedora: as root (`su -`, not plain `su`): `dnf install nftables knot`, or `sudo dnf install" in text
+
+
+@pytest.mark.parametrize("os_release,family", [
+    ('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n', "debian"),
+    ('ID=ubuntu\nID_LIKE=debian\n', "debian"),
+    ('ID="rocky"\nID_LIKE="rhel centos fedora"\n', "fedora"),
+    ("ID=arch\n", ""),
+    ("", ""),
+])
+def test_distro_family(os_release: str, family: str) -> None:
+    assert prereq.distro_family(os_release) == family
 
 
 def test_this_host_is_described() -> None:
