@@ -124,6 +124,7 @@ class ServiceCfg:
     web: str | None = None  # status page, "127.0.0.1:9878" (natlink/web/)
     web_password: SecretRef | None = None  # required when web binds to a non-loopback address
     alerts: AlertsCfg = field(default_factory=AlertsCfg)
+    hung_job: int = 300  # a job running longer is taken as hung: the watchdog pings stop and systemd restarts us
 
 
 @dataclass(frozen=True)
@@ -842,8 +843,9 @@ def _service(loader: _Loader, s: _Section) -> ServiceCfg:
     state_dir = s.string("state_dir", None)
     if state_dir is None:
         state_dir = default_state_dir(loader.path)
+    hung_job = s.duration("hung_job", ServiceCfg.hung_job) or ServiceCfg.hung_job
     cfg = ServiceCfg(state_dir=str(loader.relative(state_dir)), unmap_on_stop=s.boolean("unmap_on_stop", False),
-                     metrics=metrics, web=web, web_password=web_password, alerts=alerts)
+                     metrics=metrics, web=web, web_password=web_password, alerts=alerts, hung_job=hung_job)
     s.finish()
     return cfg
 

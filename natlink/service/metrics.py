@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+import socketserver
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,6 +79,20 @@ def render(health: dict[str, Any], facts: Facts) -> str:
     return "\n".join(out) + "\n"
 
 
+class _Server(ThreadingHTTPServer):
+    """No reverse DNS at bind: HTTPServer.server_bind asks getfqdn(host), which stalls for seconds on a host
+    whose resolver cannot answer for its own address (seen: 6 s without /etc/hosts)."""
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class MetricsServer:
     """GET /metrics (any path) -> render(); a daemon thread, closed with stop()."""
 
@@ -109,7 +125,7 @@ class MetricsServer:
 
         host, port = self.address
         try:
-            self._server = ThreadingHTTPServer((host, port), Handler)
+            self._server = (_Server6 if ":" in host else _Server)((host, port), Handler)
         except OSError as exc:
             raise NatlinkError(f"cannot listen for metrics on {host}:{port}: {exc.strerror or exc}",
                                "pick a free port in service.metrics or remove it") from None

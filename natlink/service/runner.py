@@ -37,7 +37,6 @@ log = logging.getLogger("natlink.service")
 # and the "service-stopped" alert. Usually nothing runs and the stop takes milliseconds.
 STOP_GRACE = 6.0
 ALERT_FLUSH = 2.0  # seconds the stop waits for alerts still being delivered
-HUNG_JOB = 300.0  # a job running longer than this stops the watchdog pings: systemd restarts us
 HEARTBEAT_PING_EVERY = 60.0  # seconds between pings of service.alerts.heartbeat
 
 
@@ -266,6 +265,7 @@ class Service:
         self._save_health()
         if not self.once and self.cfg.service.alerts.heartbeat and (not self.problems()) != self._pinged_ok:
             self._ping()  # healthy <-> unhealthy: ping now, not at the next minute
+        self.notifier.status(self.status_line())  # at once, not only at the next heartbeat (StatusText= was "starting")
 
     # ------------------------------------------------------------------ events
 
@@ -344,7 +344,7 @@ class Service:
         now = time.time()
         for name, slot in self.slots.items():
             rec = self.health.job(name)
-            if slot.busy and rec.last_start and now - rec.last_start > HUNG_JOB:
+            if slot.busy and rec.last_start and now - rec.last_start > self.cfg.service.hung_job:
                 log.error("%s has been running for %.0fs; letting the watchdog restart the service", name,
                           now - rec.last_start)
                 return False
