@@ -1,0 +1,327 @@
+"""The shipped units under a real systemd 252 as PID 1: a bookworm container booted with systemd-nspawn -b
+(tests/lab/systemd_container.py), natlink pip-installed from this checkout, the units from systemd/ as they are.
+
+Inside, natlink talks only to stand-ins on the container's loopback (tests/lab/systemd_standin.py: a NAT-PMP
+gateway and a dyndns2 server); the container has no other network. The test's own drop-ins change only what a
+test needs: SystemCallErrorNumber= emptied (a blocked syscall kills instead of failing quietly), the DDNS
+password as a LoadCredential=, and a 6 s watchdog so a hang is seen within seconds. Runs in file order, one
+container for the module. Figures (boot, stop time, `systemd-analyze security`) are printed at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import systemd_container as sc
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
+
+HERE = Path(__file__).resolve().parent
+PASSWORD = "dyn-Pw-7c1e9f0b"  # the DDNS secret: must reach the stand-in, never the journal or the state
+TOKEN = "refl-Tk-52d4a8e3"  # the reflector token, likewise
+STANDIN_LOG = "/var/lib/natlink-standin/requests.log"
+STATE = "/var/lib/private/natlink"
+KILL_ON_VIOLATION = "[Service]\nSystemCallErrorNumber=\n"
+IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def config(*, ddns_server: str = "http://127.0.0.1:8053", hostname: str = "home.example.test", schedule: str = "",
+           service: str = "") -> str:
+    return f"""
+[router]
+protocols = ["natpmp"]
+gateway = "127.0.0.1"
+lan_ip = "127.0.0.1"
+timeout = 1
+
+[[mapping]]
+name = "web"
+protocol = "tcp"
+external_port = 8443
+internal_port = 8443
+
+[public_ip]
+sources = ["router", "interface:lo"]
+
+[[ddns]]
+name = "home"
+provider = "dyndns2"
+server = "{ddns_server}"
+hostnames = ["{hostname}"]
+username = "home"
+password_credential = "dyn-password"
+verify = false
+
+[schedule]
+jitter = 0
+{schedule}
+[service]
+metrics = "127.0.0.1:9877"
+{service}"""
+
+
+GOOD = config()
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0, every: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {value!r})")
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    found: dict[str, Any] = {}
+    yield found
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    line = "systemd-real figures: " + json.dumps(found)
+    if reporter is not None:
+        reporter.write_line(line)
+
+
+@pytest.fixture(scope="module")
+def box(figures: dict[str, Any]) -> Iterator[sc.Container]:
+    problems = sc.missing_tools()
+    if problems:
+        message = "real-systemd lab unavailable: " + "; ".join(problems)
+        if IN_CI:
+            pytest.fail(message + " (CI=true: lab tests must run)", pytrace=False)
+        pytest.skip(message)
+    started = time.monotonic()
+    with sc.booted_container() as c:
+        figures["ready_seconds"] = round(time.monotonic() - started, 1)
+        figures["boot_seconds"] = round(c.boot_seconds, 2)
+        c.write("/usr/local/lib/natlink-test/standin.py", (HERE / "systemd_standin.py").read_text())
+        c.write("/etc/natlink-standin/expected", PASSWORD + "\n", 0o600)
+        c.write("/etc/systemd/system/natlink-standin.service",
+                "[Service]\nStateDirectory=natlink-standin\nExecStart=/usr/bin/python3 "
+                f"/usr/local/lib/natlink-test/standin.py {STANDIN_LOG} /etc/natlink-standin/expected\n")
+        c.write("/etc/natlink/dyn.password", PASSWORD + "\n", 0o600)
+        c.write("/etc/natlink/reflector.token", TOKEN + "\n", 0o600)
+        c.write("/etc/natlink/config.toml", GOOD)
+        for unit in ("natlink.service", "natlink-oneshot.service", "natlink-reflector.service"):
+            c.write(f"/etc/systemd/system/{unit}.d/kill-on-violation.conf", KILL_ON_VIOLATION)
+        for unit in ("natlink.service", "natlink-oneshot.service"):
+            c.write(f"/etc/systemd/system/{unit}.d/credential.conf",
+                    "[Service]\nLoadCredential=dyn-password:/etc/natlink/dyn.password\n")
+        c.write("/etc/systemd/system/natlink.service.d/watchdog.conf", "[Service]\nWatchdogSec=6s\n")
+        # a stopped unit is unloaded with its exit status; systemd hands the status to ExecStopPost=
+        c.write("/etc/systemd/system/natlink.service.d/exit.conf",
+                "[Service]\nExecStopPost=/bin/sh -c 'echo \"exit: $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS\"'\n")
+        # `run --once` prints nothing on success: the one-shot's UID is logged by a command of the same unit
+        c.write("/etc/systemd/system/natlink-oneshot.service.d/uid.conf", "[Service]\nExecStartPost=/usr/bin/id -u\n")
+        c.run("systemctl", "daemon-reload")
+        c.run("systemctl", "start", "natlink-standin")
+        wait_for("stand-in listening", lambda: c.run("python3", "-c", "import socket; socket.create_connection("
+                                                     "('127.0.0.1', 8053), 1)", check=False).returncode == 0)
+        yield c
+
+
+def journal(c: sc.Container, *args: str) -> str:
+    return c.run("journalctl", "--no-pager", "-o", "cat", *args).stdout
+
+
+def standin_requests(c: sc.Container) -> list[dict[str, Any]]:
+    out = c.run("cat", STANDIN_LOG, check=False).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def http_get(c: sc.Container, url: str, headers: dict[str, str] | None = None, body: str | None = None) -> tuple[int, str]:
+    script = ("import json, sys, urllib.request, urllib.error\n"
+              "a = json.loads(sys.argv[1])\n"
+              "r = urllib.request.Request(a['url'], data=a['body'].encode() if a['body'] else None, headers=a['h'])\n"
+              "try:\n    x = urllib.request.urlopen(r, timeout=10); print(x.status); print(x.read().decode())\n"
+              "except urllib.error.HTTPError as e:\n    print(e.code); print(e.read().decode())\n")
+    out = c.run("python3", "-c", script, json.dumps({"url": url, "h": headers or {}, "body": body})).stdout
+    status, _, text = out.partition("\n")
+    return int(status), text
+
+
+def main_pid(c: sc.Container) -> int:
+    return int(c.show("natlink.service", "MainPID")["MainPID"])
+
+
+def test_ready_via_notify_then_status_from_the_jobs(box):
+    box.run("systemctl", "start", "natlink")  # Type=notify: returns once natlink sent READY=1
+    props = box.show("natlink.service", "Type", "ActiveState", "SubState", "NotifyAccess", "StatusText")
+    assert (props["Type"], props["ActiveState"], props["SubState"]) == ("notify", "active", "running")
+    log = journal(box, "-u", "natlink")
+    assert log.index("natlink service started") < log.index("Started natlink.service")
+    # StatusText follows the jobs at once (it said "starting" for the first 30 s)
+    status = wait_for("StatusText after the first jobs",
+                      lambda: "ddns updated" in (t := box.show("natlink.service", "StatusText")["StatusText"]) and t)
+    assert "router 11.0.0.5" in status and "starting" not in status
+    assert "natlink_up 1" in http_get(box, "http://127.0.0.1:9877/metrics")[1]
+
+
+def test_credential_is_used_and_never_logged(box):
+    updates = wait_for("a dyndns2 update", lambda: [r for r in standin_requests(box) if r.get("path") == "/nic/update"])
+    assert updates[0]["auth_ok"] is True and updates[0]["myip"] == "11.0.0.5"
+    everything = box.run("journalctl", "--no-pager", "-o", "export").stdout
+    state = box.run("sh", "-c", f"cat {STATE}/*").stdout
+    assert "natlink service started" in everything and "publicip" in box.run("ls", STATE).stdout
+    assert PASSWORD not in everything and PASSWORD not in state
+
+
+def test_state_directory_owner_and_modes(box):
+    uid = int(box.run("stat", "-c", "%u", f"/proc/{main_pid(box)}").stdout)
+    assert uid != 0 and box.show("natlink.service", "User")["User"] == "natlink"
+    assert box.run("readlink", "/var/lib/natlink").stdout.strip() == "private/natlink"
+    assert box.run("stat", "-c", "%a %u", STATE).stdout.split() == ["750", str(uid)]
+    files = box.run("sh", "-c", f"stat -c '%n %a %u' {STATE}/*").stdout.splitlines()
+    assert files and all(line.split()[1:] == ["600", str(uid)] for line in files), files
+
+
+def test_reload_good_and_bad(box):
+    pid = main_pid(box)
+    box.write("/etc/natlink/config.toml", config(schedule='ddns = "9m"\n'))
+    box.run("systemctl", "reload", "natlink")
+    wait_for("reloaded in the journal", lambda: "reloaded /etc/natlink/config.toml" in journal(box, "-u", "natlink"))
+    box.write("/etc/natlink/config.toml", GOOD + "\n[bogus\n")
+    bad = box.run("systemctl", "reload", "natlink", check=False)
+    assert bad.returncode != 0  # D3: the reload fails, and the running service never saw the broken file
+    props = box.show("natlink.service", "ActiveState", "MainPID")
+    assert props == {"ActiveState": "active", "MainPID": str(pid)}
+    log = journal(box, "-u", "natlink")
+    assert "not valid TOML" in log and "Reload failed for natlink.service" in log
+    assert "natlink_up 1" in http_get(box, "http://127.0.0.1:9877/metrics")[1]  # the old config still runs
+    box.write("/etc/natlink/config.toml", GOOD)
+    box.run("systemctl", "reload", "natlink")
+
+
+def test_oneshot_beside_the_service_shares_the_state(box):
+    """D1: both units' dynamic users are one UID, so the shared state directory stays writable by both."""
+    service_uid = box.run("stat", "-c", "%u", f"/proc/{main_pid(box)}").stdout.strip()
+    since = box.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+    time.sleep(1)
+    box.run("systemctl", "start", "natlink-oneshot")  # Type=oneshot: returns when the round is done
+    props = box.show("natlink-oneshot.service", "Result", "ExecMainStatus")
+    assert props == {"Result": "success", "ExecMainStatus": "0"}, journal(box, "-u", "natlink-oneshot")
+    ids = box.run("journalctl", "-u", "natlink-oneshot", "-o", "cat", "--since", since, "_COMM=id").stdout.split()
+    assert ids == [service_uid]
+    assert box.run("stat", "-c", "%u", STATE).stdout.strip() == service_uid
+    box.run("systemctl", "reload", "natlink")  # the service saves its state again after the one-shot ran
+    wait_for("the service saved after the one-shot",
+             lambda: "reloaded" in journal(box, "-u", "natlink", "--since", since))
+    time.sleep(2)
+    assert "Permission denied" not in journal(box, "-u", "natlink", "--since", since)
+    assert box.show("natlink.service", "ActiveState")["ActiveState"] == "active"
+
+
+def test_timer_schedules_and_fires_the_oneshot(box):
+    box.run("systemctl", "start", "natlink-oneshot.timer")
+    props = box.show("natlink-oneshot.timer", "ActiveState", "Triggers", "NextElapseUSecMonotonic")
+    assert props["ActiveState"] == "active" and props["Triggers"] == "natlink-oneshot.service"
+    assert props["NextElapseUSecMonotonic"] not in ("", "0", "infinity")
+    before = box.show("natlink-oneshot.service", "ExecMainExitTimestampMonotonic")["ExecMainExitTimestampMonotonic"]
+    # the shipped timer first fires a minute after boot; a drop-in adds a 1 s trigger to see it fire now
+    box.write("/etc/systemd/system/natlink-oneshot.timer.d/soon.conf", "[Timer]\nOnActiveSec=1s\nRandomizedDelaySec=0\n")
+    box.run("systemctl", "daemon-reload")
+    box.run("systemctl", "restart", "natlink-oneshot.timer")
+    wait_for("the timer ran the one-shot", lambda: box.show("natlink-oneshot.service", "ExecMainExitTimestampMonotonic")
+             ["ExecMainExitTimestampMonotonic"] != before, timeout=30)
+    assert box.show("natlink-oneshot.service", "Result")["Result"] == "success"
+    box.run("systemctl", "stop", "natlink-oneshot.timer")
+    box.run("rm", "/etc/systemd/system/natlink-oneshot.timer.d/soon.conf")
+    box.run("systemctl", "daemon-reload")
+
+
+def test_watchdog_pings_then_restart_after_a_hung_job(box, figures):
+    first = box.show("natlink.service", "WatchdogTimestampMonotonic")["WatchdogTimestampMonotonic"]
+    time.sleep(7)  # longer than WatchdogSec=6s: only pings keep it alive
+    props = box.show("natlink.service", "WatchdogTimestampMonotonic", "ActiveState", "NRestarts")
+    assert props["WatchdogTimestampMonotonic"] != first and props["ActiveState"] == "active"
+    restarts = int(props["NRestarts"])
+    # a dyndns2 server that trickles one byte a second, for a new name (so an update is due), and a 2 s hang limit
+    box.write("/etc/natlink/config.toml", config(ddns_server="http://127.0.0.1:8053/trickle/nic/update",
+                                                 hostname="hang.example.test", service='hung_job = "2s"\n'))
+    hung_at = time.monotonic()
+    box.run("systemctl", "reload", "natlink")  # a reload triggers the DDNS job
+    wait_for("a watchdog restart", lambda: int(box.show("natlink.service", "NRestarts")["NRestarts"]) > restarts,
+             timeout=40)
+    figures["hang_to_restart_seconds"] = round(time.monotonic() - hung_at, 1)
+    box.write("/etc/natlink/config.toml", GOOD)
+    log = journal(box, "-u", "natlink")
+    assert re.search(r"ddns has been running for \d+s; letting the watchdog restart the service", log)
+    assert "Watchdog timeout" in log
+    box.run("systemctl", "restart", "natlink")
+    assert box.show("natlink.service", "ActiveState")["ActiveState"] == "active"
+
+
+def test_reflector_unit_starts_and_answers(box):
+    box.run("systemctl", "start", "natlink-reflector")
+    wait_for("reflector listening", lambda: box.run("python3", "-c", "import socket; socket.create_connection("
+                                                    "('::1', 8765), 1)", check=False).returncode == 0)
+    status, body = http_get(box, "http://[::1]:8765/v1/health")
+    assert status == 200 and json.loads(body)["auth"] is True
+    probe = json.dumps({"ports": [8053], "timeout": 2})
+    assert http_get(box, "http://127.0.0.1:8765/v1/probe", {"Content-Type": "application/json"}, probe)[0] == 401
+    status, body = http_get(box, "http://127.0.0.1:8765/v1/probe",
+                            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}, probe)
+    assert status == 200 and json.loads(body)["results"][0]["outcome"] == "open"
+    assert journal(box, "-t", "natlink-reflector").strip()  # D6: it logs under its own name, not `env`
+    assert TOKEN not in box.run("journalctl", "--no-pager", "-o", "export").stdout
+    uid = box.run("stat", "-c", "%u", f"/proc/{box.show('natlink-reflector.service', 'MainPID')['MainPID']}").stdout
+    assert uid.strip() != "0"
+    box.run("systemctl", "stop", "natlink-reflector")
+
+
+def test_stop_exits_zero(box, figures):
+    assert box.show("natlink.service", "ActiveState")["ActiveState"] == "active"
+    started = time.monotonic()
+    box.run("systemctl", "stop", "natlink")
+    figures["stop_seconds"] = round(time.monotonic() - started, 2)
+    assert box.show("natlink.service", "ActiveState")["ActiveState"] == "inactive"
+    log = journal(box, "-u", "natlink", "-n", "8").splitlines()
+    assert "exit: success exited 0" in log, log  # exited by itself with 0: not killed, not a timeout
+    assert any(line.startswith("natlink.service: stopped in") for line in log), log
+
+
+def test_config_error_does_not_restart_in_a_loop(box):
+    """D2: exit 2 at start stays failed (RestartPreventExitStatus=2) instead of restarting every 5 s."""
+    box.write("/etc/natlink/config.toml", GOOD + '\n[service.nonsense]\nkey = 1\n')
+    assert box.run("systemctl", "start", "natlink", check=False).returncode != 0
+    time.sleep(7)  # longer than RestartSec=5s
+    props = box.show("natlink.service", "ActiveState", "NRestarts", "ExecMainStatus")
+    assert props["ActiveState"] == "failed" and props["ExecMainStatus"] == "2" and props["NRestarts"] == "0", props
+    box.write("/etc/natlink/config.toml", GOOD)
+    box.run("systemctl", "reset-failed", "natlink")
+
+
+def test_no_syscall_was_blocked(box):
+    """Everything above ran with SystemCallErrorNumber= emptied: a blocked syscall would have killed (SIGSYS)."""
+    for unit in ("natlink.service", "natlink-oneshot.service", "natlink-reflector.service"):
+        # the drop-in took: systemd shows "kill" as its sentinel INT_MAX-1 (the shipped EPERM would be 1)
+        assert box.show(unit, "SystemCallErrorNumber")["SystemCallErrorNumber"] in ("kill", "2147483646"), unit
+    # the control: the same filter does kill a process that makes a @privileged call
+    control = box.run("systemd-run", "--wait", "--quiet", "-p", "SystemCallFilter=@system-service",
+                      "-p", "SystemCallFilter=~@privileged @resources", "python3", "-c",
+                      "import os; os.chroot('/')", check=False)
+    assert control.returncode != 0
+    log = journal(box)
+    assert "status=31/SYS" in log  # the control's kill is visible where ours would be
+    killed = [line for line in log.splitlines() if "status=31/SYS" in line]
+    assert all(line.startswith("run-") for line in killed), killed
+
+
+def test_security_exposure_reported(box, figures):
+    scores = {}
+    for unit in ("natlink.service", "natlink-oneshot.service", "natlink-reflector.service"):
+        out = box.run("systemd-analyze", "security", "--no-pager", unit).stdout
+        found = re.search(r"Overall exposure level for \S+: ([\d.]+)", out)
+        assert found, out
+        scores[unit] = float(found.group(1))
+    figures["exposure"] = scores
+    assert all(score < 2.0 for score in scores.values()), scores
