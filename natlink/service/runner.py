@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from natlink.config import Config, load_config
+from natlink.config import Config, ServiceCfg, load_config
 from natlink.errors import NatlinkError
 from natlink.service import jobs
 from natlink.service.alerts import Alert, Alerter, ping_heartbeat
@@ -37,6 +37,7 @@ log = logging.getLogger("natlink.service")
 # and the "service-stopped" alert. Usually nothing runs and the stop takes milliseconds.
 STOP_GRACE = 6.0
 ALERT_FLUSH = 2.0  # seconds the stop waits for alerts still being delivered
+HUNG_JOB = float(ServiceCfg.hung_job)  # default of service.hung_job: a job running longer stops the watchdog pings
 HEARTBEAT_PING_EVERY = 60.0  # seconds between pings of service.alerts.heartbeat
 
 
