@@ -86,9 +86,10 @@ def figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     found: dict[str, Any] = {}
     yield found
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    line = "systemd-real figures: " + json.dumps(found)
-    if reporter is not None:
-        reporter.write_line(line)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("\nsystemd-real figures: " + json.dumps(found))
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +121,8 @@ def box(figures: dict[str, Any]) -> Iterator[sc.Container]:
         # a stopped unit is unloaded with its exit status; systemd hands the status to ExecStopPost=
         c.write("/etc/systemd/system/natlink.service.d/exit.conf",
                 "[Service]\nExecStopPost=/bin/sh -c 'echo \"exit: $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS\"'\n")
-        # `run --once` prints nothing on success: the one-shot's UID is logged by a command of the same unit
-        c.write("/etc/systemd/system/natlink-oneshot.service.d/uid.conf", "[Service]\nExecStartPost=/usr/bin/id -u\n")
+        # the one-shot's UID, logged by a command of the same unit before natlink runs
+        c.write("/etc/systemd/system/natlink-oneshot.service.d/uid.conf", "[Service]\nExecStartPre=/usr/bin/id -u\n")
         c.run("systemctl", "daemon-reload")
         c.run("systemctl", "start", "natlink-standin")
         wait_for("stand-in listening", lambda: c.run("python3", "-c", "import socket; socket.create_connection("
@@ -201,41 +202,23 @@ def test_reload_good_and_bad(box):
     box.run("systemctl", "reload", "natlink")
 
 
-def test_oneshot_beside_the_service_shares_the_state(box):
-    """D1: both units' dynamic users are one UID, so the shared state directory stays writable by both."""
+def test_oneshot_beside_the_service_keeps_the_state_writable(box):
+    """D1: a one-shot started while the service runs is refused (one natlink per state directory), and since both
+    units' dynamic users are one UID, its start does not chown the shared state directory away from the service."""
     service_uid = box.run("stat", "-c", "%u", f"/proc/{main_pid(box)}").stdout.strip()
     since = box.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
     time.sleep(1)
-    box.run("systemctl", "start", "natlink-oneshot")  # Type=oneshot: returns when the round is done
-    props = box.show("natlink-oneshot.service", "Result", "ExecMainStatus")
-    assert props == {"Result": "success", "ExecMainStatus": "0"}, journal(box, "-u", "natlink-oneshot")
-    ids = box.run("journalctl", "-u", "natlink-oneshot", "-o", "cat", "--since", since, "_COMM=id").stdout.split()
-    assert ids == [service_uid]
+    assert box.run("systemctl", "start", "natlink-oneshot", check=False).returncode != 0
+    log = journal(box, "-u", "natlink-oneshot", "--since", since)
+    assert "already running" in log, log
+    assert box.run("journalctl", "-u", "natlink-oneshot", "-o", "cat", "--since", since,
+                   "_COMM=id").stdout.split() == [service_uid]
     assert box.run("stat", "-c", "%u", STATE).stdout.strip() == service_uid
-    box.run("systemctl", "reload", "natlink")  # the service saves its state again after the one-shot ran
-    wait_for("the service saved after the one-shot",
-             lambda: "reloaded" in journal(box, "-u", "natlink", "--since", since))
+    box.run("systemctl", "reload", "natlink")  # the service saves its state again after the one-shot's start
+    wait_for("the service reloaded", lambda: "reloaded" in journal(box, "-u", "natlink", "--since", since))
     time.sleep(2)
     assert "Permission denied" not in journal(box, "-u", "natlink", "--since", since)
     assert box.show("natlink.service", "ActiveState")["ActiveState"] == "active"
-
-
-def test_timer_schedules_and_fires_the_oneshot(box):
-    box.run("systemctl", "start", "natlink-oneshot.timer")
-    props = box.show("natlink-oneshot.timer", "ActiveState", "Triggers", "NextElapseUSecMonotonic")
-    assert props["ActiveState"] == "active" and props["Triggers"] == "natlink-oneshot.service"
-    assert props["NextElapseUSecMonotonic"] not in ("", "0", "infinity")
-    before = box.show("natlink-oneshot.service", "ExecMainExitTimestampMonotonic")["ExecMainExitTimestampMonotonic"]
-    # the shipped timer first fires a minute after boot; a drop-in adds a 1 s trigger to see it fire now
-    box.write("/etc/systemd/system/natlink-oneshot.timer.d/soon.conf", "[Timer]\nOnActiveSec=1s\nRandomizedDelaySec=0\n")
-    box.run("systemctl", "daemon-reload")
-    box.run("systemctl", "restart", "natlink-oneshot.timer")
-    wait_for("the timer ran the one-shot", lambda: box.show("natlink-oneshot.service", "ExecMainExitTimestampMonotonic")
-             ["ExecMainExitTimestampMonotonic"] != before, timeout=30)
-    assert box.show("natlink-oneshot.service", "Result")["Result"] == "success"
-    box.run("systemctl", "stop", "natlink-oneshot.timer")
-    box.run("rm", "/etc/systemd/system/natlink-oneshot.timer.d/soon.conf")
-    box.run("systemctl", "daemon-reload")
 
 
 def test_watchdog_pings_then_restart_after_a_hung_job(box, figures):
@@ -287,6 +270,26 @@ def test_stop_exits_zero(box, figures):
     log = journal(box, "-u", "natlink", "-n", "8").splitlines()
     assert "exit: success exited 0" in log, log  # exited by itself with 0: not killed, not a timeout
     assert any(line.startswith("natlink.service: stopped in") for line in log), log
+
+
+def test_timer_schedules_and_fires_the_oneshot(box):
+    """With natlink.service stopped (the test before), the timer's one-shot runs a whole round."""
+    box.run("systemctl", "start", "natlink-oneshot.timer")
+    props = box.show("natlink-oneshot.timer", "ActiveState", "Triggers", "NextElapseUSecMonotonic")
+    assert props["ActiveState"] == "active" and props["Triggers"] == "natlink-oneshot.service"
+    assert props["NextElapseUSecMonotonic"] not in ("", "0", "infinity")
+    before = box.show("natlink-oneshot.service", "ExecMainExitTimestampMonotonic")["ExecMainExitTimestampMonotonic"]
+    # the shipped timer first fires a minute after boot; a drop-in adds a 1 s trigger to see it fire now
+    box.write("/etc/systemd/system/natlink-oneshot.timer.d/soon.conf", "[Timer]\nOnActiveSec=1s\nRandomizedDelaySec=0\n")
+    box.run("systemctl", "daemon-reload")
+    box.run("systemctl", "restart", "natlink-oneshot.timer")
+    wait_for("the timer ran the one-shot", lambda: box.show("natlink-oneshot.service", "ExecMainExitTimestampMonotonic")
+             ["ExecMainExitTimestampMonotonic"] != before, timeout=30)
+    props = box.show("natlink-oneshot.service", "Result", "ExecMainStatus")
+    assert props == {"Result": "success", "ExecMainStatus": "0"}, journal(box, "-u", "natlink-oneshot")
+    box.run("systemctl", "stop", "natlink-oneshot.timer")
+    box.run("rm", "/etc/systemd/system/natlink-oneshot.timer.d/soon.conf")
+    box.run("systemctl", "daemon-reload")
 
 
 def test_config_error_does_not_restart_in_a_loop(box):
