@@ -76,7 +76,8 @@ def unit(name: str) -> dict[str, dict[str, list[str]]]:
     """section -> key -> every value in order (systemd keys such as ExecReload= may repeat)."""
     sections: dict[str, dict[str, list[str]]] = {}
     current: dict[str, list[str]] = {}
-    for line in (REPO / "systemd" / name).read_text().splitlines():
+    text = (REPO / "systemd" / name).read_text().replace("\\\n", " ")  # continuation lines
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith(("#", ";")):
             continue
@@ -148,14 +149,14 @@ def test_reflector_unit():
     """D6-D8: its own log name (not `env`), natlink.service's sandbox, no header that locks /etc/natlink."""
     text = (REPO / "systemd" / "natlink-reflector.service").read_text()
     s, svc = unit("natlink-reflector.service")["Service"], unit("natlink.service")["Service"]
-    assert one(s, "SyslogIdentifier") == "natlink-reflector"
-    assert not one(s, "ExecStart").startswith("/usr/bin/env")
+    assert one(s, "SyslogIdentifier") == "natlink-reflector"  # its ExecStart goes through /usr/bin/env
+    assert " reflector --listen " in one(s, "ExecStart")
     same = [k for k in HARDENING if k != "SystemCallFilter"]
     assert {k: s.get(k) for k in same} == {k: svc.get(k) for k in same}
     # the service's filter minus its one extra allowance (capset, for `ip`): the reflector runs no `ip`
     assert s["SystemCallFilter"] == [f for f in svc["SystemCallFilter"] if f != "capset"]
     assert set(one(s, "RestrictAddressFamilies").split()) <= set(one(svc, "RestrictAddressFamilies").split())
-    assert one(s, "DynamicUser") == "yes" and one(s, "LoadCredential").startswith("token:")
+    assert one(s, "DynamicUser") == "yes" and any(c.startswith("token:") for c in s["LoadCredential"])
     # /etc/natlink is shared with natlink.service, whose unprivileged user must read config.toml in it
     assert not re.search(r"install -d -m 0?7[0-4]0 /etc/natlink", text)
     assert "install -d -m 0755 /etc/natlink" in text

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -111,6 +113,9 @@ def box(figures: dict[str, Any]) -> Iterator[sc.Container]:
                 f"/usr/local/lib/natlink-test/standin.py {STANDIN_LOG} /etc/natlink-standin/expected\n")
         c.write("/etc/natlink/dyn.password", PASSWORD + "\n", 0o600)
         c.write("/etc/natlink/reflector.token", TOKEN + "\n", 0o600)
+        cert, key = self_signed_cert("127.0.0.1", "::1")
+        c.write("/etc/natlink/reflector.crt", cert)
+        c.write("/etc/natlink/reflector.key", key, 0o600)
         c.write("/etc/natlink/config.toml", GOOD)
         for unit in ("natlink.service", "natlink-oneshot.service", "natlink-reflector.service"):
             c.write(f"/etc/systemd/system/{unit}.d/kill-on-violation.conf", KILL_ON_VIOLATION)
@@ -130,6 +135,17 @@ def box(figures: dict[str, Any]) -> Iterator[sc.Container]:
         yield c
 
 
+def self_signed_cert(*ips: str) -> tuple[str, str]:
+    """A throwaway certificate (its own CA) for the reflector's HTTPS: (cert PEM, key PEM)."""
+    with tempfile.TemporaryDirectory() as directory:
+        cert, key = Path(directory, "cert.pem"), Path(directory, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                        str(cert), "-days", "2", "-subj", "/CN=natlink-test-reflector",
+                        "-addext", "subjectAltName=" + ",".join(f"IP:{ip}" for ip in ips)],
+                       check=True, capture_output=True, timeout=60)
+        return cert.read_text(), key.read_text()
+
+
 def journal(c: sc.Container, *args: str) -> str:
     return c.run("journalctl", "--no-pager", "-o", "cat", *args).stdout
 
@@ -139,13 +155,15 @@ def standin_requests(c: sc.Container) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def http_get(c: sc.Container, url: str, headers: dict[str, str] | None = None, body: str | None = None) -> tuple[int, str]:
-    script = ("import json, sys, urllib.request, urllib.error\n"
+def http_get(c: sc.Container, url: str, headers: dict[str, str] | None = None, body: str | None = None,
+             ca: str | None = None) -> tuple[int, str]:
+    script = ("import json, ssl, sys, urllib.request, urllib.error\n"
               "a = json.loads(sys.argv[1])\n"
               "r = urllib.request.Request(a['url'], data=a['body'].encode() if a['body'] else None, headers=a['h'])\n"
-              "try:\n    x = urllib.request.urlopen(r, timeout=10); print(x.status); print(x.read().decode())\n"
+              "ctx = ssl.create_default_context(cafile=a['ca']) if a['ca'] else None\n"
+              "try:\n    x = urllib.request.urlopen(r, timeout=10, context=ctx); print(x.status); print(x.read().decode())\n"
               "except urllib.error.HTTPError as e:\n    print(e.code); print(e.read().decode())\n")
-    out = c.run("python3", "-c", script, json.dumps({"url": url, "h": headers or {}, "body": body})).stdout
+    out = c.run("python3", "-c", script, json.dumps({"url": url, "h": headers or {}, "body": body, "ca": ca})).stdout
     status, _, text = out.partition("\n")
     return int(status), text
 
@@ -244,15 +262,18 @@ def test_watchdog_pings_then_restart_after_a_hung_job(box, figures):
 
 
 def test_reflector_unit_starts_and_answers(box):
+    """HTTPS with the certificate and token as credentials, under its own log name, as an unprivileged user."""
     box.run("systemctl", "start", "natlink-reflector")
     wait_for("reflector listening", lambda: box.run("python3", "-c", "import socket; socket.create_connection("
                                                     "('::1', 8765), 1)", check=False).returncode == 0)
-    status, body = http_get(box, "http://[::1]:8765/v1/health")
+    ca = "/etc/natlink/reflector.crt"
+    status, body = http_get(box, "https://[::1]:8765/v1/health", ca=ca)
     assert status == 200 and json.loads(body)["auth"] is True
     probe = json.dumps({"ports": [8053], "timeout": 2})
-    assert http_get(box, "http://127.0.0.1:8765/v1/probe", {"Content-Type": "application/json"}, probe)[0] == 401
-    status, body = http_get(box, "http://127.0.0.1:8765/v1/probe",
-                            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}, probe)
+    headers = {"Content-Type": "application/json"}
+    assert http_get(box, "https://127.0.0.1:8765/v1/probe", headers, probe, ca=ca)[0] == 401
+    status, body = http_get(box, "https://127.0.0.1:8765/v1/probe", {**headers, "Authorization": f"Bearer {TOKEN}"},
+                            probe, ca=ca)
     assert status == 200 and json.loads(body)["results"][0]["outcome"] == "open"
     assert journal(box, "-t", "natlink-reflector").strip()  # D6: it logs under its own name, not `env`
     assert TOKEN not in box.run("journalctl", "--no-pager", "-o", "export").stdout
