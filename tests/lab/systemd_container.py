@@ -14,11 +14,13 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +32,9 @@ CACHE = Path(os.environ.get("NATLINK_ROOTFS_CACHE", "/var/cache/natlink-test-roo
 MIRROR = os.environ.get("NATLINK_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
 # Debian's packages where they meet pyproject's minimums (python3-miniupnpc: no compiler needed); pip for the rest.
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "python3-pip", "python3-setuptools", "python3-miniupnpc",
-            "python3-requests", "iproute2", "procps", "ca-certificates")
-PIP_DEPS = ("apscheduler>=3.10,<4", "dnspython>=2.4")
+FROM_DEBIAN = {"miniupnpc": "python3-miniupnpc", "requests": "python3-requests"}
+PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "python3-pip", "python3-setuptools", "iproute2", "procps",
+            "ca-certificates", *FROM_DEBIAN.values())
 TOOLS = ("debootstrap", "systemd-nspawn", "nsenter", "unshare")
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"  # pip inside trusts only what this host trusts (lab-notes)
 
@@ -45,8 +47,14 @@ def missing_tools() -> list[str]:
     return problems
 
 
+def pip_deps() -> list[str]:
+    """pyproject's dependencies that Debian does not provide here (a new one rebuilds the cached base)."""
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    return sorted(d for d in deps if re.split(r"[<>=!~ ;\[]", d, maxsplit=1)[0].lower() not in FROM_DEBIAN)
+
+
 def _rootfs_key() -> str:
-    recipe = "\n".join([SUITE, MIRROR, *PACKAGES, *PIP_DEPS, "v1"])
+    recipe = "\n".join([SUITE, MIRROR, *PACKAGES, *pip_deps(), "v1"])
     return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
@@ -65,19 +73,25 @@ def _quote(arg: str) -> str:
     return "'" + arg.replace("'", "'\\''") + "'"
 
 
+def _run(argv: list[str], timeout: float) -> None:
+    """A build step; its failure names the step and ends with what it printed."""
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)[:200]} exited {result.returncode}: {(result.stdout + result.stderr)[-3000:]}")
+
+
 def _build_base(target: Path) -> None:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="build-", dir=CACHE))
     try:
         root = work / "root"
-        subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(root),
-                        MIRROR], check=True, capture_output=True, timeout=900)
+        _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(root), MIRROR], 900)
         # Package installs reach PyPI from a non-booted nspawn that shares the host's network (only here).
         env = ["--setenv=PIP_ROOT_USER_ACTION=ignore", "--setenv=PIP_DISABLE_PIP_VERSION_CHECK=1"]
         if Path(HOST_CA).exists():
             env += [f"--bind-ro={HOST_CA}:/run/host-ca.crt", "--setenv=PIP_CERT=/run/host-ca.crt"]
-        subprocess.run(_nspawn(root, *env, "python3", "-m", "pip", "install", "-q", "--break-system-packages",
-                               *PIP_DEPS, network=True), check=True, capture_output=True, timeout=600)
+        _run(_nspawn(root, *env, "python3", "-m", "pip", "install", "-q", "--break-system-packages", *pip_deps(),
+                     network=True), 600)
         (root / "etc/hostname").write_text("natlink-test\n")
         # Without /etc/hosts a reverse lookup of 127.0.0.1 stalls; a resolver that exists nowhere keeps every
         # name lookup inside the container (it has loopback only anyway).
@@ -97,7 +111,8 @@ def base_rootfs() -> Path:
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / "usr/bin/python3").exists():
-            shutil.rmtree(target, ignore_errors=True)
+            for old in CACHE.glob(f"{SUITE}-*"):  # earlier recipes' builds (this directory is ours alone)
+                shutil.rmtree(old, ignore_errors=True)
             _build_base(target)
     return target
 
@@ -200,9 +215,8 @@ def install_natlink(root: Path) -> None:
         if (REPO / name).is_file():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, src / name)
-    subprocess.run(_nspawn(root, "--setenv=PIP_ROOT_USER_ACTION=ignore", "python3", "-m", "pip", "install", "-q",
-                           "--break-system-packages", "--no-deps", "--no-build-isolation", "--no-index",
-                           "/var/tmp/natlink-src"), check=True, capture_output=True, timeout=300)
+    _run(_nspawn(root, "--setenv=PIP_ROOT_USER_ACTION=ignore", "python3", "-m", "pip", "install", "-q",
+                 "--break-system-packages", "--no-deps", "--no-build-isolation", "--no-index", "/var/tmp/natlink-src"), 300)
     shutil.rmtree(src, ignore_errors=True)
 
 
