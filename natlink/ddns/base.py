@@ -76,6 +76,17 @@ def worst(results: list[ProviderResult]) -> ProviderResult:
     return ProviderResult(first.outcome, "success", "; ".join(r.message for r in results), parts=parts)
 
 
+def http_trouble(label: str, status: int, retry_after: str | None = None) -> ProviderResult | None:
+    """The HTTP answers every update protocol treats alike: 429 waits (honouring Retry-After), 5xx retries
+    later with backoff. None for any other status (the protocol's own answer decides)."""
+    if status == 429:
+        return transient("http-429", f"{label} says too many requests (HTTP 429); natlink waits before retrying",
+                         retry_after_seconds(retry_after))
+    if status >= 500:
+        return transient(f"http-{status}", f"{label} answered HTTP {status}; natlink retries later")
+    return None
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
@@ -139,7 +150,7 @@ class Provider:
         """Read the names back from the zone's authoritative name server (providers with an API read-back
         may override this)."""
         from natlink.ddns import live  # dnspython loads only when a record is checked
-        return live.check(self.hostnames, addresses, live.target(self.entry.options, self.spec))
+        return live.check(self.hostnames, addresses, live.target(self.entry.options, self.spec), self.spec)
 
     @property
     def requests_sent(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, short, success, transient
+from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient
 from natlink.ddns.http import HttpError
 
 DEFAULT_SERVER = "https://www.duckdns.org"
@@ -43,11 +43,9 @@ def parse_answer(status: int, body: str, sent: dict[int, str], retry_after: str 
                            "token_file / hostnames (use the subdomain, e.g. \"myhome\")")
     if status == 401 or status == 403:
         return fatal(f"http-{status}", f"DuckDNS answered HTTP {status}: the token was refused; fix token_file")
-    if status == 429:
-        return transient("http-429", "DuckDNS says too many requests (HTTP 429); natlink waits before retrying",
-                         retry_after_seconds(retry_after))
-    if status >= 500:
-        return transient(f"http-{status}", f"DuckDNS answered HTTP {status}; natlink retries later")
+    trouble = http_trouble("DuckDNS", status, retry_after)
+    if trouble is not None:
+        return trouble
     if status != 200:
         return fatal(f"http-{status}", f"DuckDNS answered HTTP {status}; check the entry's server option")
     return transient("unexpected", f"DuckDNS answered {short(body)!r}, neither OK nor KO; retrying later")

@@ -15,7 +15,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, short, success, transient, worst
+from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient, worst
 from natlink.ddns.http import HttpError
 from natlink.ddns.registry import SEPARATE, TOGETHER
 
@@ -74,11 +74,9 @@ def parse_answer(status: int, body: str, sent: dict[int, str], label: str, hostn
         return transient(code, f"{label} answered {code!r} for {hostname}: {_TRANSIENT[code]}")
     if status == 401 or status == 403:
         return fatal("badauth", f"{label} answered HTTP {status} for {hostname}: {_FATAL['badauth']}")
-    if status == 429:
-        return transient("http-429", f"{label} says too many requests (HTTP 429); natlink waits before retrying",
-                         retry_after_seconds(retry_after))
-    if status >= 500:
-        return transient(f"http-{status}", f"{label} answered HTTP {status}; natlink retries later")
+    trouble = http_trouble(label, status, retry_after)
+    if trouble is not None:
+        return trouble
     if status != 200:
         return fatal(f"http-{status}", f"{label} answered HTTP {status} for {hostname}; check the entry's server "
                                        "option (the URL of the /nic/update endpoint)")

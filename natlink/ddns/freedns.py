@@ -14,7 +14,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, short, success, transient, worst
+from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient, worst
 from natlink.ddns.http import HttpError
 
 TOKENS = {4: "token", 6: "token_v6"}
@@ -24,11 +24,9 @@ _ADDRESS = re.compile(r"\bto ([0-9A-Fa-f:.]+)")
 def parse_answer(status: int, body: str, ip: str, retry_after: str | None = None) -> ProviderResult:
     """Map one FreeDNS answer to a typed outcome (pure)."""
     text = " ".join(body.split())
-    if status == 429:
-        return transient("http-429", "FreeDNS says too many requests (HTTP 429); natlink waits before retrying",
-                         retry_after_seconds(retry_after))
-    if status >= 500:
-        return transient(f"http-{status}", f"FreeDNS answered HTTP {status}; natlink retries later")
+    trouble = http_trouble("FreeDNS", status, retry_after)
+    if trouble is not None:
+        return trouble
     if status == 200 and text.startswith("Updated"):
         echoed = _ADDRESS.search(text)
         if echoed:

@@ -95,6 +95,13 @@ def target(options: Any, spec: Any) -> dict[str, Any]:
     return {}
 
 
+def fqdn(hostname: str, spec: Any) -> str:
+    """The DNS name behind an entry's hostname (DuckDNS entries may name only the subdomain: "myhome")."""
+    name = hostname.rstrip(".")
+    suffix = getattr(spec, "preset", {}).get("zone_suffix")
+    return f"{name}.{suffix}" if suffix and "." not in name else name
+
+
 def ask(server: str, port: int, hostname: str, family: int, timeout: float = TIMEOUT) -> LiveRecord:
     """One question to one authoritative server, recursion off; only an authoritative answer counts."""
     where = f"{server}:{port}" if port != 53 else server
@@ -150,9 +157,10 @@ def lookup(hostname: str, family: int, nameserver: str | None = None, *, port: i
     return LiveRecord(hostname, family, None, "", "; ".join(problems) or f"no name server for {hostname}")
 
 
-def check(hostnames: tuple[str, ...] | list[str], addresses: dict[int, str], where: dict[str, Any]) -> str | None:
+def check(hostnames: tuple[str, ...] | list[str], addresses: dict[int, str], where: dict[str, Any],
+          spec: Any = None) -> str | None:
     """None when every name's live record holds exactly the address; else one sentence."""
-    for hostname in hostnames:
+    for hostname in (fqdn(h, spec) for h in hostnames):
         records = [lookup(hostname, family, **where) for family in sorted(addresses)]
         unreadable = [r.problem for r in records if r.problem]
         if unreadable:

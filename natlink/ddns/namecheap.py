@@ -17,7 +17,7 @@ from xml.etree.ElementTree import Element
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
-from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, short, success, transient
+from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient
 from natlink.ddns.http import HttpError
 
 MAX_ANSWER = 16 * 1024  # a real answer is under 1 KB
@@ -45,11 +45,9 @@ def relative_host(hostname: str, domain: str) -> str | None:
 
 def parse_answer(status: int, body: str, ip: str, hostname: str, retry_after: str | None = None) -> ProviderResult:
     """Map one Namecheap answer to a typed outcome (pure)."""
-    if status == 429:
-        return transient("http-429", "Namecheap says too many requests (HTTP 429); natlink waits before retrying",
-                         retry_after_seconds(retry_after))
-    if status >= 500:
-        return transient(f"http-{status}", f"Namecheap answered HTTP {status}; natlink retries later")
+    trouble = http_trouble("Namecheap", status, retry_after)
+    if trouble is not None:
+        return trouble
     if status != 200:
         return fatal(f"http-{status}", f"Namecheap answered HTTP {status} for {hostname}; check the server option")
     try:

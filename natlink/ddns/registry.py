@@ -119,7 +119,7 @@ _SPECS = (
     ProviderSpec("cloudflare", "Cloudflare", "natlink.ddns.cloudflare:CloudflareProvider",
                  optional=("zone", "ttl", "proxied", "server"), secrets=("api_token",), families=SEPARATE),
     ProviderSpec("duckdns", "DuckDNS", "natlink.ddns.duckdns:DuckdnsProvider", optional=("server",),
-                 secrets=("token",)),
+                 secrets=("token",), preset={"zone_suffix": "duckdns.org"}),
     # rfc2136 takes `tsig_key_file` (a BIND/knot key file); it is a secret source like the others.
     ProviderSpec("rfc2136", "RFC 2136", "natlink.ddns.rfc2136:Rfc2136Provider", required=("server",),
                  optional=("port", "zone", "ttl", "tcp", "tsig_algorithm"), optional_secrets=("tsig_key",),

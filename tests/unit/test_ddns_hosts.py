@@ -69,3 +69,21 @@ def test_cooldown(decision: Decision, last_attempt: float | None, now: float, in
     assert result.action == action
     if action == "wait":
         assert "10m" in result.reason and "301s" in result.reason
+
+
+@pytest.mark.parametrize("provider, hostname, name", [
+    ("duckdns", "myhome", "myhome.duckdns.org"), ("duckdns", "myhome.duckdns.org", "myhome.duckdns.org"),
+    ("dyndns2", "a.example.net.", "a.example.net"),
+])
+def test_live_names(provider: str, hostname: str, name: str) -> None:
+    from natlink.ddns import live, registry
+    assert live.fqdn(hostname, registry.PROVIDERS[provider]) == name
+
+
+@pytest.mark.parametrize("text, server", [
+    ("11.0.0.1", ("11.0.0.1", 53)), ("11.0.0.1:5353", ("11.0.0.1", 5353)), ("ns1.example.net", ("ns1.example.net", 53)),
+    ("[2001:db8::1]:54", ("2001:db8::1", 54)), ("2001:db8::1", ("2001:db8::1", 53)),
+])
+def test_parse_server(text: str, server: tuple[str, int]) -> None:
+    from natlink.ddns import live
+    assert live.parse_server(text) == server
