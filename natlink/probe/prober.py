@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from natlink.netaddr import AddrKind, classify, explain_wan
 from natlink.probe import echoip, hairpin, reflector_client
 from natlink.probe.dial import dial_tcp
 from natlink.probe.httpcall import CheckerError, families
-from natlink.probe.nonce_listener import NonceListener, try_listen
+from natlink.probe.nonce_listener import NonceHub, NonceListener, try_listen
 from natlink.probe.verdicts import (
     Inside,
     Observation,
@@ -184,10 +185,10 @@ class InsideView:
     note: str = ""
 
 
-def _listen_inside(ip: str, port: int, protocol: str) -> InsideView | None:
+def _listen_inside(ip: str, port: int, protocol: str, hub: NonceHub) -> InsideView | None:
     """Hold the internal port ourselves when it is free (a bind: instant). None: something listens there (TCP),
     so look at it by dialing."""
-    listener, status = try_listen(ip, port, protocol)
+    listener, status = try_listen(ip, port, protocol, hub)
     if listener is not None:
         return InsideView(Inside.SELF, listener=listener)
     if status.startswith("error"):
@@ -282,18 +283,17 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
         from natlink.portmap.session import RouterSession
 
         router = own = RouterSession.for_config(cfg)
-    side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="probe-router")
-    wan_f: Future[RouterFacts] | None = side.submit(_router_wan, router) if report is None else None
-    table_f = side.submit(_router_table, router) if any(t.mapping for t in tlist) else None
+    wan_f: Future[RouterFacts] | None = _background(_router_wan, router) if report is None else None
+    table_f = _background(_router_table, router) if any(t.mapping for t in tlist) else None
     if own is not None:  # closed once the last router call is done (the table read may outlive this call)
         calls = [f for f in (wan_f, table_f) if f is not None]
         for f in calls:
             f.add_done_callback(lambda _f: own.close() if all(c.done() for c in calls) else None)
-    side.shutdown(wait=False)  # the table only sharpens diagnoses: never wait for it past the probe budget
     budget_end = started + max((t.probe.timeout for t in tlist), default=3.0)
+    hub = NonceHub()  # one thread answers every nonce listener of this run
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
         tlist = [_resolve_auto(t) for t in tlist]
-        views = _inside_views(pool, tlist, listen)
+        views = _inside_views(pool, tlist, listen, hub)
         # The CGNAT decision needs the router's WAN address before anything is dialled.
         facts = wan_f.result() if wan_f is not None else None
         cgnat, double_nat = _wan_sentences(report, facts)
@@ -307,6 +307,7 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
                 listener.request_stop()
             for listener in listeners:
                 listener.stop()
+            hub.close()
     # Failures get the router's table for a sharper sentence (within the probe's time budget); successes don't wait.
     needs_table = any(j.outside.outcome != "open" for j in jobs)
     if table_f is not None and (needs_table or table_f.done()):
@@ -317,6 +318,21 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
         facts = replace(facts, table=table) if facts is not None else RouterFacts(table=table)
     results = [_judge(j, views, facts, cgnat, double_nat, started) for j in jobs]
     return cross_check(results)
+
+
+def _background(fn: Any, *args: Any) -> Future[Any]:
+    """Run fn in a daemon thread. The router's table only sharpens diagnoses: a router that never answers must
+    not hold the process at exit (executor threads are joined at exit: that cost ~2 s per `natlink probe`)."""
+    fut: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever reads the future
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name="probe-router", daemon=True).start()
+    return fut
 
 
 def _resolve_auto(t: Target) -> Target:
@@ -334,14 +350,15 @@ def _inside_key(t: Target) -> tuple[str, int, str] | None:
     return (t.internal_ip, t.internal_port, t.protocol)
 
 
-def _inside_views(pool: ThreadPoolExecutor, tlist: list[Target], listen: bool) -> dict[tuple[str, int, str], InsideView]:
+def _inside_views(pool: ThreadPoolExecutor, tlist: list[Target], listen: bool,
+                  hub: NonceHub) -> dict[tuple[str, int, str], InsideView]:
     keys = {k: t for t in tlist if (k := _inside_key(t)) is not None}
     views: dict[tuple[str, int, str], InsideView] = {}
     dials: dict[tuple[str, int, str], Future[InsideView]] = {}
     for k, t in keys.items():
         # Binding a free port takes microseconds: only the dials to running services go to the pool,
         # so N free ports cost no N thread starts.
-        view = _listen_inside(*k) if listen else None
+        view = _listen_inside(*k, hub) if listen else None
         if view is not None:
             views[k] = view
         else:

@@ -35,6 +35,11 @@ def enough_descriptors():
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def _descriptors_for_the_reflector() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -51,7 +56,7 @@ def reflector_proc(tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "natlink", "-v", "reflector", "--listen", f"127.0.0.1:{port}",
                                  "--insecure-http", "--metrics", f"127.0.0.1:{metrics}", *extra],
                                 stdout=subprocess.DEVNULL, stderr=log, text=True,
-                                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192)))
+                                preexec_fn=_descriptors_for_the_reflector)
         started.append(proc)
         url = f"http://127.0.0.1:{port}"
         for _ in range(200):
