@@ -161,10 +161,11 @@ def _mapping(m: dict[str, Any], run: _Run, now: float) -> Card:
     if m.get("present"):
         facts.append(run.fact("on the router", f"present via {m.get('via') or '?'}", m.get("granted_at"), "good"))
         left = _num(m.get("lease_left"))
+        idle = "" if run.running else "the service is not running: nothing renews it"
         facts.append(Fact("lease ends", "permanent" if left is None else "", None if left is None else
-                          round(now + left), True))
+                          round(now + left), run.running, idle))
         if m.get("renew_at"):
-            facts.append(Fact("renews", "", _num(m["renew_at"]), True))
+            facts.append(Fact("renews", "", _num(m["renew_at"]), run.running, idle))
     else:
         facts.append(run.fact("on the router", "MISSING: no live natlink mapping", m.get("last_checked"), "bad"))
     facts.append(run.fact("last verified", "the router confirmed it" if m.get("last_verified") else "never",
@@ -194,7 +195,8 @@ def _ddns(d: dict[str, Any], run: _Run) -> Card:
     if d.get("stopped"):
         facts.append(Fact("stopped", str(d.get("hint") or ""), None, True, "", "bad"))
     elif d.get("next_attempt"):
-        facts.append(Fact("next attempt", "", _num(d["next_attempt"]), True))
+        facts.append(Fact("next attempt", "", _num(d["next_attempt"]), run.running,
+                          "" if run.running else "the service is not running"))
     return Card(f"DDNS {d.get('name')}", facts, level, action=str(d.get("name")))
 
 
