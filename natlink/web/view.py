@@ -157,7 +157,7 @@ def _addresses(doc: dict[str, Any], publicip: dict[str, Any], run: _Run) -> list
 
 def _mapping(m: dict[str, Any], run: _Run, now: float) -> Card:
     head = f"{str(m.get('protocol')).upper()} {m.get('external_port')} → {m.get('internal')}"
-    facts = [Fact("mapping", head)]
+    facts = [Fact("mapping", head, None, True)]
     if m.get("present"):
         facts.append(run.fact("on the router", f"present via {m.get('via') or '?'}", m.get("granted_at"), "good"))
         left = _num(m.get("lease_left"))
@@ -186,7 +186,7 @@ def _ddns(d: dict[str, Any], run: _Run) -> Card:
         facts.append(run.fact("authoritative answer", ", ".join(auth["addresses"]), auth.get("at"),
                               "good" if match else "bad", "" if match else "differs from what was published"))
     else:
-        facts.append(Fact("authoritative answer", "unverified", None, False,
+        facts.append(Fact("authoritative answer", "", None, False,
                           "the service does not keep what the authoritative server answers; "
                           "`natlink doctor` asks it", "warn"))
     outcome = str(d.get("outcome") or "none yet")
@@ -209,8 +209,9 @@ def _probes(probe: dict[str, Any], run: _Run) -> list[Card]:
         ok = bool(r.get("ok"))
         identity = str(r.get("identity") or "unproven")
         proved = identity in ("nonce", "greeting", "listener")
-        facts = [run.fact("verdict", f"{r.get('verdict')}: {r.get('detail') or ''}".rstrip(": "), checked,
-                          "good" if ok else "bad"),
+        verdict, detail = str(r.get("verdict")), str(r.get("detail") or "")
+        shown = detail if detail.startswith(verdict) else f"{verdict}: {detail}".rstrip(": ")
+        facts = [run.fact("verdict", shown, checked, "good" if ok else "bad"),
                  run.fact("this host?", IDENTITY_WORDS.get(identity, identity), checked,
                           "good" if proved else "bad" if identity in ("mismatch", "other-host") else "warn")]
         cards.append(Card(f"Probe {r.get('name')} {r.get('target')} ({r.get('family')})", facts,

@@ -79,6 +79,7 @@ def test_the_four_links_live_update_check_now_and_a_stopped_service(lab, tmp_pat
         assert driver.execute_script("return window.natlinkMarker;") == 1  # the same page: no reload
         wait_for(lambda: "public-ip-changed" in text_of(driver, "#history"), 5, "the change in the history")
         assert "11.0.0.9" in text_of(driver, "#history")
+        assert "mapping-add" in text_of(driver, "#history"), (nl.state("history"), nl.log)
 
         # "Check now" runs a round at once (the schedules are 10 minutes long).
         clicked = time.time()

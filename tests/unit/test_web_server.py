@@ -182,18 +182,19 @@ def test_unreadable_state_is_an_error_on_the_page(setup, tmp_path):
     assert "11.0.0.2" not in page
 
 
-def test_history_is_bounded_and_kept_across_writers(tmp_path):
+def test_history_is_bounded_by_age_and_size(tmp_path):
+    from natlink.service.history import MAX_ENTRIES, load, trimmed
+
     store = StateStore(tmp_path)
     history = History(store)
     now = time.time()
     history.add("public-ip-changed", "public-ip", "old", at=now - 31 * 86400)
-    for i in range(510):
-        history.add("mapping-add", "mapping:rdp", f"m{i}", at=now - 510 + i)
-    from natlink.service.history import load
-
-    entries = load(store)
-    assert len(entries) == 500 and entries[-1]["message"] == "m509" and entries[0]["message"] == "m10"
-    assert all(e["message"] != "old" for e in entries)
+    history.add("mapping-add", "mapping:rdp", "m1", at=now - 2)
+    history.add("ddns-failed", "ddns:home", "m2", at=now - 1)
+    assert [e["message"] for e in load(store)] == ["m1", "m2"]  # the 31-day-old one is gone
+    many = [{"at": now - 1000 + i, "event": "x", "subject": "s", "message": str(i)} for i in range(MAX_ENTRIES + 100)]
+    kept = trimmed([*many, "junk", {"at": "bad"}], now)
+    assert len(kept) == MAX_ENTRIES and kept[0]["message"] == "100" and kept[-1]["message"] == str(MAX_ENTRIES + 99)
 
 
 @pytest.mark.parametrize("header, bind, ok", [

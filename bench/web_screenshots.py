@@ -1,0 +1,66 @@
+"""Screenshots of the status page for the README, taken from a real `natlink run` in the lab (root, Linux,
+chromium + chromium-driver): phone and desktop layouts, after an ISP reconnect so the history has entries.
+
+    sudo python bench/web_screenshots.py [--out docs/img]
+
+Writes status-phone.png and status-desktop.png; prints how long the page took to show a WAN address change.
+Chromium runs inside the lab's LAN namespace and opens the page on that namespace's loopback only."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
+
+from browser_support import DESKTOP, PHONE, card_text, chromium, text_of  # noqa: E402
+from service_support import job_done, start_natlink, start_reflector, wait_for, write_config  # noqa: E402
+
+from natlink.lab import Lab  # noqa: E402
+
+PORT = 9878
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "img"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with Lab("normal") as lab, tempfile.TemporaryDirectory(prefix="natlink-shots-") as tmp:
+        lab.tcp_service("lan", 3389)
+        start_reflector(lab)
+        cfg = write_config(lab, Path(tmp), alerts=False)
+        cfg.write_text(cfg.read_text() + f'web = "127.0.0.1:{PORT}"\n')
+        nl = start_natlink(lab, cfg)
+        try:
+            wait_for(lambda: job_done(nl, "probe") and job_done(nl, "ddns"), 30, "the first round")
+            lab.ip_change("11.0.0.9")  # so the history shows a change
+            wait_for(lambda: (nl.state("ddns-home") or {}).get("published", {}).get("ipv4") == "11.0.0.9", 15,
+                     "DNS to follow")
+            for name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+                with chromium(lab, size=size) as driver:
+                    driver.get(f"http://127.0.0.1:{PORT}/")
+                    wait_for(lambda: "Live" in text_of(driver, "#conn"), 10, "the live connection")
+                    if name == "desktop":
+                        t0 = time.monotonic()
+                        lab.ip_change("11.0.0.10")
+                        wait_for(lambda: "11.0.0.10" in card_text(driver, "Public IPv4"), 10, "the change")
+                        print(f"WAN address change -> shown on the page: {time.monotonic() - t0:.3f} s")
+                        wait_for(lambda: "11.0.0.10" in card_text(driver, "DDNS home"), 10, "the DDNS card")
+                    time.sleep(1.2)  # the ages tick once
+                    height = driver.execute_script("return document.documentElement.scrollHeight")
+                    driver.set_window_size(size[0], min(int(height) + 20, 4000))
+                    path = out / f"status-{name}.png"
+                    driver.save_screenshot(str(path))
+                    print(f"{path} ({size[0]} px wide)")
+        finally:
+            nl.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
