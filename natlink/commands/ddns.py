@@ -22,6 +22,16 @@ _ACTION_TEXT = {"update": "", "skip": "up to date", "wait": "waiting", "blocked"
                 "no-ip": "not updated", "error": "ERROR"}
 
 
+def _label(action: str, kind: str) -> str:
+    if action == "update":
+        return {"success": "updated", "fatal": "STOPPED", "transient": "failed"}.get(kind, kind)
+    return _ACTION_TEXT.get(action, action)
+
+
+def _code(action: str, outcome: str) -> str:
+    return "" if action == "skip" else f" [{outcome}]"
+
+
 def run(ctx, args: argparse.Namespace) -> int:
     from natlink.ddns.updater import select_entries, update_all
     from natlink.publicip import detect
@@ -47,11 +57,16 @@ def run(ctx, args: argparse.Namespace) -> int:
               "verdict": report.verdict, "entries": [r.to_json() for r in results],
               "elapsed_ms": round((time.monotonic() - started) * 1000, 1)})
     for r in results:
-        label = _ACTION_TEXT.get(r.action, r.action)
-        if r.action == "update":
-            label = {"success": "updated", "fatal": "STOPPED", "transient": "failed"}.get(r.kind, r.kind)
-        code = "" if r.action == "skip" else f" [{r.outcome}]"
-        out.result(f"{r.name} ({r.provider}): {label}{code} {r.message}")
+        if len(r.hosts) > 1:  # several names: one line per name, each with its own outcome
+            out.result(f"{r.name} ({r.provider}):")
+            for h in r.hosts:
+                answers = ", ".join(f"{fam} {code}" for fam, code in h.answers.items())
+                out.result(f"  {h.hostname}: {_label(h.action, h.kind)}{_code(h.action, h.outcome)}"
+                           f"{f' ({answers})' if len(h.answers) > 1 else ''} {h.message}")
+        else:
+            out.result(f"{r.name} ({r.provider}): {_label(r.action, r.kind)}{_code(r.action, r.outcome)} {r.message}")
+        for drift in r.drift:
+            out.result(f"{r.name}: drift: {drift}")
         if r.verify_problem:
             out.result(f"{r.name}: verification: {r.verify_problem}")
     return 0 if ok else 1

@@ -171,3 +171,17 @@ def test_together_providers_send_both_families_in_one_request(tmp_path: Path, ht
     assert run(cfg, store, NOW, v6=IP6).outcome == "good"
     run(cfg, store, NOW + 300, v6="2001:db8:1::202")  # only AAAA changed: A goes along, so it is not deleted
     assert fake.problems == [] and fake.requests == expected + [{"hostname": A, "myip": f"{IP},2001:db8:1::202"}]
+
+
+def test_ddns_command_prints_one_line_per_name(tmp_path: Path, httpserver: Any,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from natlink.cli import main
+    fake = PublishingFake(None, {B: "nohost"}, user_is_host=True, ipv6_param="myip")
+    httpserver.expect_request("/ip").respond_with_data(IP, content_type="text/plain")
+    cfg, _ = setup_entry(tmp_path, httpserver, fake, "dyndns2", (A, B),
+                         f'verify = false\n[public_ip]\nsources = ["{httpserver.url_for("/ip")}"]')
+    assert main(["-c", str(cfg.path), "ddns"]) == 1  # a stopped name is a failure to look at
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "d (dyndns2):"
+    assert lines[1].startswith(f"  {A}: updated [good]") and lines[2].startswith(f"  {B}: STOPPED [nohost]")
+    assert "does not exist in this account" in lines[2] and PASSWORD not in "\n".join(lines)
