@@ -52,6 +52,8 @@ class MappingCfg:
     allow_other_port: bool = False  # accept another external port when the wanted one is taken
     lease: int | None = None  # None: router.lease
     description: str = ""
+    ipv6: bool | None = None  # open an IPv6 pinhole too; None: public_ip.ipv6 (Config.mapping_ipv6)
+    ipv6_host: str | None = None  # interface identifier of another LAN host ("::201", "mac:..."); None: this host
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,10 @@ class Config:
 
     def mapping(self, name: str) -> MappingCfg | None:
         return next((m for m in self.mappings if m.name == name), None)
+
+    def mapping_ipv6(self, m: MappingCfg) -> bool:
+        """Does this mapping get an IPv6 pinhole? Its own ``ipv6``, else ``public_ip.ipv6``."""
+        return self.public_ip.ipv6 if m.ipv6 is None else m.ipv6
 
 
 # --------------------------------------------------------------------------- providers
@@ -675,9 +681,18 @@ def _mapping(s: _Section, names: set[str], ports: dict[tuple[int, str], str], ro
     if internal_ip is None and router.lan_ip != "auto":
         internal_ip = router.lan_ip
     lease = s.duration("lease", None)
+    ipv6 = s.get("ipv6", bool, None)
+    ipv6_host = s.string("ipv6_host")
+    if ipv6_host is not None:
+        from natlink.ipv6addr import interface_id
+
+        try:
+            ipv6_host = interface_id(ipv6_host)
+        except ValueError as exc:
+            s.fail("ipv6_host", f"{exc} (an interface identifier like \"::201\" or \"mac:52:54:00:12:34:56\")")
     m = MappingCfg(name=name, protocol=protocol, external_port=external, internal_port=internal,
                    internal_ip=internal_ip, allow_other_port=s.boolean("allow_other_port", False),
-                   lease=lease, description=s.string("description", "") or "")
+                   lease=lease, description=s.string("description", "") or "", ipv6=ipv6, ipv6_host=ipv6_host)
     s.finish()
     return m
 

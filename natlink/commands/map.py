@@ -48,14 +48,24 @@ def run(ctx, args: argparse.Namespace) -> int:
         out.json({"ok": True, "plan": [], "actions": []})
         return EXIT_OK
     store = StateStore(cfg.service.state_dir)
+    from natlink import families
+    from natlink.commands import map_ipv6
+
     report = reconcile(cfg, store, dry_run=args.dry_run)
     describe_router(ctx, report.router, report.external_ip)
     if report.wan_problem:
         # No plan lines: with no usable WAN address nothing is planned, and a list of adds would read as if
         # they were about to happen.
-        out.json(report.to_json())
-        print(f"natlink: {report.wan_problem} — nothing was planned or mapped", file=sys.stderr, flush=True)
-        return EXIT_RUNTIME
+        print(f"natlink: {report.wan_problem} — nothing was planned or mapped over IPv4", file=sys.stderr, flush=True)
+        v6 = map_ipv6.pinholes(ctx, cfg, store, getattr(report.router, "upnp_url", None), args.dry_run)
+        v4_verdict, v6_verdict = map_ipv6.verdicts(cfg, report, v6)
+        out.json({**report.to_json(), "ipv6": v6.to_json() if v6 else None,
+                  "verdicts": [v4_verdict.to_json(), v6_verdict.to_json()]})
+        if v6 is not None:
+            out.result(families.summary(v4_verdict, v6_verdict))
+        # Reachable over IPv6 only is a success when every mapping asks for IPv6 and got its pinhole.
+        every6 = all(cfg.mapping_ipv6(m) for m in cfg.mappings)
+        return EXIT_OK if v6_verdict.state == families.OPEN and every6 and not args.dry_run else EXIT_RUNTIME
     if report.dhcp_warning:
         out.note(f"warning: {report.dhcp_warning}")
     if report.epoch_lost:
@@ -65,7 +75,10 @@ def run(ctx, args: argparse.Namespace) -> int:
     for step in report.plan.steps:
         m = step.want or step.have
         out.line(f"  {step.action:<8} {step.name:<14} {fmt_mapping(m)}  ({step.reason})")
-    out.json(report.to_json())
+    v6 = map_ipv6.pinholes(ctx, cfg, store, getattr(report.router, "upnp_url", None), args.dry_run)
+    v4_verdict, v6_verdict = map_ipv6.verdicts(cfg, report, v6)
+    out.json({**report.to_json(), "ipv6": v6.to_json() if v6 else None,
+              "verdicts": [v4_verdict.to_json(), v6_verdict.to_json()]})
     if args.dry_run:
         conflicts = report.plan.of("conflict")
         for s in conflicts:
@@ -81,9 +94,14 @@ def run(ctx, args: argparse.Namespace) -> int:
         if a.ok:
             counts[a.action] = counts.get(a.action, 0) + 1
     summary = ", ".join(f"{n} {PAST.get(k, k)}" for k, n in counts.items())
-    if report.ok:
+    if v6 is not None:
+        out.result(families.summary(v4_verdict, v6_verdict))
+    if report.ok and (v6 is None or v6.ok):
         out.result(f"ok: {summary or 'nothing to do'}" + ("" if report.changed else " (no changes)"))
         return EXIT_OK
+    if report.ok and v6 is not None:
+        out.result("failed: IPv6 pinholes" + (f" ({summary} over IPv4)" if summary else ""))
+        return EXIT_RUNTIME
     out.result(f"failed: {len(report.errors)} of {len(report.actions)} mapping steps failed"
                + (f" ({summary})" if summary else ""))
     return EXIT_RUNTIME

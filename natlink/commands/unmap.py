@@ -26,7 +26,9 @@ def run(ctx, args: argparse.Namespace) -> int:
     store = StateStore(cfg.service.state_dir)
     names = list(args.names or [])
     if names:
-        known = {m.name for m in cfg.mappings} | set(load_owned(store))
+        from natlink.portmap import pinhole
+
+        known = {m.name for m in cfg.mappings} | set(load_owned(store)) | set(pinhole.load_owned(store))
         unknown = [n for n in names if n not in known]
         if unknown:
             raise UsageError(f"no mapping named {', '.join(map(repr, unknown))}",
@@ -40,9 +42,15 @@ def run(ctx, args: argparse.Namespace) -> int:
             err = a.error
             print(f"natlink: {a.name}: {err.message if err else a.detail}{' — ' + err.hint if err and err.hint else ''}",
                   file=sys.stderr, flush=True)
-    ok = all(a.ok for a in actions)
-    out.json({"ok": ok, "actions": [a.to_json() for a in actions]})
+    from natlink.commands.map_ipv6 import unmap_pinholes
+
+    v6 = unmap_pinholes(ctx, cfg, store, names or None)
+    ok = all(a.ok for a in actions) and v6.ok
+    out.json({"ok": ok, "actions": [a.to_json() for a in actions], "ipv6": v6.to_json()})
     deleted = sum(1 for a in actions if a.ok)
-    out.result(f"ok: {deleted} mapping{'s' if deleted != 1 else ''} removed" if ok
-               else f"failed: {len(actions) - deleted} of {len(actions)} could not be removed")
+    holes = sum(1 for o in v6.outcomes if o.ok)
+    extra = f", {holes} IPv6 pinhole{'s' if holes != 1 else ''} closed" if v6.outcomes else ""
+    failed = len(actions) - deleted + len(v6.outcomes) - holes
+    out.result(f"ok: {deleted} mapping{'s' if deleted != 1 else ''} removed{extra}" if ok
+               else f"failed: {failed} of {len(actions) + len(v6.outcomes)} could not be removed")
     return EXIT_OK if ok else EXIT_RUNTIME

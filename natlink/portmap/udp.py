@@ -22,7 +22,7 @@ class NoAnswer(RouterUnavailable):
 
 
 def exchange(gateway: str, payload: bytes, parse: Callable[[bytes], T | None], *, timeout: float,
-             port: int = PORT, what: str = "request") -> T:
+             port: int = PORT, what: str = "request", source: str | None = None) -> T:
     """Send ``payload``; resend after 250, 500, 1000 ms ...; stop at ``timeout`` in total.
 
     ``parse`` returns None for datagrams that are not the answer (wrong opcode/nonce): keep waiting.
@@ -31,10 +31,14 @@ def exchange(gateway: str, payload: bytes, parse: Callable[[bytes], T | None], *
     deadline = time.monotonic() + timeout
     wait = FIRST_WAIT
     refused = 0
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    v6 = ":" in gateway  # PCP over IPv6 (pinholes); "fe80::1%eth0" carries its interface
+    with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
-            sock.connect((gateway, port))  # the kernel then drops datagrams from other sources
-        except OSError as exc:
+            if source:  # PCP compares the client field with the source address: send from that address
+                sock.bind((source, 0))
+            target = socket.getaddrinfo(gateway, port, sock.family, socket.SOCK_DGRAM)[0][4] if v6 else (gateway, port)
+            sock.connect(target)  # the kernel then drops datagrams from other sources
+        except OSError as exc:  # socket.gaierror included
             raise NoAnswer(f"cannot reach {gateway}:{port}: {exc.strerror or exc}",
                            "check router.gateway and the default route") from None
         while True:
