@@ -315,6 +315,19 @@ class Service:
             self._web = WebServer(self.cfg.service.web, self.cfg.service.web_password, lambda: self.cfg, self.store,
                                   Actions(self.check_now, self.update_now)).start()
 
+    def _reload_web(self, old: Config) -> None:
+        """A changed page address restarts the page; a new password value logs everyone out."""
+        try:
+            if (old.service.web, old.service.web_password) != (self.cfg.service.web, self.cfg.service.web_password):
+                if self._web is not None:
+                    self._web.stop()
+                    self._web = None
+                self._start_web()
+            elif self._web is not None:
+                self._web.reload_password(self.cfg.service.web_password)
+        except NatlinkError as exc:
+            log.error("%s", exc)
+
     def check_now(self) -> str:
         """The status page's "check now": one round of every job, at once."""
         self.trigger({MAPPINGS, PUBLIC_IP, DDNS, PROBE}, "check now (status page)")
@@ -555,6 +568,7 @@ class Service:
                 self._start_metrics()
             except NatlinkError as exc:
                 log.error("%s", exc)
+        self._reload_web(old)
         log.info("reloaded %s", new.path)
         self.notifier.ready("reloaded")
         self.trigger({MAPPINGS, DDNS, PROBE}, "config reloaded")

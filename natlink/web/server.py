@@ -133,6 +133,13 @@ class WebServer:
             self._server.server_close()
             self._server = None
 
+    def reload_password(self, ref: SecretRef | None) -> None:
+        """After a reload: a new password value ends every session (the old one may have leaked)."""
+        password = read_password(ref)
+        if password != self.sessions.password:
+            self.sessions = Sessions(password)
+            log.info("status page: new password, every session logged out")
+
     def view(self) -> View:
         return collect(self.config(), self.store)
 

@@ -141,6 +141,8 @@ def test_a_lan_bind_needs_the_password_and_never_shows_it(lab, tmp_path):
         driver.find_element(By.XPATH, "//button[text()='Log in']").click()
         wait_for(lambda: lab.wan_ip in card_text(driver, "Public IPv4"), 5, "the page after the login")
         wait_for(lambda: "Live" in text_of(driver, "#conn"), 10, "the live connection")
+        # the phone layout: one column, nothing wider than the screen
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
         for source in (driver.page_source, driver.execute_script("return document.documentElement.outerHTML")):
             assert secret not in source and lab.tsig_secret not in source
         cookies = {c["name"]: c for c in driver.get_cookies()}

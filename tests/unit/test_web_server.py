@@ -231,3 +231,17 @@ def test_config_web_keys(tmp_path):
     path.write_text('[service]\nweb = "nope"\n')
     with pytest.raises(ConfigError, match="is not ADDR:PORT"):
         load_config(str(path))
+
+
+def test_a_new_password_value_ends_every_session(setup, tmp_path):
+    start, _, _ = setup
+    web = start(PASSWORD)
+    cookie = request(web, "POST", "/login", {"password": PASSWORD})[1]["set-cookie"].split(";", 1)[0]
+    assert request(web, "GET", "/api/status", headers={"Cookie": cookie})[0] == 200
+    ref = SecretRef("file", str(tmp_path / "pw"))
+    web.reload_password(ref)  # same value: sessions stay
+    assert request(web, "GET", "/api/status", headers={"Cookie": cookie})[0] == 200
+    (tmp_path / "pw").write_text("another-password\n")
+    web.reload_password(ref)
+    assert request(web, "GET", "/api/status", headers={"Cookie": cookie})[0] == 401
+    assert request(web, "POST", "/login", {"password": "another-password"})[0] == 303
