@@ -198,8 +198,12 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
             return False
 
         def _form(self) -> dict[str, str]:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_BODY:
+                self.close_connection = True  # the body is not read: the connection cannot be reused
                 return {}
             raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
             return {k: v[0] for k, v in parse_qs(raw).items()}
