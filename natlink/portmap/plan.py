@@ -126,17 +126,20 @@ def _same_target(have: Mapping, want: Desired) -> bool:
 
 
 def plan(desired: list[Desired], actual: list[Mapping] | None, owned: dict[str, Owned], *, self_ip: str,
-         via: str, now: float, epoch: int | None = None, force_renew: bool = False) -> Plan:
+         via: str, now: float, epoch: int | None = None, force_renew: bool = False,
+         seen: list[Mapping] | None = None) -> Plan:
     """The steps that make the router match ``desired``.
 
     actual: the router's table (UPnP), or None when the protocol cannot list it (NAT-PMP/PCP): then natlink's
     own records stand in for it, and an epoch inconsistent with the time passed means the router forgot them.
+    seen: NAT-PMP/PCP in use, but the router's table was read over UPnP in this run: an entry found there is
+    kept (seen), only the others are asked for again.
     force_renew: every natlink mapping that would be kept is renewed instead (after a router announcement the
     router may have forgotten leases without anything natlink can read showing it). Entries of other clients
     that happen to match are still left alone.
     """
     if actual is None:
-        the_plan = _plan_unlisted(desired, owned, via=via, now=now, epoch=epoch)
+        the_plan = _plan_unlisted(desired, owned, via=via, now=now, epoch=epoch, seen=seen)
     else:
         the_plan = _plan_listed(desired, actual, owned, self_ip=self_ip)
     return _forced(the_plan) if force_renew else the_plan
@@ -220,9 +223,10 @@ def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str,
 
 
 def _plan_unlisted(desired: list[Desired], owned: dict[str, Owned], *, via: str, now: float,
-                   epoch: int | None) -> Plan:
+                   epoch: int | None, seen: list[Mapping] | None = None) -> Plan:
     steps: list[Step] = []
     lost = False
+    table = {m.key: m for m in seen} if seen is not None else None
     for d in desired:
         rec = owned.get(d.name)
         if rec is None or rec.via != via:
@@ -245,11 +249,16 @@ def _plan_unlisted(desired: list[Desired], owned: dict[str, Owned], *, via: str,
             steps.append(Step(REPLACE, d.name, d.mapping(), have, "the configuration changed"))
         elif rec.renew_at is not None and now >= rec.renew_at:
             steps.append(Step(RENEW, d.name, d.mapping(rec.external_port), have, "half the lease has passed"))
+        elif table is not None and (entry := table.get((d.protocol, rec.external_port))) is not None \
+                and _same_target(entry, d):
+            steps.append(Step(KEEP, d.name, d.mapping(rec.external_port), entry,
+                              "in the router's table (read over UPnP)"))
         else:
             # A restart of the router's mapping daemon that keeps the epoch (miniupnpd with system_uptime) is
             # invisible in any record: only the router's answer to the same request shows the mapping is there.
-            steps.append(Step(VERIFY, d.name, d.mapping(rec.external_port), have,
-                              f"asked again: {_LABEL.get(via, via)} cannot list the router's table"))
+            why = (f"{_LABEL.get(via, via)} cannot list the router's table" if table is None
+                   else "not in the router's table (read over UPnP)")
+            steps.append(Step(VERIFY, d.name, d.mapping(rec.external_port), have, f"asked again: {why}"))
     wanted = {d.name for d in desired}
     for name, rec in sorted(owned.items()):
         if name not in wanted:

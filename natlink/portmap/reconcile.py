@@ -170,7 +170,7 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
     actual = router.list() if router.can_list else None
     now = time.time()
     the_plan = plan(desired, actual, owned, self_ip=router.lan_ip, via=router.protocol, now=now, epoch=router.epoch,
-                    force_renew=force_renew)
+                    force_renew=force_renew, seen=_seen_over_upnp(router) if actual is None else None)
     report = ReconcileReport(plan=the_plan, wan_problem=problem, router=router, external_ip=external,
                              dry_run=dry_run, epoch_lost=router.epoch_dropped or the_plan.epoch_lost)
     dhcp_check: list[str | None] = []
@@ -201,6 +201,18 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
     save_owned(store, owned)
     report.next_renewal = _next_renewal(owned, time.time())
     return report
+
+
+def _seen_over_upnp(router: Router) -> list[Mapping] | None:
+    """NAT-PMP/PCP in use: the table over UPnP when UPnP answered discovery too (one read verifies every
+    mapping); None otherwise, and each mapping is asked for again."""
+    if router.upnp_url is None:
+        return None
+    try:
+        return router.table()
+    except NatlinkError as exc:
+        log.debug("table over UPnP unavailable: %s", exc.message)
+        return None
 
 
 def _joined(checker: threading.Thread | None, result: list[str | None]) -> str | None:

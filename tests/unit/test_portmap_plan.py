@@ -141,3 +141,16 @@ def test_owner_name(desc, name):
 def test_owner_description_fits_upnp_field():
     assert owner_description("rdp", "remote desktop") == "natlink:rdp remote desktop"
     assert len(owner_description("x", "y" * 200)) < 80
+
+
+def test_unlisted_protocol_with_the_table_read_over_upnp():
+    """NAT-PMP maps, UPnP answered too: an entry seen in the table is kept; a missing one is asked for again."""
+    owned = {"rdp": rec(via="natpmp", epoch=50)}
+    there = [Mapping("tcp", 3390, ME, 3389, "NAT-PMP 3390 tcp", 3500)]
+    kept = plan([want()], None, owned, self_ip=ME, via="natpmp", now=NOW, epoch=150, seen=there).steps[0]
+    assert kept.action == "keep" and "read over UPnP" in kept.reason
+    gone = plan([want()], None, owned, self_ip=ME, via="natpmp", now=NOW, epoch=150, seen=[]).steps[0]
+    assert gone.action == "verify" and "not in the router's table" in gone.reason
+    elsewhere = [Mapping("tcp", 3390, "10.0.1.99", 3389, "other", 3500)]
+    assert plan([want()], None, owned, self_ip=ME, via="natpmp", now=NOW, epoch=150,
+                seen=elsewhere).steps[0].action == "verify"
