@@ -21,7 +21,7 @@ from natlink.ddns.base import ProviderResult, transient, worst
 from natlink.ddns.http import HttpClient
 from natlink.ddns.policy import (FAMILY_KEYS, Decision, EntryState, after_attempt, config_hash, cooldown, decide,
                                  secret_hash, stopped_hint)
-from natlink.ddns.registry import SEPARATE
+from natlink.ddns.registry import IPV4_ONLY, SEPARATE
 from natlink.errors import UsageError
 from natlink.secrets import Secret, SecretUnavailable, read_secret, redact
 
@@ -94,9 +94,11 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
         want[4] = report.public_ipv4
     if entry.ipv6:
         want[6] = report.public_ipv6
-    known = {f: ip for f, ip in sorted(want.items()) if ip}
     spec = registry.PROVIDERS[entry.provider]
     rule = spec.family_rule(entry.options)
+    if rule == IPV4_ONLY and entry.ipv4:
+        want.pop(6, None)  # no AAAA at this provider: never "published", so it would be re-sent every round
+    known = {f: ip for f, ip in sorted(want.items()) if ip}
     keepalive = entry.keepalive if entry.keepalive is not None else spec.keepalive
     cfg_hash = config_hash(entry.config_hash_items())
     secrets: dict[str, Secret] | None = None

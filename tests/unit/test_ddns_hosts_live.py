@@ -185,3 +185,13 @@ def test_ddns_command_prints_one_line_per_name(tmp_path: Path, httpserver: Any,
     assert lines[0] == "d (dyndns2):"
     assert lines[1].startswith(f"  {A}: updated [good]") and lines[2].startswith(f"  {B}: STOPPED [nohost]")
     assert "does not exist in this account" in lines[2] and PASSWORD not in "\n".join(lines)
+
+
+def test_an_ipv4_only_provider_never_records_an_aaaa_it_did_not_send(tmp_path: Path, httpserver: Any) -> None:
+    fake = PublishingFake(None, {}, ipv6_param=None, extra={"system": "dyndns"})
+    cfg, store = setup_entry(tmp_path, httpserver, fake, "ovh", (A,), f'username = "{USER}"\nipv6 = true\n'
+                                                                     'verify = false')
+    assert run(cfg, store, NOW, v6=IP6).outcome == "good"
+    assert fake.problems == [] and fake.requests == [{"hostname": A, "myip": IP, "system": "dyndns"}]
+    assert json.loads(store.path("ddns-d").read_text())["published"] == {"ipv4": IP}
+    assert run(cfg, store, NOW + 300, v6=IP6).action == "skip" and len(fake.requests) == 1
