@@ -95,7 +95,19 @@ def figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def box(figures: dict[str, Any]) -> Iterator[sc.Container]:
+def uids() -> dict[str, str]:
+    """unit -> the UID its process ran as (recorded while it ran: dynamic users vanish with their unit)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def kernel_mark() -> float:
+    """The kernel log's last time stamp before this module: older seccomp kills are not ours to judge."""
+    return max((stamp for stamp, _ in kernel_log()), default=0.0)
+
+
+@pytest.fixture(scope="module")
+def box(figures: dict[str, Any], kernel_mark: float) -> Iterator[sc.Container]:
     problems = sc.missing_tools()
     if problems:
         message = "real-systemd lab unavailable: " + "; ".join(problems)
@@ -194,8 +206,9 @@ def test_credential_is_used_and_never_logged(box):
     assert PASSWORD not in everything and PASSWORD not in state
 
 
-def test_state_directory_owner_and_modes(box):
+def test_state_directory_owner_and_modes(box, uids):
     uid = int(box.run("stat", "-c", "%u", f"/proc/{main_pid(box)}").stdout)
+    uids["natlink.service"] = str(uid)
     assert uid != 0 and box.show("natlink.service", "User")["User"] == "natlink"
     assert box.run("readlink", "/var/lib/natlink").stdout.strip() == "private/natlink"
     assert box.run("stat", "-c", "%a %u", STATE).stdout.split() == ["750", str(uid)]
@@ -261,7 +274,7 @@ def test_watchdog_pings_then_restart_after_a_hung_job(box, figures):
     assert box.show("natlink.service", "ActiveState")["ActiveState"] == "active"
 
 
-def test_reflector_unit_starts_and_answers(box):
+def test_reflector_unit_starts_and_answers(box, uids):
     """HTTPS with the certificate and token as credentials, under its own log name, as an unprivileged user."""
     box.run("systemctl", "start", "natlink-reflector")
     wait_for("reflector listening", lambda: box.run("python3", "-c", "import socket; socket.create_connection("
@@ -279,6 +292,7 @@ def test_reflector_unit_starts_and_answers(box):
     assert TOKEN not in box.run("journalctl", "--no-pager", "-o", "export").stdout
     uid = box.run("stat", "-c", "%u", f"/proc/{box.show('natlink-reflector.service', 'MainPID')['MainPID']}").stdout
     assert uid.strip() != "0"
+    uids["natlink-reflector.service"] = uid.strip()
     box.run("systemctl", "stop", "natlink-reflector")
 
 
@@ -324,20 +338,36 @@ def test_config_error_does_not_restart_in_a_loop(box):
     box.run("systemctl", "reset-failed", "natlink")
 
 
-def test_no_syscall_was_blocked(box):
-    """Everything above ran with SystemCallErrorNumber= emptied: a blocked syscall would have killed (SIGSYS)."""
+def kernel_log() -> list[tuple[float, str]]:
+    out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=30).stdout
+    stamped = (re.match(r"\[\s*(\d+\.\d+)\]", line) for line in out.splitlines())
+    return [(float(m.group(1)), m.string) for m in stamped if m]
+
+
+def seccomp_kills(after: float) -> list[str]:
+    """The kernel's audit lines for processes seccomp killed (type=1326) since `after`, from the host's kernel
+    log: a child such as `ip` dies there too, where systemd's journal only tells of a unit's main process."""
+    return [line for stamp, line in kernel_log() if stamp > after and "type=1326" in line and " sig=31 " in line]
+
+
+def test_no_syscall_was_blocked(kernel_mark, box, uids):
+    """Everything above ran with SystemCallErrorNumber= emptied: a blocked syscall would have killed (SIGSYS),
+    natlink's child processes (`ip` for the interface:lo source) included."""
     for unit in ("natlink.service", "natlink-oneshot.service", "natlink-reflector.service"):
         # the drop-in took: systemd shows "kill" as its sentinel INT_MAX-1 (the shipped EPERM would be 1)
         assert box.show(unit, "SystemCallErrorNumber")["SystemCallErrorNumber"] in ("kill", "2147483646"), unit
-    # the control: the same filter does kill a process that makes a @privileged call
-    control = box.run("systemd-run", "--wait", "--quiet", "-p", "SystemCallFilter=@system-service",
+    uids.setdefault("natlink.service", box.run("stat", "-c", "%u", STATE).stdout.strip())
+    ours = [line for line in seccomp_kills(kernel_mark) if any(f" uid={uid} " in line for uid in uids.values())]
+    assert ours == [], ours
+    killed = [line for line in journal(box).splitlines() if "status=31/SYS" in line]
+    assert killed == [], killed
+    # the control: the same filter, a dynamic user, a @privileged call (chroot) -> killed, and seen in both places
+    before = len(seccomp_kills(kernel_mark))
+    control = box.run("systemd-run", "--wait", "--quiet", "-p", "DynamicUser=yes", "-p", "SystemCallFilter=@system-service",
                       "-p", "SystemCallFilter=~@privileged @resources", "python3", "-c",
                       "import os; os.chroot('/')", check=False)
-    assert control.returncode != 0
-    log = journal(box)
-    assert "status=31/SYS" in log  # the control's kill is visible where ours would be
-    killed = [line for line in log.splitlines() if "status=31/SYS" in line]
-    assert all(line.startswith("run-") for line in killed), killed
+    assert control.returncode != 0 and "status=31/SYS" in journal(box)
+    wait_for("the control's audit line", lambda: len(seccomp_kills(kernel_mark)) > before, timeout=5)
 
 
 def test_security_exposure_reported(box, figures):
