@@ -1,0 +1,97 @@
+"""IPv6 end to end in the lab: `natlink map` opens the pinhole, `natlink ddns` publishes the AAAA record in the
+real knot (RFC 2136, TSIG), and the WAN host resolves the name and connects over IPv6 to what it resolved.
+A renumbering is followed; the A record is never deleted for the AAAA's sake."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+NAME = "web.home.example"
+
+
+def write_config(lab: Any) -> str:
+    path = os.path.join(lab.workdir, "natlink-v6.toml")
+    Path(path).write_text(f"""
+[router]
+protocols = ["upnp", "pcp"]
+timeout = 2
+[public_ip]
+sources = ["router"]
+ipv6 = true
+[[mapping]]
+name = "web"
+external_port = 8080
+[[ddns]]
+name = "home"
+provider = "rfc2136"
+hostnames = ["{NAME}"]
+server = "{lab.dns_server}"
+tsig_key_file = "{lab.tsig_key_file}"
+ipv4 = true
+ipv6 = true
+[service]
+state_dir = "{lab.workdir}/state"
+""")
+    return path
+
+
+def natlink(lab: Any, cfg: str, *argv: str) -> Any:
+    return lab.run("lan", [sys.executable, "-m", "natlink", "-c", cfg, *argv], check=False, timeout=30)
+
+
+def kdig(lab: Any, rtype: str) -> list[str]:
+    out = lab.run("wan", ["kdig", f"@{lab.dns_server}", NAME, rtype, "+short"]).stdout
+    return sorted(line.strip() for line in out.splitlines() if line.strip())
+
+
+def connect_by_name(lab: Any, port: int) -> bytes:
+    """What an IPv6 client on the WAN host gets: resolve AAAA at knot, connect to it."""
+    (address,) = kdig(lab, "AAAA")
+    return lab.tcp_banner("wan", address, port, timeout=1.0)
+
+
+def test_pinhole_aaaa_and_outside_connect_follow_a_renumbering(lab_factory: Callable[..., Any]) -> None:
+    lab = lab_factory("dual-stack", lan2=False)
+    lab.tcp_service("lan", 8080, b"SERVER6\n", ipv6=True)
+    cfg = write_config(lab)  # public_ip.ipv6 = true: every mapping gets a pinhole by default
+    with pytest.raises((TimeoutError, socket.timeout, OSError)):
+        lab.tcp_banner("wan", lab.lan_ip6, 8080, timeout=0.5)
+
+    m = natlink(lab, cfg, "map")
+    assert m.returncode == 0, m.stdout + m.stderr
+    d = natlink(lab, cfg, "--json", "ddns")
+    assert d.returncode == 0, d.stdout + d.stderr
+    assert json.loads(d.stdout)["public_ipv6"] == lab.lan_ip6
+    assert kdig(lab, "AAAA") == [lab.lan_ip6] and kdig(lab, "A") == [lab.wan_ip]
+    assert connect_by_name(lab, 8080) == b"SERVER6\n"
+
+    lab.ipv6_renumber("2600:1:2::/64")
+    assert natlink(lab, cfg, "map").returncode == 0
+    d = natlink(lab, cfg, "ddns")
+    assert d.returncode == 0, d.stdout + d.stderr
+    assert kdig(lab, "AAAA") == ["2600:1:2::201"]
+    assert kdig(lab, "A") == [lab.wan_ip]  # the other family's record is left alone
+    assert connect_by_name(lab, 8080) == b"SERVER6\n"
+
+    assert natlink(lab, cfg, "unmap").returncode == 0
+    with pytest.raises((TimeoutError, socket.timeout, OSError)):
+        connect_by_name(lab, 8080)
+
+
+def test_cgnat_publishes_aaaa_and_leaves_a_alone(lab_factory: Callable[..., Any]) -> None:
+    lab = lab_factory("cgnat-ipv6", lan2=False)
+    cfg = write_config(lab)
+    d = natlink(lab, cfg, "--json", "ddns")
+    doc = json.loads(d.stdout)
+    assert doc["public_ipv6"] == lab.lan_ip6 and doc["public_ipv4"] is None
+    assert kdig(lab, "AAAA") == [lab.lan_ip6]
+    assert kdig(lab, "A") == []
