@@ -186,3 +186,35 @@ def test_full_loss_really_drops(lab, tmp_path):
     with faults.packet_loss(lab, 100):
         r = natlink(lab, cfg, "map")
     assert r.returncode == 1 and "no router answered" in r.stderr
+
+
+def doctor(lab, cfg: str):
+    r = natlink(lab, cfg, "--json", "doctor")
+    doc = json.loads(r.stdout)
+    return r.returncode, [c for c in doc["checks"] if c["link"] == 4]
+
+
+def test_doctor_after_a_daemon_restart_claims_nothing_it_did_not_see(lab, tmp_path):
+    faults.keep_epoch_across_restarts(lab)
+    lab.tcp_service("lan", 3389, BANNER)
+    cfg = write_config(tmp_path, protocols=("natpmp", "upnp", "pcp"))  # NAT-PMP maps; UPnP lists the table
+    with open(cfg, "a") as fh:
+        fh.write('\n[public_ip]\nsources = ["router"]\n')
+    r, doc = natlink_json(lab, cfg, "map")
+    assert r.returncode == 0 and doc["router"]["protocol"] == "natpmp", r.stderr
+    code, link4 = doctor(lab, cfg)
+    assert [(c["status"], c["subject"]) for c in link4] == [("ok", "rdp")]  # read in the table, over UPnP
+
+    faults.daemon_restart(lab)
+    code, link4 = doctor(lab, cfg)
+    assert code == 1 and link4[0]["status"] == "fail" and link4[0]["cause"] == "missing"
+    assert "TCP 3390" in link4[0]["finding"]
+    assert router_table(lab) == [] and refused(lab)  # the doctor changed nothing
+
+    only_pmp = write_config(tmp_path, protocols=("natpmp",))  # nothing here can list the table
+    with open(only_pmp, "a") as fh:
+        fh.write('\n[public_ip]\nsources = ["router"]\n')
+    code, link4 = doctor(lab, only_pmp)
+    assert link4[0]["status"] == "warn" and link4[0]["cause"] == "unverified"
+    assert "NAT-PMP cannot list" in link4[0]["finding"] and "[[probe]]" in link4[0]["fix"]
+    assert router_table(lab) == []
