@@ -1,6 +1,7 @@
 """Run the background service: keep the port mappings, DDNS and probes up to date on a schedule, and act at
 once when the router announces a new address or a restart. SIGHUP reloads the config, SIGTERM stops.
 One service per state directory: a second one exits 1 naming the pid of the first.
+With [service] web = "127.0.0.1:9878" it also serves a live status page ("check now", "update now").
 
 With --once: one round (mappings, public IP + DDNS, probe), a summary of what it did (--json: one document),
 exit 0 when everything is healthy, 1 otherwise — for systemd timers or cron."""

@@ -100,6 +100,8 @@ def test_the_four_links_live_update_check_now_and_a_stopped_service(lab, tmp_pat
         assert nl.stop()[0] == 0, nl.log
         wait_for(lambda: "Not connected to natlink" in text_of(driver, "#conn"), 5, "the lost connection shown")
         assert "stale" in (driver.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
+        driver.find_element(By.XPATH, "//button[text()='Check now']").click()  # nobody to answer: said so
+        wait_for(lambda: "Failed: natlink did not answer" in text_of(driver, "#action-result"), 5, "the failure")
     assert "Traceback" not in nl.log
 
 
