@@ -122,16 +122,16 @@ def ask(server: str, port: int, hostname: str, family: int, timeout: float = TIM
         return LiveRecord(hostname, family, None, where, f"no answer from {where} ({exc.__class__.__name__})")
     if not response.flags & dns.flags.AA:
         return LiveRecord(hostname, family, None, where, f"{where} is not authoritative for {hostname}")
+    qname = dns.name.from_text(hostname)
+    rrsets = [r for r in response.answer if r.name == qname]
+    if any(r.rdtype == dns.rdatatype.CNAME for r in rrsets):  # (NXDOMAIN too when its target is missing)
+        return LiveRecord(hostname, family, None, where, f"{hostname} is a CNAME at {where}")
     rcode = response.rcode()
     if rcode == dns.rcode.NXDOMAIN:
         return LiveRecord(hostname, family, frozenset(), where)
     if rcode != dns.rcode.NOERROR:
         return LiveRecord(hostname, family, None, where, f"{where} answered {dns.rcode.to_text(rcode)}")
-    qname = dns.name.from_text(hostname)
     wanted = dns.rdatatype.from_text(RTYPE[family])
-    rrsets = [r for r in response.answer if r.name == qname]
-    if any(r.rdtype == dns.rdatatype.CNAME for r in rrsets):
-        return LiveRecord(hostname, family, None, where, f"{hostname} is a CNAME at {where}")
     found = frozenset(rd.to_text() for r in rrsets if r.rdtype == wanted for rd in r)
     return LiveRecord(hostname, family, found, where)
 
