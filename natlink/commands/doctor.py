@@ -7,6 +7,8 @@ idle TCP connection and recommends a keepalive interval below it; it takes up to
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 from natlink.durations import parse_duration
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(ctx, args: argparse.Namespace) -> int:
     from natlink.doctor.chain import analyse
     from natlink.doctor.runner import config_failed, run_checks
+    from natlink.doctor.stream import LinkStream
 
     started = time.monotonic()
     if args.max is not None and not args.measure_nat_timeout:
@@ -42,12 +45,36 @@ def run(ctx, args: argparse.Namespace) -> int:
         cfg = ctx.config(defaults_ok=True)
     except ConfigError as exc:
         report = analyse([config_failed("; ".join(exc.problems), exc.hint)])
+        _show_links(ctx, report)
         _emit(ctx, report, time.monotonic() - started, None)
         return exc.exit_code
-    measured = _measure(ctx, cfg, args) if args.measure_nat_timeout else None
-    report = analyse(run_checks(cfg, nat_timeout=measured, hairpin=not args.no_hairpin))
+    try:
+        measured = _measure(ctx, cfg, args) if args.measure_nat_timeout else None
+        shown: list = []
+
+        def show(link: int, results: list) -> None:  # from the doctor's threads, in link order
+            shown.extend(results)
+            _show_links(ctx, analyse(shown), link, final=False)
+
+        report = analyse(run_checks(cfg, nat_timeout=measured, hairpin=not args.no_hairpin,
+                                    stream=LinkStream(show)))
+    except KeyboardInterrupt:
+        # Checks blocked in a router or network timeout must not hold up Ctrl-C (the executor would join
+        # them): nothing is half-written (state writes are atomic), so leave at once.
+        ctx.out.note("natlink: interrupted")
+        sys.stdout.flush()
+        os._exit(130)
     _emit(ctx, report, time.monotonic() - started, measured)
     return report.exit_code
+
+
+def _show_links(ctx, report, link: int | None = None, *, final: bool = True) -> None:
+    from natlink.doctor.render import render_link
+
+    links = [link] if link is not None else sorted({e.result.link for e in report.entries})
+    for n in links:
+        for line in render_link(report, n, colour=ctx.out.tty, verbose=ctx.verbose, final=final):
+            ctx.out.line(line)
 
 
 def _measure(ctx, cfg, args: argparse.Namespace):
@@ -74,13 +101,13 @@ def _measure(ctx, cfg, args: argparse.Namespace):
 
 
 def _emit(ctx, report, elapsed: float, measured) -> None:
-    from natlink.doctor.render import render
+    from natlink.doctor.render import render_summary
 
     doc = report.to_json() | {"elapsed": round(elapsed, 3)}
     if measured is not None:
         doc["nat_timeout"] = measured.to_json()
     ctx.out.json(doc)
-    for line in render(report, colour=ctx.out.tty, verbose=ctx.verbose):
-        ctx.out.line(line)
+    for line in render_summary(report, colour=ctx.out.tty):
+        ctx.out.result(line) if line else ctx.out.line(line)  # -q keeps the verdict and its fix
     if ctx.out.verbose:
         ctx.out.line(f"(doctor took {elapsed:.2f} s)")

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from natlink.doctor.model import LINKS, CheckResult, Status
 
 _NOT_OK = frozenset({Status.FAIL, Status.WARN, Status.SKIPPED})
+NOT_CONFIGURED = "not-configured"  # the cause of a skip for a feature the config does not use
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def _subject_matches(up: CheckResult, down: CheckResult) -> bool:
 
 
 def _applies(rule: Rule, up: CheckResult, down: CheckResult) -> bool:
+    if down.cause == NOT_CONFIGURED:  # nothing to break: "no [[ddns]] entry" is never "because of link 2"
+        return False
     return (rule.upstream == up.link and rule.downstream == down.link and up.status in rule.when
             and down.status in _NOT_OK and _subject_matches(up, down)
             and (rule.causes is None or down.cause in rule.causes))

@@ -126,7 +126,8 @@ def lookup(entry: DdnsCfg, hostname: str, timeout: float = 2.0) -> Lookup:
 def dns_checks(cfg: Config, public_ip: str | None, pool: object | None = None) -> list[CheckResult]:
     if not cfg.ddns:
         return [skipped(LINK, "dns", "no [[ddns]] entry configured",
-                        "add a [[ddns]] entry if your public IP changes (most home connections)")]
+                        "add a [[ddns]] entry if your public IP changes (most home connections)",
+                        cause="not-configured")]
     items = [(e, h) for e in cfg.ddns if e.ipv4 for h in e.hostnames]
     from concurrent.futures import ThreadPoolExecutor
 

@@ -27,7 +27,7 @@ def blocked_port_checks(mappings: tuple[MappingCfg, ...]) -> list[CheckResult]:
             f"(clients then connect to port {alt})", subject=m.name, cause="isp-blocked",
             data={"external_port": m.external_port, "suggested": alt}))
     if not mappings:
-        return [skipped(BLOCKED_LINK, "isp-blocked", "no [[mapping]] configured", "add a [[mapping]] to the config")]
+        return [skipped(BLOCKED_LINK, "isp-blocked", "no [[mapping]] configured", "add a [[mapping]] to the config", cause="not-configured")]
     if not results:
         ports = ", ".join(str(m.external_port) for m in mappings)
         results.append(ok(BLOCKED_LINK, "isp-blocked", f"external ports {ports} are not on common ISP block lists"))
@@ -97,5 +97,5 @@ def service_check(m: MappingCfg, lan_ip: str, timeout: float = 1.0) -> CheckResu
 
 def service_checks(mappings: tuple[MappingCfg, ...], lan_ip: str, timeout: float = 1.0) -> list[CheckResult]:
     if not mappings:
-        return [skipped(SERVICE_LINK, "service", "no [[mapping]] configured", "add a [[mapping]] to the config")]
+        return [skipped(SERVICE_LINK, "service", "no [[mapping]] configured", "add a [[mapping]] to the config", cause="not-configured")]
     return [service_check(m, lan_ip, timeout) for m in mappings]

@@ -65,7 +65,7 @@ def reach_checks(cfg: Config, report: Any, router: Any, *, hairpin: bool = True)
     if not cfg.probes:
         return [skipped(LINK, "probe", "no [[probe]] configured, so nothing checks from outside",
                         "run `natlink reflector --listen 0.0.0.0:8765` on a machine outside your network and add "
-                        "[[probe]] mapping = \"NAME\", reflector = \"http://HOST:8765\"")]
+                        "[[probe]] mapping = \"NAME\", reflector = \"http://HOST:8765\"", cause="not-configured")]
     from natlink.probe import hairpin as hairpin_mod
     from natlink.probe.prober import probe_all
 

@@ -25,12 +25,13 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- link 2
 
 
-def router_check(router: Any | None, error: str | None, elapsed: float) -> CheckResult:
-    """``router``: an open natlink.portmap.router.Router, or None with ``error`` (why none answered)."""
+def router_check(router: Any | None, error: str | None, elapsed: float, hint: str | None = None) -> CheckResult:
+    """``router``: an open natlink.portmap.router.Router, or None with ``error`` (why none answered) and the
+    error's own ``hint``: "no IPv4 default route" is fixed on this host, not in the router's settings."""
     if router is None:
         return fail(2, "router", error or "no router answered",
-                    "enable UPnP IGD or NAT-PMP/PCP in the router's settings (often under NAT or Advanced), or set "
-                    "router.gateway / router.igd_url", cause="no-router", elapsed=elapsed)
+                    hint or "enable UPnP IGD or NAT-PMP/PCP in the router's settings (often under NAT or Advanced), "
+                    "or set router.gateway / router.igd_url", cause="no-router", elapsed=elapsed)
     probes = getattr(router, "probes", []) or []
     answered = [p for p in probes if p.ok]
     others = [f"{LABELS.get(p.protocol, p.protocol)} {p.elapsed * 1000:.0f} ms" for p in answered
@@ -101,7 +102,7 @@ def mapping_checks(mappings: tuple[MappingCfg, ...], table: list[Any] | None, la
     """PURE: each configured mapping against the router's table read in this run (None: nothing that answered
     can list it). Only an entry seen in that table is ok; natlink's records are never proof."""
     if not mappings:
-        return [skipped(4, "mapping", "no [[mapping]] configured", "add a [[mapping]] to the config")]
+        return [skipped(4, "mapping", "no [[mapping]] configured", "add a [[mapping]] to the config", cause="not-configured")]
     out = []
     label = LABELS.get(protocol or "", protocol or "the router's protocol")
     for m in mappings:
@@ -190,16 +191,18 @@ def detect_public_ip(cfg: Config, router: Any, reflector_seen: str | None) -> An
     return judge([*report.sources, extra], report.router_answered, cfg.public_ip.quorum)
 
 
-def open_router_timed(cfg: Config, store: Any) -> tuple[Any | None, str | None, float]:
-    """(the doctor's RouterSession, already discovered — or None with why, seconds it took)."""
+def open_router_timed(cfg: Config, store: Any) -> tuple[Any | None, str | None, str | None, float]:
+    """(the doctor's RouterSession, already discovered — or None with why and its fix, seconds it took)."""
     from natlink.portmap.session import RouterSession
 
     started = time.monotonic()
     session = RouterSession.for_config(cfg, store)
     try:
         session.router()
-        return session, None, time.monotonic() - started
+        return session, None, None, time.monotonic() - started
     except Exception as exc:  # noqa: BLE001 - NatlinkError carries the sentence; anything else is still "no router"
         session.close()
         message = getattr(exc, "message", None) or str(exc)
-        return None, message, time.monotonic() - started
+        no_router = "no router answered" in message  # then the router's settings are the fix, else the error's
+        return None, message, None if no_router else (getattr(exc, "hint", None) or None), \
+            time.monotonic() - started

@@ -27,16 +27,25 @@ def _status_tag(entry: Entry, style: Style) -> str:
 
 
 def render(report: ChainReport, *, colour: bool = False, verbose: bool = False) -> list[str]:
+    """The whole checklist and its summary (what a finished run shows)."""
+    links = sorted({e.result.link for e in report.entries})
+    lines = [line for link in links for line in render_link(report, link, colour=colour, verbose=verbose)]
+    return lines + render_summary(report, colour=colour)
+
+
+def render_link(report: ChainReport, link: int, *, colour: bool = False, verbose: bool = False,
+                final: bool = True) -> list[str]:
+    """One link's title and checks. ``final`` False (streaming, later links unknown): no "first broken"
+    marker yet, so every problem's fix is shown under it."""
     style = Style(colour)
-    lines: list[str] = []
-    current = None
-    broken = report.broken_entry
-    for entry in report.entries:
+    entries = [e for e in report.entries if e.result.link == link]
+    if not entries:
+        return []
+    title = f"{link}. {LINKS[link].title}"
+    lines = [style.paint(title, "1") if colour else title]
+    broken = report.broken_entry if final else None
+    for entry in entries:
         r = entry.result
-        if r.link != current:
-            current = r.link
-            title = f"{r.link}. {LINKS[r.link].title}"
-            lines.append(style.paint(title, "1") if colour else title)
         text = r.finding
         cause = report.cause_of(entry)
         if cause is not None:
@@ -49,9 +58,16 @@ def render(report: ChainReport, *, colour: bool = False, verbose: bool = False) 
         show_fix = r.fix and r.status is not Status.OK and cause is None and entry is not broken
         if show_fix and (r.status is not Status.SKIPPED or verbose):
             lines.append(f"         fix: {r.fix}")
-    lines.append("")
+    return lines
+
+
+def render_summary(report: ChainReport, *, colour: bool = False) -> list[str]:
+    """The verdict: the first broken link and its fix, or that nothing is broken (what -q keeps)."""
+    style = Style(colour)
+    lines = [""]
     counts = report.counts()
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    broken = report.broken_entry
     if broken is not None:
         r = broken.result
         head = f"First broken link: {r.link}. {LINKS[r.link].title}: {r.finding}"

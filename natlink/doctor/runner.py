@@ -16,6 +16,7 @@ from natlink.config import Config
 from natlink.doctor import checks_dns, checks_host, checks_lan, checks_ports, checks_reach, checks_router
 from natlink.doctor.model import CheckResult, fail, ok, skipped, warn
 from natlink.doctor.nat_timeout import NatTimeout
+from natlink.doctor.stream import LinkStream
 from natlink.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,13 @@ def _timed(fn: Any, *args: Any) -> tuple[Any, float]:
 
 
 def _router_chain(cfg: Config, store: StateStore, lan_ip_f: Any, seen_f: Any, pool: ThreadPoolExecutor,
-                  hairpin: bool) -> list[CheckResult]:
+                  hairpin: bool, stream: LinkStream) -> list[CheckResult]:
     """Links 2, 3, 4, 7, 8: everything that needs the router or the public IP."""
     out: list[CheckResult] = []
     # One router session for links 2-8: discovered once, the table read over UPnP whenever UPnP answered.
-    router, error, elapsed = checks_router.open_router_timed(cfg, store)
-    out.append(checks_router.router_check(router.router() if router else None, error, elapsed))
+    router, error, hint, elapsed = checks_router.open_router_timed(cfg, store)
+    out.append(checks_router.router_check(router.router() if router else None, error, elapsed, hint))
+    stream.add(out[-1:], complete=(2,))
     try:
         report = None
         wan_error = error
@@ -84,6 +86,7 @@ def _router_chain(cfg: Config, store: StateStore, lan_ip_f: Any, seen_f: Any, po
         wan_elapsed = time.monotonic() - started
         router_wan = getattr(report, "router_wan_ipv4", None)
         out.append(checks_router.wan_check(report, router_wan, seen_f.result(), wan_elapsed, wan_error))
+        stream.add(out[-1:], complete=(3,))
         public_ip = getattr(report, "public_ipv4", None)
         dns_f = pool.submit(checks_dns.dns_checks, cfg, public_ip)
         lan_ip = lan_ip_f.result()
@@ -114,32 +117,50 @@ def _router_chain(cfg: Config, store: StateStore, lan_ip_f: Any, seen_f: Any, po
                 reach.append(fail(8, "probe", f"the probe could not run: {getattr(exc, 'message', None) or exc}",
                                   getattr(exc, "hint", "") or "check the [[probe]] settings", cause="checker-error",
                                   elapsed=time.monotonic() - started))
-        out += checks_router.settle_unverified(mapping_results, reach) + reach
-        out += dns_f.result()
+        settled = checks_router.settle_unverified(mapping_results, reach) + reach
+        stream.add(settled, complete=(4, 8))
+        dns = dns_f.result()
+        stream.add(dns, complete=(7,))
+        out += settled + dns
     finally:
         if router is not None:
             router.close()
     return out
 
 
-def run_checks(cfg: Config, *, nat_timeout: NatTimeout | None = None, hairpin: bool = True) -> list[CheckResult]:
+def run_checks(cfg: Config, *, nat_timeout: NatTimeout | None = None, hairpin: bool = True,
+               stream: LinkStream | None = None) -> list[CheckResult]:
+    """Every check; with ``stream``, each link is also handed on as soon as it (and those before it) finished."""
+    stream = stream or LinkStream(lambda link, results: None)
     store = StateStore(cfg.service.state_dir)
     known_timeout = nat_timeout.estimate if nat_timeout is not None else stored_nat_timeout(store)
     results: list[CheckResult] = [config_ok(cfg)]
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="doctor") as pool:
+    stream.add(results)
+    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="doctor")
+    try:
         lan_f = pool.submit(_timed, checks_lan.gather_lan_evidence, cfg.router.lan_ip, cfg.router.gateway)
         host_f = pool.submit(checks_host.gather_host_facts)
         seen_f = pool.submit(checks_router.reflector_seen_address, cfg)
         lan_ip_f = pool.submit(lambda: lan_f.result()[0].lan_ip)
         services_f = pool.submit(lambda: checks_ports.service_checks(cfg.mappings, lan_ip_f.result()))
-        router_f = pool.submit(_router_chain, cfg, store, lan_ip_f, seen_f, pool, hairpin)
+        router_f = pool.submit(_router_chain, cfg, store, lan_ip_f, seen_f, pool, hairpin, stream)
         evidence, lan_elapsed = lan_f.result()
         lan = checks_lan.lan_ip_check(evidence)
         results.append(CheckResult(**{**lan.__dict__, "elapsed": lan_elapsed}))
-        results += checks_ports.blocked_port_checks(cfg.mappings)
-        results += checks_host.host_checks(host_f.result(), cfg.doctor.expected_connections, known_timeout)
+        stream.add(results[-1:], complete=(1,))
+        blocked = checks_ports.blocked_port_checks(cfg.mappings)
+        stream.add(blocked, complete=(6,))
+        services = services_f.result()
+        stream.add(services, complete=(5,))
+        host = checks_host.host_checks(host_f.result(), cfg.doctor.expected_connections, known_timeout)
         if nat_timeout is not None:
-            results.append(nat_timeout_check(nat_timeout))
-        results += services_f.result()
-        results += router_f.result()
+            host.append(nat_timeout_check(nat_timeout))
+        stream.add(host, complete=(9,))
+        results += blocked + host + services + router_f.result()
+    except BaseException:
+        # Ctrl-C: do not join checks stuck in a router or DNS timeout (the caller leaves at once)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    stream.finish()
     return results
