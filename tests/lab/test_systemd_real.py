@@ -4,8 +4,9 @@
 Inside, natlink talks only to stand-ins on the container's loopback (tests/lab/systemd_standin.py: a NAT-PMP
 gateway and a dyndns2 server); the container has no other network. The test's own drop-ins change only what a
 test needs: SystemCallErrorNumber= emptied (a blocked syscall kills instead of failing quietly), the DDNS
-password as a LoadCredential=, and a 6 s watchdog so a hang is seen within seconds. Runs in file order, one
-container for the module. Figures (boot, stop time, `systemd-analyze security`) are printed at the end."""
+password as a LoadCredential=, a 6 s watchdog so a hang is seen within seconds, and two observers (`id -u` before
+the one-shot, the exit status after natlink.service stops). Runs in file order, one container for the module.
+Figures (boot, stop time, hang to restart, `systemd-analyze security`) are printed at the end."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import service_support
 import systemd_container as sc
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
@@ -72,15 +74,8 @@ metrics = "127.0.0.1:9877"
 GOOD = config()
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {value!r})")
-        time.sleep(every)
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    return service_support.wait_for(check, timeout, what, interval=0.25)  # each check is an nsenter: not too often
 
 
 @pytest.fixture(scope="module")
