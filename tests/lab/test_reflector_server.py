@@ -328,3 +328,111 @@ def test_client_never_sends_a_token_over_plain_http_to_a_non_loopback_host():
     proc = subprocess.run(["unshare", "-n", sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert "would send the reflector token in clear text (http://) to 192.0.2.7" in proc.stdout, proc.stdout + proc.stderr
     assert "allow_insecure_http = true" in proc.stdout
+
+
+def test_whole_request_deadline_is_not_per_byte(reflector):
+    """A client dripping one byte every 0.2 s never finishes its head; the deadline counts from the accept."""
+    r = reflector(request_timeout=1.0)
+    head = b"POST /v1/probe HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100 + b"\r\n\r\n"
+    with socket.create_connection(r.address, timeout=5) as s:
+        sent = 0
+        answer = b""
+        while sent < len(head):
+            try:
+                s.send(head[sent:sent + 1])
+            except OSError:
+                break
+            sent += 1
+            s.settimeout(0.2)
+            try:
+                answer = s.recv(4096)
+                break
+            except TimeoutError:
+                continue
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"did not arrive within 1 s" in answer
+    assert sent < len(head)  # cut off mid-head: dripping did not extend the deadline
+
+
+def test_silent_connections_are_closed_at_the_deadline_and_free_their_slot(reflector):
+    r = reflector(request_timeout=0.5, max_connections=2)
+    idle = [socket.create_connection(r.address) for _ in range(2)]
+    assert call(r.url, "/v1/health").status == 503  # both slots taken
+    for s in idle:
+        s.settimeout(5)
+        assert s.recv(100) == b""  # closed by the reflector, without an answer to a request never sent
+        s.close()
+    assert call(r.url, "/v1/health").status == 200
+
+
+def test_metrics_listener(reflector, banner_server):
+    with socket.socket() as probe_port:
+        probe_port.bind(("127.0.0.1", 0))
+        port = probe_port.getsockname()[1]
+    r = reflector(metrics=("127.0.0.1", port), token=Secret(TOKEN))
+    rc.ask(r.url, [rc.PortAsk(banner_server)], dial_timeout=1, token=Secret(TOKEN))
+    with pytest.raises(CheckerError):
+        rc.ask(r.url, [rc.PortAsk(banner_server)], dial_timeout=1, token=Secret("nope"))
+    text = call(f"http://127.0.0.1:{port}", "/metrics").body.decode()
+    assert 'natlink_reflector_requests_total{endpoint="/v1/probe"} 2' in text
+    assert 'natlink_reflector_dialbacks_total{outcome="open"} 1' in text
+    assert 'natlink_reflector_refusals_total{reason="wrong token"} 1' in text
+    assert "natlink_reflector_open_connections 1" in text  # this very request
+    assert call(r.url, "/metrics").status == 404  # never on the public port
+    assert TOKEN not in text
+
+
+def test_cli_prints_an_ipv6_listen_address_in_brackets():
+    with socket.socket(socket.AF_INET6) as probe_port:
+        probe_port.bind(("::1", 0))
+        port = probe_port.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "natlink", "reflector", "--listen", f"[::1]:{port}",
+                             "--insecure-http"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(200):
+            try:
+                if call(f"http://[::1]:{port}", "/v1/health", timeout=1).status == 200:
+                    break
+            except CheckerError:
+                time.sleep(0.05)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=5)
+    assert f"natlink reflector on http://[::1]:{port} " in out + err, out + err
+    assert "plain HTTP (--insecure-http)" in err
+
+
+def test_probe_against_a_loopback_reflector_leaves_no_thread_to_wait_for(reflector, tmp_path):
+    """An unanswered router must not hold `natlink probe` at exit: its lookups run in daemon threads."""
+    import threading
+
+    from natlink.config import load_config
+    from natlink.probe.prober import probe_all
+
+    r = reflector()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "natlink.toml"
+    cfg.write_text(f"""
+[router]
+gateway = "127.0.0.1"  # nothing answers there; everything stays on loopback (no SSDP multicast either)
+lan_ip = "127.0.0.1"
+protocols = ["natpmp", "pcp"]
+timeout = 0.5
+[public_ip]
+sources = ["router"]
+[[mapping]]
+name = "web"
+protocol = "tcp"
+external_port = {port}
+internal_port = {port}
+internal_ip = "127.0.0.1"
+[[probe]]
+mapping = "web"
+reflector = "{r.url}"
+[service]
+state_dir = "{tmp_path}/state"
+""")
+    results = probe_all(load_config(str(cfg)))
+    assert [(x.verdict.value, x.extra.get("seen_as")) for x in results] == [("verified", "127.0.0.1")]
+    assert all(t.daemon for t in threading.enumerate() if t.name.startswith(("probe-router", "nonce")))

@@ -42,3 +42,34 @@ def test_udp_listener_never_binds_beside_a_service_that_set_reuseaddr():
 def test_udp_dial_to_a_closed_port_is_refused_by_icmp():
     out = dial_udp("127.0.0.1", _free_udp_port(), 2.0)
     assert out.outcome == "refused"
+
+
+def test_many_listeners_share_one_hub_thread():
+    import threading
+
+    from natlink.probe.dial import dial_tcp
+    from natlink.probe.nonce_listener import NonceHub
+
+    before = {t.name for t in threading.enumerate()}
+    hub = NonceHub()
+    listeners = [try_listen("127.0.0.1", 0, proto, hub)[0] for proto in ("tcp", "udp") * 10]
+    assert all(listeners)
+    try:
+        names = [t.name for t in threading.enumerate() if t.name not in before]
+        assert names == ["nonce-hub"]  # 20 listeners, one thread
+        for listener in listeners:
+            port = listener._sock.getsockname()[1]
+            if listener.protocol == "tcp":
+                out = dial_tcp("127.0.0.1", port, 2.0, read=len(listener.line), read_timeout=2.0)
+            else:
+                out = dial_udp("127.0.0.1", port, 2.0, read=len(listener.line))
+            assert out.outcome == "open" and out.data == listener.line
+        assert [listener.hits for listener in listeners] == [1] * 20
+    finally:
+        for listener in listeners:
+            listener.request_stop()
+        for listener in listeners:
+            listener.stop()
+        hub.close()
+    assert "nonce-hub" not in {t.name for t in threading.enumerate()}
+
