@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="cap on the dial timeout a client may ask for (default 10)")
     parser.add_argument("--max-body", type=int, default=16384, metavar="BYTES", help="request body limit (default 16384)")
-    parser.add_argument("--max-connections", type=int, default=4096, metavar="N",
-                        help="open connections overall (default 4096; mind LimitNOFILE)")
+    parser.add_argument("--max-connections", type=int, default=3000, metavar="N",
+                        help="open connections overall (default 3000; keep it below LimitNOFILE)")
     parser.add_argument("--connections-per-address", type=int, default=64, metavar="N",
                         help="open connections from one address, holds included (default 64)")
     parser.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS",

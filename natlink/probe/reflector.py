@@ -76,7 +76,7 @@ class ReflectorSettings:
     max_body: int = 16384  # bytes
     max_timeout: float = 10.0  # seconds per dial
     max_read: int = 1024  # bytes read back per port
-    max_connections: int = 4096  # open connections overall
+    max_connections: int = 3000  # open connections overall (below the unit's LimitNOFILE=4096)
     connections_per_address: int = 64  # open connections from one address (holds included)
     max_dials: int = 256  # concurrent outgoing dials across all requests
     hold_per_client: int = 40  # doctor --measure-nat-timeout holds up to 35 at once

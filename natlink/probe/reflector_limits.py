@@ -75,7 +75,7 @@ class Limits:
     """Counts and budgets of one reflector instance (behind a load balancer every instance has its own)."""
 
     per_address: int = 64
-    total: int = 4096
+    total: int = 3000
     holds_per_address: int = 40
     holds_total: int = 512
     rate: float = 60.0  # budget units per minute per address (the burst too)

@@ -56,7 +56,7 @@ HOLD_UPGRADE = "natlink-echo"
 ACCEPTS_PER_WAKE = 64
 
 
-@dataclass
+@dataclass(eq=False)  # in a set by identity
 class _Conn:
     sock: socket.socket
     peer: str  # the TCP peer (a trusted proxy, or the client itself)
@@ -86,6 +86,7 @@ class ReflectorServer:
         self.sock = listen(settings.host, settings.port)
         self.metrics_sock = listen(*settings.metrics) if settings.metrics else None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: set[_Conn] = set()  # accepted, nothing received yet (no task)
         self._dial_slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -108,6 +109,9 @@ class ReflectorServer:
             for s in listeners:
                 loop.remove_reader(s.fileno())
                 s.close()
+            for conn in list(self._waiting):
+                loop.remove_reader(conn.sock.fileno())
+                conn.sock.close()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -127,9 +131,11 @@ class ReflectorServer:
                 sock, addr = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # EMFILE and friends: the backlog keeps the client waiting, we keep serving
-                log.warning("accept failed: %s", exc.strerror or exc)
+            except OSError as exc:  # EMFILE and friends: pause accepting (the backlog keeps clients waiting)
+                log.warning("accept failed: %s; pausing accepts for 0.1 s", exc.strerror or exc)
                 self.metrics.refusals["accept-failed"] += 1
+                self._loop.remove_reader(listener.fileno())  # else the readable listener spins the loop
+                self._loop.call_later(0.1, self._loop.add_reader, listener.fileno(), self._accept, listener)
                 return
             sock.setblocking(False)
             conn = _Conn(sock, client_address(addr[0]), self._loop.time() + self.settings.request_timeout,
@@ -141,6 +147,7 @@ class ReflectorServer:
                     self._refuse_now(conn, refusal)
                     continue
             self.metrics.open_connections += 1
+            self._waiting.add(conn)
             self._loop.add_reader(sock.fileno(), self._readable, conn)
             conn.timer = self._loop.call_at(conn.deadline, self._expire, conn)
 
@@ -159,6 +166,7 @@ class ReflectorServer:
     def _readable(self, conn: _Conn) -> None:
         assert self._loop is not None
         self._loop.remove_reader(conn.sock.fileno())
+        self._waiting.discard(conn)
         if conn.timer is not None:
             conn.timer.cancel()
         task = self._loop.create_task(self._serve(conn))
@@ -168,6 +176,7 @@ class ReflectorServer:
     def _expire(self, conn: _Conn) -> None:
         assert self._loop is not None
         self._loop.remove_reader(conn.sock.fileno())
+        self._waiting.discard(conn)
         self.metrics.refusals["deadline"] += 1
         log.debug("client=%s sent nothing within %.0f s: closed", conn.peer, self.settings.request_timeout)
         self._closed(conn)
