@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from natlink.ddns import registry
 from natlink.durations import format_duration
 
 
@@ -41,7 +42,8 @@ def run(ctx, args: argparse.Namespace) -> int:
     out.line(f"public IP from: {', '.join(cfg.public_ip.sources)}{' (and IPv6)' if cfg.public_ip.ipv6 else ''}")
     for d in cfg.ddns:
         secrets = "; ".join(f"{k} from {v.describe()}" for k, v in d.secrets.items())
-        out.line(f"ddns {d.name}: {d.provider} for {', '.join(d.hostnames)}" + (f" ({secrets})" if secrets else ""))
+        out.line(f"ddns {d.name}: {d.provider} for {', '.join(d.hostnames)}" + (f" ({secrets})" if secrets else "")
+                 + f"; {registry.plan(registry.PROVIDERS[d.provider], d.options, d.ipv4, d.ipv6, d.verify)}")
     for p in cfg.probes:
         out.line(f"probe {p.name}: {p.mapping or p.target} via {p.via}")
     s = cfg.schedule

@@ -143,6 +143,26 @@ _SPECS = (
 PROVIDERS: Mapping[str, ProviderSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
 
 
+def plan(spec: ProviderSpec, options: Mapping[str, Any], ipv4: bool, ipv6: bool, verify: bool) -> str:
+    """What natlink will do for an entry of this provider, in words (for check-config)."""
+    rule = spec.family_rule(options)
+    families = [f for f, on in (("A", ipv4), ("AAAA", ipv6 and rule != IPV4_ONLY)) if on]
+    parts = [" and ".join(families) or "nothing"]
+    if ipv6 and rule == IPV4_ONLY:
+        parts.append(f"no AAAA ({spec.label} takes IPv4 only)")
+    elif len(families) == 2:
+        parts.append("one request for both" if rule == TOGETHER else "one request per family")
+    if verify:
+        where = options.get("nameserver") or (spec.verify_server_option and options.get(spec.verify_server_option))
+        parts.append(f"live record from {where}" if where else "live record from the zone's name servers")
+    else:
+        parts.append("live record not checked (verify = false)")
+    if spec.min_interval:
+        from natlink.durations import format_duration  # only for this sentence
+        parts.append(f"at most one update per {format_duration(spec.min_interval)}")
+    return "; ".join(parts)
+
+
 def get(name: str) -> ProviderSpec | None:
     return PROVIDERS.get(name)
 

@@ -48,3 +48,15 @@ def test_choices_are_checked() -> None:
 def test_unknown_provider_names_the_registry() -> None:
     with pytest.raises(ConfigError, match="did you mean 'strato'"):
         parse_config('[[ddns]]\nname = "e"\nprovider = "stratoo"\nhostnames = ["a.example"]\n')
+
+
+@pytest.mark.parametrize("name, body, words", [
+    ("he", "ipv6 = true\n", "A and AAAA; one request per family; live record from the zone's name servers"),
+    ("strato", "ipv6 = true\nverify = false\n", "A and AAAA; one request for both; live record not checked (verify = false)"),
+    ("ovh", "ipv6 = true\n", "A; no AAAA (OVH DynHost takes IPv4 only); live record from the zone's name servers"),
+    ("easydns", 'nameserver = "11.0.0.1"\n', "A; live record from 11.0.0.1; at most one update per 10m"),
+    ("rfc2136", "", "A; live record from x.example.org"),
+])
+def test_plan_sentence(name: str, body: str, words: str) -> None:
+    (entry,) = parse_config(_entry(name, body)).ddns
+    assert registry.plan(registry.PROVIDERS[name], entry.options, entry.ipv4, entry.ipv6, entry.verify) == words
