@@ -86,6 +86,18 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def _listen(listen: str) -> tuple[str, int]:
+    """service.web as (host, port); port 0 (any free port) is for tests."""
+    target = parse_target(listen[:-1] + "1") if listen.endswith(":0") else parse_target(listen)
+    if target is None:
+        raise NatlinkError(f"service.web {listen!r} is not ADDR:PORT", "e.g. \"127.0.0.1:9878\"", exit_code=2)
+    return (target[0], 0) if listen.endswith(":0") else target
+
+
 def read_password(ref: SecretRef | None) -> Any:
     if ref is None:
         return None
@@ -98,11 +110,7 @@ def read_password(ref: SecretRef | None) -> Any:
 class WebServer:
     def __init__(self, listen: str, password_ref: SecretRef | None, config: Callable[[], Config],
                  store: StateStore, actions: Actions) -> None:
-        target = parse_target(listen) or (parse_target(listen[:-1] + "1") and (listen.rpartition(":")[0].strip("[]"), 0)
-                                          if listen.endswith(":0") else None)  # port 0 (any free port): tests
-        if not target:
-            raise NatlinkError(f"service.web {listen!r} is not ADDR:PORT", "e.g. \"127.0.0.1:9878\"", exit_code=2)
-        self.address = target
+        self.address = _listen(listen)
         self.sessions = Sessions(read_password(password_ref))
         self.config, self.store, self.actions = config, store, actions
         self.stopping = threading.Event()
@@ -110,9 +118,8 @@ class WebServer:
 
     def start(self) -> "WebServer":
         host, port = self.address
-        _Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
-            self._server = _Server((host, port), _handler(self))
+            self._server = (_Server6 if ":" in host else _Server)((host, port), _handler(self))
         except OSError as exc:
             raise NatlinkError(f"cannot serve the status page on {host}:{port}: {exc.strerror or exc}",
                                "pick a free port in service.web or remove it") from None

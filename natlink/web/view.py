@@ -187,8 +187,8 @@ def _ddns(d: dict[str, Any], run: _Run) -> Card:
                               "good" if match else "bad", "" if match else "differs from what was published"))
     else:
         facts.append(Fact("authoritative answer", "", None, False,
-                          "the service does not keep what the authoritative server answers; "
-                          "`natlink doctor` asks it", "warn"))
+                          "the state keeps no authoritative answer (with verify = true the DDNS round compares "
+                          "it, but does not record it); `natlink doctor` asks the server", "warn"))
     outcome = str(d.get("outcome") or "none yet")
     facts.append(run.fact("last attempt", f"{outcome}: {d.get('message') or ''}".rstrip(": "), d.get("last_attempt"),
                           "bad" if d.get("stopped") else "info"))

@@ -245,3 +245,17 @@ def test_a_new_password_value_ends_every_session(setup, tmp_path):
     web.reload_password(ref)
     assert request(web, "GET", "/api/status", headers={"Cookie": cookie})[0] == 401
     assert request(web, "POST", "/login", {"password": "another-password"})[0] == 303
+
+
+def test_ipv6_loopback_bind(setup):
+    start, _, _ = setup
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    web = start(listen="[::1]:0")
+    conn = http.client.HTTPConnection("::1", web.port, timeout=5)
+    conn.request("GET", "/api/status", headers={"Host": f"[::1]:{web.port}"})
+    resp = conn.getresponse()
+    assert resp.status == 200 and "11.0.0.2" in resp.read().decode()
+    conn.close()
