@@ -63,3 +63,27 @@ def summary(v4: FamilyVerdict, v6: FamilyVerdict) -> str:
 
 def reachable(v4: FamilyVerdict, v6: FamilyVerdict) -> bool:
     return OPEN in (v4.state, v6.state)
+
+
+def ip_lines(v4_verdict: str, ipv6_address: str | None, ipv6_problem: str | None,
+             pinholes: list[str]) -> tuple[str, str, str]:
+    """`natlink ip`'s three lines (IPv4, IPv6, summary). `natlink ip` asks the router nothing about pinholes,
+    so a pinhole from natlink's state is "recorded", never "open"."""
+    four = {"public": "IPv4 is public", "cgnat": "IPv4 is carrier-grade NAT", "double-nat": "IPv4 is behind another NAT"
+            }.get(v4_verdict, "IPv4 has no confirmed public address")
+    if ipv6_address is None:
+        six = f"IPv6: no global address ({ipv6_problem or 'none found'})"
+    elif pinholes:
+        six = (f"IPv6: {ipv6_address}; pinholes recorded by natlink for {', '.join(pinholes)} (unverified here: "
+               "`natlink map` asks the router)")
+    else:
+        six = (f"IPv6: {ipv6_address}; no pinhole: the router's IPv6 firewall blocks inbound connections until "
+               "`natlink map` opens one (ipv6 = true)")
+    if ipv6_address is not None and v4_verdict != "public":
+        summary = f"{four}; IPv6 can carry the server — clients need IPv6" + (
+            "" if pinholes else " (open a pinhole with natlink map)")
+    elif ipv6_address is not None:
+        summary = f"{four}; IPv6 has a global address too"
+    else:
+        summary = four
+    return four, six, summary

@@ -50,6 +50,14 @@ def run(ctx, args: argparse.Namespace) -> int:
     out.result(f"verdict:     {_VERDICT_TEXT.get(report.verdict, report.verdict)}")
     if report.problem:
         out.result(f"problem:     {report.problem}")
+    if cfg.public_ip.ipv6:
+        from natlink import families
+        from natlink.portmap.pinhole import load_owned
+
+        holes = [n for n, h in load_owned(store).items() if h.address == report.public_ipv6]
+        _four, six, summary = families.ip_lines(report.verdict, report.public_ipv6, report.ipv6_problem, holes)
+        out.result(f"IPv6:        {six.removeprefix('IPv6: ')}")
+        out.result(f"families:    {summary}")
     out.line("sources:")
     width = max((len(s.source) for s in report.sources), default=10)
     for s in report.sources:

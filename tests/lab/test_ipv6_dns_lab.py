@@ -95,3 +95,16 @@ def test_cgnat_publishes_aaaa_and_leaves_a_alone(lab_factory: Callable[..., Any]
     assert doc["public_ipv6"] == lab.lan_ip6 and doc["public_ipv4"] is None
     assert kdig(lab, "AAAA") == [lab.lan_ip6]
     assert kdig(lab, "A") == []
+
+
+def test_ip_gives_each_family_its_own_verdict(lab_factory: Callable[..., Any]) -> None:
+    lab = lab_factory("cgnat-ipv6", lan2=False, knot=False)
+    cfg = write_config(lab)
+    before = natlink(lab, cfg, "ip")
+    assert "no pinhole: the router's IPv6 firewall blocks inbound connections" in before.stdout, before.stdout
+    assert natlink(lab, cfg, "map").returncode == 0
+    after = natlink(lab, cfg, "ip")
+    assert f"IPv6:        {lab.lan_ip6}; pinholes recorded by natlink for web" in after.stdout, after.stdout
+    # miniupnpd behind CGNAT reports no external address at all, so IPv4 is "unknown" there, never "public"
+    assert ("families:    IPv4 has no confirmed public address; IPv6 can carry the server — clients need IPv6"
+            in after.stdout)

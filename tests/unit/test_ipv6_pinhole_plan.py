@@ -145,3 +145,16 @@ def test_summary(v4: families.FamilyVerdict, v6: families.FamilyVerdict, line: s
 ])
 def test_ipv4_states(wan: str | None, problem: str | None, ok: bool | None, state: str) -> None:
     assert families.ipv4(wan, problem, ok).state == state
+
+
+@pytest.mark.parametrize("v4, addr, holes, six, summary", [
+    ("cgnat", A, ["web"], "pinholes recorded by natlink for web (unverified here",
+     "IPv4 is carrier-grade NAT; IPv6 can carry the server — clients need IPv6"),
+    ("cgnat", A, [], "no pinhole: the router's IPv6 firewall blocks",
+     "IPv4 is carrier-grade NAT; IPv6 can carry the server — clients need IPv6 (open a pinhole with natlink map)"),
+    ("public", A, [], "no pinhole", "IPv4 is public; IPv6 has a global address too"),
+    ("cgnat", None, [], "no global address (none found)", "IPv4 is carrier-grade NAT"),
+])
+def test_ip_lines(v4: str, addr: str | None, holes: list[str], six: str, summary: str) -> None:
+    _four, got_six, got_summary = families.ip_lines(v4, addr, None, holes)
+    assert six in got_six and got_summary == summary
