@@ -41,6 +41,7 @@ class Heard:
     detail: str = ""
     location: str | None = None  # UPnP: the root-description URL (at the gateway)
     location_source: str | None = None  # "config" | "cache" | "ssdp"
+    st: str = ""  # the SSDP search target that answered (IGD:2 is preferred over IGD:1)
     client: Any = None  # UPnP: a client built from the known URL (no second description fetch)
     epoch: int | None = None
     external_ip: str | None = None
@@ -266,16 +267,24 @@ def _receive(sock: socket.socket, socks: _Sockets, heard: dict[str, Heard], disc
         _pcp_answer(data, heard["pcp"], elapsed)
 
 
+def st_rank(st: str) -> int:
+    """PURE: IGD:2 < IGD:1 < WANIPConnection:1 < WANPPPConnection:1 < anything else (lower is better)."""
+    return next((i for i, target in enumerate(ssdp.SEARCH_TARGETS) if st.strip() == target), len(ssdp.SEARCH_TARGETS))
+
+
 def _ssdp_answer(data: bytes, addr: str, h: Heard, disc: Discovery, gateway: str, elapsed: float) -> None:
     answer = ssdp.parse_answer(data, addr)
-    if answer is None or h.ok:
+    if answer is None:
         return
     if addr != gateway:
         log.info("SSDP: ignored an answer from %s (not the gateway %s): %s", addr, gateway, answer.location)
         disc.ignored.append(f"{addr} ({answer.location})")
         return
-    h.state, h.elapsed = ANSWERED, elapsed
-    h.location, h.location_source = repoint(answer.location, gateway), "ssdp"
+    if h.ok and not (h.location_source == "ssdp" and st_rank(answer.st) < st_rank(h.st)):
+        return  # already answered (a later IGD:2 answer still replaces an IGD:1 one)
+    if not h.ok:
+        h.state, h.elapsed = ANSWERED, elapsed
+    h.location, h.location_source, h.st = repoint(answer.location, gateway), "ssdp", answer.st
 
 
 def _natpmp_answer(data: bytes, h: Heard, elapsed: float) -> None:

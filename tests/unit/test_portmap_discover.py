@@ -47,3 +47,24 @@ def test_not_waited_for_is_never_no_answer():
     assert d.describe("natpmp") == "answered in 2 ms"
     assert "refused" in d.describe("pcp")
     assert Heard("upnp").state == SILENT
+
+
+def _answer(st: str, location: str) -> bytes:
+    return f"HTTP/1.1 200 OK\r\nST: {st}\r\nLOCATION: {location}\r\n\r\n".encode()
+
+
+def test_ssdp_answers_only_from_the_gateway_and_igd2_preferred():
+    from natlink.portmap.discover import _ssdp_answer, st_rank
+    from natlink.portmap.ssdp import SEARCH_TARGETS
+
+    igd2, igd1 = SEARCH_TARGETS[0], SEARCH_TARGETS[1]
+    assert st_rank(igd2) < st_rank(igd1) < st_rank("urn:other")
+    h, d = Heard("upnp"), Discovery({})
+    _ssdp_answer(_answer(igd2, "http://10.0.1.99:5000/x.xml"), "10.0.1.99", h, d, "10.0.1.1", 0.001)
+    assert not h.ok and d.ignored == ["10.0.1.99 (http://10.0.1.99:5000/x.xml)"]  # never believed
+    _ssdp_answer(_answer(igd1, "http://10.0.1.1:5000/v1.xml"), "10.0.1.1", h, d, "10.0.1.1", 0.05)
+    assert h.ok and h.location.endswith("/v1.xml") and h.elapsed == 0.05
+    _ssdp_answer(_answer(igd2, "http://192.168.9.9:5001/v2.xml"), "10.0.1.1", h, d, "10.0.1.1", 0.06)
+    assert h.location == "http://10.0.1.1:5001/v2.xml" and h.elapsed == 0.05  # re-pointed at the gateway
+    _ssdp_answer(_answer(igd1, "http://10.0.1.1:5000/v1.xml"), "10.0.1.1", h, d, "10.0.1.1", 0.07)
+    assert h.location.endswith("/v2.xml")  # IGD:2 stays
