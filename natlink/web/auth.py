@@ -37,19 +37,16 @@ def split_host(header: str) -> tuple[str, str] | None:
     return None if ":" in port or not host else (host.lower(), port)
 
 
-def host_allowed(header: str | None, bind_host: str, port: int) -> bool:
-    """PURE: the Host header names this server. On a loopback bind only loopback names pass, so a DNS-rebinding
-    page (evil.example resolving to 127.0.0.1) cannot read or act; a wildcard bind takes any (a password guards it)."""
+def host_allowed(header: str | None, bind_host: str, port: int, login_required: bool = False) -> bool:
+    """PURE: the Host header may name this server. Without a login (loopback only) just loopback names pass, so a
+    DNS-rebinding page (evil.example resolving to 127.0.0.1) cannot read or act. With a login any name passes
+    (the LAN may know the server as "homeserver.lan"): a rebinding page never has the session cookie."""
     parts = split_host(header) if header else None
     if parts is None or (parts[1] and parts[1] != str(port)):
         return False
-    host, bind = parts[0], bind_host.strip("[]").lower()
-    try:
-        if ipaddress.ip_address(bind).is_unspecified:
-            return True
-    except ValueError:
-        pass
-    return is_loopback(host) if is_loopback(bind) else host == bind
+    if login_required:
+        return True
+    return is_loopback(parts[0]) if is_loopback(bind_host.strip("[]")) else parts[0] == bind_host.strip("[]").lower()
 
 
 def origin_allowed(origin: str | None, host_header: str | None) -> bool:

@@ -199,7 +199,7 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
 
         def _checked(self) -> bool:
             """Host header check on every request (DNS rebinding); False once it answered."""
-            if host_allowed(self.headers.get("Host"), web.address[0], web.port):
+            if host_allowed(self.headers.get("Host"), web.address[0], web.port, web.sessions.required):
                 return True
             self._send(421, "This page answers only under its own address.\n", "text/plain; charset=utf-8")
             return False

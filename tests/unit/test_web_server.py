@@ -197,13 +197,15 @@ def test_history_is_bounded_by_age_and_size(tmp_path):
     assert len(kept) == MAX_ENTRIES and kept[0]["message"] == "100" and kept[-1]["message"] == str(MAX_ENTRIES + 99)
 
 
-@pytest.mark.parametrize("header, bind, ok", [
-    ("127.0.0.1:9878", "127.0.0.1", True), ("localhost:9878", "127.0.0.1", True), ("[::1]:9878", "127.0.0.1", True),
-    ("evil.example:9878", "127.0.0.1", False), ("127.0.0.1:9999", "127.0.0.1", False),
-    ("10.0.1.201:9878", "10.0.1.201", True), ("evil.example:9878", "10.0.1.201", False),
-    ("anything:9878", "0.0.0.0", True), (None, "127.0.0.1", False), ("[::1", "::1", False)])
-def test_host_header_table(header, bind, ok):
-    assert host_allowed(header, bind, 9878) is ok
+@pytest.mark.parametrize("header, bind, login, ok", [
+    ("127.0.0.1:9878", "127.0.0.1", False, True), ("localhost:9878", "127.0.0.1", False, True),
+    ("[::1]:9878", "127.0.0.1", False, True), ("127.0.0.1", "127.0.0.1", False, True),
+    ("evil.example:9878", "127.0.0.1", False, False), ("127.0.0.1:9999", "127.0.0.1", False, False),
+    ("evil.example:9878", "127.0.0.1", True, True),  # with a login: a rebinding page has no session cookie
+    ("homeserver.lan:9878", "10.0.1.201", True, True), ("homeserver.lan:9999", "10.0.1.201", True, False),
+    (None, "127.0.0.1", False, False), (None, "10.0.1.201", True, False), ("[::1", "::1", False, False)])
+def test_host_header_table(header, bind, login, ok):
+    assert host_allowed(header, bind, 9878, login) is ok
 
 
 def test_split_host_and_origin():
@@ -259,3 +261,16 @@ def test_ipv6_loopback_bind(setup):
     resp = conn.getresponse()
     assert resp.status == 200 and "11.0.0.2" in resp.read().decode()
     conn.close()
+
+
+def test_natlink_run_refuses_an_open_page_on_the_lan(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.toml"
+    path.write_text(f'[service]\nstate_dir = "{tmp_path / "state"}"\nweb = "0.0.0.0:9878"\n')
+    proc = subprocess.run([sys.executable, "-m", "natlink", "-c", str(path), "run"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "service.web: '0.0.0.0:9878' is reachable from other hosts; set web_password_file" in proc.stderr
+    assert not (tmp_path / "state").exists()  # nothing started
