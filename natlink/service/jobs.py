@@ -13,6 +13,7 @@ from natlink.config import Config
 from natlink.state import StateStore
 
 if TYPE_CHECKING:  # imported lazily at run time (see the module docstring)
+    from natlink.portmap.reconcile import Action, ReconcileReport
     from natlink.portmap.session import RouterSession
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,8 @@ def router_session(cfg: Config, store: StateStore | None) -> RouterSession:
 
 
 def reconcile(cfg: Config, store: StateStore, session: RouterSession | None = None, *,
-              force_renew: bool = False) -> Any:
-    """Create/renew/replace the configured mappings; -> ReconcileReport(.plan, .actions, .ok, .wan_problem).
+              force_renew: bool = False) -> ReconcileReport:
+    """Create/renew/replace the configured mappings, verifying each with the router (.plan, .actions, .ok).
 
     force_renew re-requests every natlink lease: NAT-PMP/PCP cannot list the router's table, and a restart
     shorter than the epoch check's slack is invisible, so a router announcement is the signal to do it."""
@@ -36,8 +37,8 @@ def reconcile(cfg: Config, store: StateStore, session: RouterSession | None = No
     return _reconcile(cfg, store, dry_run=False, session=session, force_renew=force_renew)
 
 
-def unmap_all(cfg: Config, store: StateStore, session: RouterSession | None = None) -> list[Any]:
-    """Remove natlink's own mappings (only those it made for this host); -> list[Action(.ok, .name, .error)]."""
+def unmap_all(cfg: Config, store: StateStore, session: RouterSession | None = None) -> list[Action]:
+    """Remove natlink's own mappings (only those it made for this host)."""
     from natlink.portmap.reconcile import unmap
 
     return list(unmap(cfg, store, None, session=session))
