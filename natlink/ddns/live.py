@@ -139,6 +139,12 @@ def ask(server: str, port: int, hostname: str, family: int, timeout: float = TIM
 def lookup(hostname: str, family: int, nameserver: str | None = None, *, port: int = 53,
            bootstrap: list[str] | None = None, timeout: float = TIMEOUT) -> LiveRecord:
     """The record as the zone's authoritative server answers it (the first authoritative answer wins)."""
+    return lookup_all(hostname, (family,), nameserver, port=port, bootstrap=bootstrap, timeout=timeout)[0]
+
+
+def lookup_all(hostname: str, families: tuple[int, ...] | list[int], nameserver: str | None = None, *,
+               port: int = 53, bootstrap: list[str] | None = None, timeout: float = TIMEOUT) -> list[LiveRecord]:
+    """`lookup` for several families, finding the name servers once."""
     if nameserver:
         host, port = parse_server(nameserver, port)
         servers = [host]
@@ -146,22 +152,28 @@ def lookup(hostname: str, family: int, nameserver: str | None = None, *, port: i
         try:
             _, servers = authoritative_servers(hostname, bootstrap, timeout)
         except dns.exception.DNSException as exc:
-            return LiveRecord(hostname, family, None, "", f"cannot find the name servers of {hostname}'s zone "
-                                                          f"({exc.__class__.__name__}); set nameserver = \"...\"")
-    problems = []
-    for server in servers:
-        record = ask(server, port, hostname, family, timeout)
-        if record.problem is None:
-            return record
-        problems.append(record.problem)
-    return LiveRecord(hostname, family, None, "", "; ".join(problems) or f"no name server for {hostname}")
+            problem = (f"cannot find the name servers of {hostname}'s zone ({exc.__class__.__name__}); "
+                       "set nameserver = \"...\"")
+            return [LiveRecord(hostname, family, None, "", problem) for family in families]
+    records = []
+    for family in families:
+        problems = []
+        for server in servers:
+            record = ask(server, port, hostname, family, timeout)
+            if record.problem is None:
+                break
+            problems.append(record.problem)
+        else:
+            record = LiveRecord(hostname, family, None, "", "; ".join(problems) or f"no name server for {hostname}")
+        records.append(record)
+    return records
 
 
 def check(hostnames: tuple[str, ...] | list[str], addresses: dict[int, str], where: dict[str, Any],
           spec: Any = None) -> str | None:
     """None when every name's live record holds exactly the address; else one sentence."""
     for hostname in (fqdn(h, spec) for h in hostnames):
-        records = [lookup(hostname, family, **where) for family in sorted(addresses)]
+        records = lookup_all(hostname, sorted(addresses), **where)
         unreadable = [r.problem for r in records if r.problem]
         if unreadable:
             return f"could not read {hostname} back: {unreadable[0]}"

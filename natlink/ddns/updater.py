@@ -219,7 +219,7 @@ def _live_check(entry: Any, spec: Any, rule: str, hostname: str, state: EntrySta
     repair did not fix is reported, not re-sent (the provider would only answer nochg again)."""
     from natlink.ddns import live  # dnspython loads only when a record is checked
     where = live.target(entry.options, spec)
-    records = [live.lookup(live.fqdn(hostname, spec), family, **where) for family in known]
+    records = live.lookup_all(live.fqdn(hostname, spec), list(known), **where)
     drifted = live.drift(records, known)
     if not drifted:
         note.pop("drift_repair", None)
