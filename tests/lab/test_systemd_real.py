@@ -283,7 +283,8 @@ def test_reflector_unit_starts_and_answers(box, uids):
     status, body = http_get(box, "https://127.0.0.1:8765/v1/probe", {**headers, "Authorization": f"Bearer {TOKEN}"},
                             probe, ca=ca)
     assert status == 200 and json.loads(body)["results"][0]["outcome"] == "open"
-    assert journal(box, "-t", "natlink-reflector").strip()  # D6: it logs under its own name, not `env`
+    # D6: it logs under its own name, not `env`, and names its address as a URL
+    assert "natlink reflector on https://[::]:8765" in journal(box, "-t", "natlink-reflector")
     assert TOKEN not in box.run("journalctl", "--no-pager", "-o", "export").stdout
     uid = box.run("stat", "-c", "%u", f"/proc/{box.show('natlink-reflector.service', 'MainPID')['MainPID']}").stdout
     assert uid.strip() != "0"
