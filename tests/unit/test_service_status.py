@@ -107,3 +107,13 @@ def test_status_with_an_empty_state_dir(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "never run with this state directory" in out
     assert "public IP: not checked yet" in out
+
+
+def test_every_status_line_says_how_old_its_fact_is(setup):
+    cfg_path, store, now = setup
+    from natlink.config import load_config
+
+    lines = render(gather(load_config(str(cfg_path)), store, now), now)
+    ages = ("ago", "never", "just now", "not checked yet", "no result yet")
+    undated = [x for x in lines if not x.startswith("overall") and not any(a in x for a in ages)]
+    assert not undated, undated
