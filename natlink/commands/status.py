@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(ctx, args: argparse.Namespace) -> int:
+    from natlink.config import find_config_path
     from natlink.service.statusview import fallback_state_dir, gather, render
     from natlink.state import StateStore
 
@@ -27,8 +28,9 @@ def run(ctx, args: argparse.Namespace) -> int:
         cfg = ctx.config(check_secrets=False)
         state_dir = cfg.service.state_dir
     except ConfigError as exc:
-        if "no config file found" in exc.message:
-            raise
+        path = find_config_path(ctx.config_path)
+        if path is None or not path.is_file():
+            raise  # no config at all: nothing tells where the state is
         error, state_dir = str(exc), fallback_state_dir(ctx.config_path)
     now = time.time()
     doc = gather(cfg, StateStore(state_dir), now, config_error=error)
