@@ -1,6 +1,6 @@
 """Reflector throughput, latency and memory per slow connection, on loopback only.
 
-    python bench/reflector_bench.py [--seconds 5] [--concurrency 32]
+    python bench/reflector_bench.py [--seconds 5] [--concurrency 8]
 
 The reflector runs as its own process (`natlink reflector --insecure-http --rate 0`), pinned with taskset to
 one core and then to two. A load client (asyncio, this process) sends POST /v1/probe from 32 source addresses
@@ -125,7 +125,7 @@ def memory(cpus: str, count: int) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--connections", type=int, default=3000)
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
