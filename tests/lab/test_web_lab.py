@@ -81,6 +81,12 @@ def test_the_four_links_live_update_check_now_and_a_stopped_service(lab, tmp_pat
         assert "11.0.0.9" in text_of(driver, "#history")
         assert "mapping-add" in text_of(driver, "#history"), (nl.state("history"), nl.log)
 
+        # A router reboot loses the mapping; the repair shows in the history.
+        repairs = text_of(driver, "#history").count("mapping-add")
+        assert repairs >= 1  # the first grant
+        lab.router_reboot()
+        wait_for(lambda: text_of(driver, "#history").count("mapping-add") > repairs, 15, "the repair in the history")
+
         # "Check now" runs a round at once (the schedules are 10 minutes long).
         clicked = time.time()
         driver.find_element(By.XPATH, "//button[text()='Check now']").click()
