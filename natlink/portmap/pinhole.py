@@ -104,6 +104,16 @@ class PinholeReport:
     def address(self) -> str | None:
         return self.selection.address if self.selection else None
 
+    @property
+    def next_renewal(self) -> float | None:
+        """Seconds until the first pinhole opened in this run is at half its lease (renew-at-half)."""
+        halves = [o.hole.at + o.hole.lease / 2 - time.time() for o in self.outcomes if o.ok and o.hole and o.hole.lease]
+        return max(0.0, min(halves)) if halves else None
+
+    def problems(self) -> list[str]:
+        out = [f"IPv6: {self.problem}"] if self.problem else []
+        return out + [f"{o.step.name} (IPv6): {o.message}" for o in self.outcomes if not o.ok]
+
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "address": self.address, "via": self.via, "problem": self.problem, "hint": self.hint,
                 "notes": self.notes, "steps": [o.to_json() for o in self.outcomes]}

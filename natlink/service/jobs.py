@@ -44,6 +44,32 @@ def unmap_all(cfg: Config, store: StateStore, session: RouterSession | None = No
     return list(unmap(cfg, store, None, session=session))
 
 
+def pinholes(cfg: Config, store: StateStore, session: RouterSession | None = None) -> Any:
+    """Open/renew/move the IPv6 pinholes (natlink.portmap.pinhole); None when no mapping asks for IPv6 and
+    natlink owns none. -> PinholeReport(.ok, .outcomes, .problem)."""
+    from natlink.portmap.pinhole import load_owned, reconcile_pinholes
+
+    if not any(cfg.mapping_ipv6(m) for m in cfg.mappings) and not load_owned(store):
+        return None
+    return reconcile_pinholes(cfg, store, root_url=_upnp_url(session))
+
+
+def unmap_pinholes(cfg: Config, store: StateStore, session: RouterSession | None = None) -> Any:
+    from natlink.portmap.pinhole import remove_pinholes
+
+    return remove_pinholes(cfg, store, root_url=_upnp_url(session))
+
+
+def _upnp_url(session: RouterSession | None) -> str | None:
+    """The IGD's root description as the session found it (the pinhole code falls back to the cache)."""
+    if session is None or not session.is_open:
+        return None
+    try:
+        return session.run(lambda r: r.upnp_url)
+    except Exception:  # noqa: BLE001 - the cache and config are the fallback
+        return None
+
+
 def detect(cfg: Config, router: RouterSession | None = None) -> Any:
     """-> PublicIpReport(public_ipv4, public_ipv6, router_wan_ipv4, verdict, problem, ...)."""
     from natlink.publicip import detect as _detect

@@ -30,7 +30,7 @@ class Listening:
     def start(self, cfg: Config, *, router: bool) -> None:
         """router False: nothing configured uses the router, so only this host's address changes are heard."""
         if not router:
-            address = AddressListener(self.on_event, ipv6=cfg.public_ip.ipv6)
+            address = AddressListener(self.on_event, ipv6=_wants_ipv6(cfg))
             if address.start():
                 self._listeners.append(address)
             return
@@ -50,7 +50,7 @@ class Listening:
                 self._listeners.append(listener)
         else:
             log.warning("no LAN address toward the router: router announcements not heard (polling covers it)")
-        address = AddressListener(self.on_event, ipv6=cfg.public_ip.ipv6)
+        address = AddressListener(self.on_event, ipv6=_wants_ipv6(cfg))
         if address.start():
             self._listeners.append(address)
         self._lan_ip, self._gateway = lan_ip, gateway
@@ -91,3 +91,8 @@ class Listening:
             if self._gena is not None:
                 self._gena.stop()
                 self._gena = None
+
+
+def _wants_ipv6(cfg: Config) -> bool:
+    """IPv6 address events matter for AAAA records (public_ip.ipv6) and for pinholes (a mapping's ipv6)."""
+    return cfg.public_ip.ipv6 or any(cfg.mapping_ipv6(m) for m in cfg.mappings)

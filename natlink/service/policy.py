@@ -60,7 +60,11 @@ def jobs_for_event(kind: str) -> frozenset[str]:
     """Events are only triggers, never trusted data (anyone on the LAN can send a multicast): they make us
     look at the router now. Mappings are reconciled too, since an announcement also follows a router
     restart and UPnP-only routers give no epoch to detect that from."""
-    if kind in (ANNOUNCE, HOST_ADDRESS, GENA):
+    if kind == HOST_ADDRESS:
+        # This host's own address changed: an IPv6 prefix (AAAA, pinholes) or an `interface:` IPv4 source.
+        # The router poll cannot see either, so detection (DDNS, local and cheap) runs now too.
+        return frozenset({PUBLIC_IP, MAPPINGS, DDNS})
+    if kind in (ANNOUNCE, GENA):
         return frozenset({PUBLIC_IP, MAPPINGS})
     return frozenset()
 

@@ -156,6 +156,7 @@ class Service:
                 outcomes[a.name] = None if a.ok else (a.error.message if a.error else a.detail)
         self.watch.mappings(outcomes)
         self.round[MAPPINGS] = {"actions": [a.to_json() for a in actions], "wan_problem": report.wan_problem}
+        v6 = self._pinholes()
         changed = [a for a in actions if a.ok and a.step.changes]
         for a in changed:
             log.info("mapping %s: %s", a.name, a.detail)
@@ -164,12 +165,33 @@ class Service:
         first, self._mappings_ran = not self._mappings_ran, True
         if first or changed:
             self.trigger({PROBE}, "first mappings run" if first else "mappings changed")
-        self._schedule_renewal(report.next_renewal)
-        if not report.ok:
+        renewals = [t for t in (report.next_renewal, v6.next_renewal if v6 is not None else None) if t is not None]
+        self._schedule_renewal(min(renewals) if renewals else None)
+        v6_problems = v6.problems() if v6 is not None else []
+        if not report.ok or v6_problems:
             problems = [report.wan_problem] if report.wan_problem else [
                 f"{a.name}: {a.error.message if a.error else a.detail}" for a in report.errors]
-            return Result(False, "failed", "; ".join(p for p in problems if p))
+            every6 = all(self.cfg.mapping_ipv6(m) for m in self.cfg.mappings)
+            if v6 is not None and v6.ok and report.wan_problem and every6:
+                problems = []  # IPv4 cannot work (CGNAT), but every mapping is open over IPv6
+            problems += v6_problems
+            if problems:
+                return Result(False, "failed", "; ".join(p for p in problems if p))
         return Result(True, "changed" if changed else "unchanged")
+
+    def _pinholes(self) -> Any:
+        """IPv6 pinholes after the IPv4 mappings (a failure there is this job's failure, not a crash)."""
+        try:
+            v6 = jobs.pinholes(self.cfg, self.store, self._session)
+        except Exception as exc:  # noqa: BLE001 - reported like a refused pinhole
+            log.error("IPv6 pinholes: %s", describe_error(exc))
+            return None
+        if v6 is not None:
+            self.round[MAPPINGS]["ipv6"] = v6.to_json()
+            for o in v6.outcomes:
+                if o.ok and o.step.action != "renew":
+                    log.info("IPv6 pinhole %s: %s", o.step.name, o.message)
+        return v6
 
     def _schedule_renewal(self, seconds: float | None) -> None:
         """Renew at half the lease (the port-mapping module says when): run sooner than the interval if needed."""
@@ -485,7 +507,8 @@ class Service:
         if self.cfg.service.unmap_on_stop:
             try:
                 actions = jobs.unmap_all(self.cfg, self.store, self._session)
-                failed = [a for a in actions if not a.ok]
+                holes = jobs.unmap_pinholes(self.cfg, self.store, self._session)
+                failed = [a for a in actions if not a.ok] + [o.step for o in holes.outcomes if not o.ok]
                 if failed:
                     log.error("unmap on stop: %s could not be removed (see `natlink mappings`)",
                               ", ".join(a.name for a in failed))

@@ -43,7 +43,7 @@ def test_jobs_after_poll(prev, cur, jobs, why):
 
 @pytest.mark.parametrize("kind, jobs", [
     (ANNOUNCE, {PUBLIC_IP, MAPPINGS}),
-    (HOST_ADDRESS, {PUBLIC_IP, MAPPINGS}),
+    (HOST_ADDRESS, {PUBLIC_IP, MAPPINGS, DDNS}),  # an IPv6 prefix / interface: IPv4 change (AAAA, A)
     ("something-else", set()),
 ])
 def test_jobs_for_event(kind, jobs):
