@@ -68,20 +68,28 @@ class Sessions:
     def required(self) -> bool:
         return self.password is not None
 
-    def login(self, password: str, now: float | None = None) -> str | None:
-        """-> a new session id, or None (wrong password, or too many wrong ones lately)."""
+    def check_password(self, password: str, now: float | None = None) -> bool:
+        """The password is right and logins are not locked; a wrong one counts towards the lock."""
         now = time.time() if now is None else now
         with self._lock:
             self._failures = [t for t in self._failures if now - t < LOCKOUT]
             if self.password is None or len(self._failures) >= FAILURES_ALLOWED:
-                return None
+                return False
             if not hmac.compare_digest(password.encode(), self.password.value.encode()):
                 self._failures.append(now)
-                return None
-            sid = secrets.token_urlsafe(32)
+                return False
+            return True
+
+    def login(self, password: str, now: float | None = None) -> str | None:
+        """-> a new session id, or None (wrong password, or too many wrong ones lately)."""
+        now = time.time() if now is None else now
+        if not self.check_password(password, now):
+            return None
+        sid = secrets.token_urlsafe(32)
+        with self._lock:
             self._sessions = {k: v for k, v in self._sessions.items() if v[0] > now}
             self._sessions[sid] = (now + SESSION_LIFETIME, secrets.token_urlsafe(24))
-            return sid
+        return sid
 
     def locked_out(self, now: float | None = None) -> bool:
         now = time.time() if now is None else now
@@ -96,10 +104,9 @@ class Sessions:
         """The CSRF token of a valid session (the anonymous one when no password is set); None: not logged in."""
         if not self.required:
             return self._anonymous_csrf
-        if bearer is not None and self.password is not None and hmac.compare_digest(
-                bearer.encode(), self.password.value.encode()):
-            return self._anonymous_csrf  # a script with the password (Authorization: Bearer) needs no session
         now = time.time() if now is None else now
+        if bearer is not None:  # a script with the password (Authorization: Bearer) needs no session
+            return self._anonymous_csrf if self.check_password(bearer, now) else None
         with self._lock:
             entry = self._sessions.get(sid or "")
             if entry is None or entry[0] <= now:

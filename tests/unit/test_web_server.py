@@ -152,6 +152,10 @@ def test_wrong_passwords_lock_the_login_for_a_while():
     sid = sessions.login("right", now=200.0)
     assert sid and sessions.csrf_for(sid, now=200.0) and sessions.csrf_for("other", now=200.0) is None
     assert sessions.csrf_for(sid, now=200.0 + 8 * 86400) is None  # expired
+    for _ in range(5):  # a wrong bearer token counts like a wrong login
+        assert sessions.csrf_for(None, bearer="guess", now=300.0) is None
+    assert sessions.csrf_for(None, bearer="right", now=301.0) is None and sessions.locked_out(now=301.0)
+    assert sessions.csrf_for(None, bearer="right", now=400.0)
 
 
 def test_events_stream_the_live_part_and_follow_a_change(setup):
