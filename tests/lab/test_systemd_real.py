@@ -113,33 +113,38 @@ def box(figures: dict[str, Any], kernel_mark: float) -> Iterator[sc.Container]:
     with sc.booted_container() as c:
         figures["ready_seconds"] = round(time.monotonic() - started, 1)
         figures["boot_seconds"] = round(c.boot_seconds, 2)
-        c.write("/usr/local/lib/natlink-test/standin.py", (HERE / "systemd_standin.py").read_text())
-        c.write("/etc/natlink-standin/expected", PASSWORD + "\n", 0o600)
-        c.write("/etc/systemd/system/natlink-standin.service",
-                "[Service]\nStateDirectory=natlink-standin\nExecStart=/usr/bin/python3 "
-                f"/usr/local/lib/natlink-test/standin.py {STANDIN_LOG} /etc/natlink-standin/expected\n")
-        c.write("/etc/natlink/dyn.password", PASSWORD + "\n", 0o600)
-        c.write("/etc/natlink/reflector.token", TOKEN + "\n", 0o600)
-        cert, key = self_signed_cert("127.0.0.1", "::1")
-        c.write("/etc/natlink/reflector.crt", cert)
-        c.write("/etc/natlink/reflector.key", key, 0o600)
-        c.write("/etc/natlink/config.toml", GOOD)
-        for unit in ("natlink.service", "natlink-oneshot.service", "natlink-reflector.service"):
-            c.write(f"/etc/systemd/system/{unit}.d/kill-on-violation.conf", KILL_ON_VIOLATION)
-        for unit in ("natlink.service", "natlink-oneshot.service"):
-            c.write(f"/etc/systemd/system/{unit}.d/credential.conf",
-                    "[Service]\nLoadCredential=dyn-password:/etc/natlink/dyn.password\n")
-        c.write("/etc/systemd/system/natlink.service.d/watchdog.conf", "[Service]\nWatchdogSec=6s\n")
-        # a stopped unit is unloaded with its exit status; systemd hands the status to ExecStopPost=
-        c.write("/etc/systemd/system/natlink.service.d/exit.conf",
-                "[Service]\nExecStopPost=/bin/sh -c 'echo \"exit: $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS\"'\n")
-        # the one-shot's UID, logged by a command of the same unit before natlink runs
-        c.write("/etc/systemd/system/natlink-oneshot.service.d/uid.conf", "[Service]\nExecStartPre=/usr/bin/id -u\n")
-        c.run("systemctl", "daemon-reload")
-        c.run("systemctl", "start", "natlink-standin")
-        wait_for("stand-in listening", lambda: c.run("python3", "-c", "import socket; socket.create_connection("
-                                                     "('127.0.0.1', 8053), 1)", check=False).returncode == 0)
+        prepare(c)
         yield c
+
+
+def prepare(c: sc.Container) -> None:
+    """The stand-ins, secrets, config and the test's drop-ins in a booted container (bench/systemd_bench.py too)."""
+    c.write("/usr/local/lib/natlink-test/standin.py", (HERE / "systemd_standin.py").read_text())
+    c.write("/etc/natlink-standin/expected", PASSWORD + "\n", 0o600)
+    c.write("/etc/systemd/system/natlink-standin.service",
+            "[Service]\nStateDirectory=natlink-standin\nExecStart=/usr/bin/python3 "
+            f"/usr/local/lib/natlink-test/standin.py {STANDIN_LOG} /etc/natlink-standin/expected\n")
+    c.write("/etc/natlink/dyn.password", PASSWORD + "\n", 0o600)
+    c.write("/etc/natlink/reflector.token", TOKEN + "\n", 0o600)
+    cert, key = self_signed_cert("127.0.0.1", "::1")
+    c.write("/etc/natlink/reflector.crt", cert)
+    c.write("/etc/natlink/reflector.key", key, 0o600)
+    c.write("/etc/natlink/config.toml", GOOD)
+    for unit in ("natlink.service", "natlink-oneshot.service", "natlink-reflector.service"):
+        c.write(f"/etc/systemd/system/{unit}.d/kill-on-violation.conf", KILL_ON_VIOLATION)
+    for unit in ("natlink.service", "natlink-oneshot.service"):
+        c.write(f"/etc/systemd/system/{unit}.d/credential.conf",
+                "[Service]\nLoadCredential=dyn-password:/etc/natlink/dyn.password\n")
+    c.write("/etc/systemd/system/natlink.service.d/watchdog.conf", "[Service]\nWatchdogSec=6s\n")
+    # a stopped unit is unloaded with its exit status; systemd hands the status to ExecStopPost=
+    c.write("/etc/systemd/system/natlink.service.d/exit.conf",
+            "[Service]\nExecStopPost=/bin/sh -c 'echo \"exit: $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS\"'\n")
+    # the one-shot's UID, logged by a command of the same unit before natlink runs
+    c.write("/etc/systemd/system/natlink-oneshot.service.d/uid.conf", "[Service]\nExecStartPre=/usr/bin/id -u\n")
+    c.run("systemctl", "daemon-reload")
+    c.run("systemctl", "start", "natlink-standin")
+    wait_for("stand-in listening", lambda: c.run("python3", "-c", "import socket; socket.create_connection("
+                                                 "('127.0.0.1', 8053), 1)", check=False).returncode == 0)
 
 
 def self_signed_cert(*ips: str) -> tuple[str, str]:
