@@ -32,7 +32,9 @@ def basic(password: str) -> str:
 
 
 def natlink(lab, cfg: Path, *args: str):
-    return lab.run("lan", [sys.executable, "-m", "natlink", "-c", str(cfg), *args], check=False, timeout=60)
+    """The command's output unwrapped (wide COLUMNS: one line per line the command writes)."""
+    return lab.run("lan", [sys.executable, "-m", "natlink", "-c", str(cfg), *args], check=False, timeout=60,
+                   env={"COLUMNS": "1000"})
 
 
 def dyndns2_answer(req) -> tuple[int, str]:
