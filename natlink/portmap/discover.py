@@ -161,12 +161,16 @@ def burst(gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: flo
     wake_r, wake_w = socket.socketpair()
     checker: threading.Thread | None = None
     try:
-        if "natpmp" in protocols:
-            socks.natpmp = _udp(gateway, pmp_port)
-        if "pcp" in protocols:
-            socks.pcp = _udp(gateway, pmp_port)
-        if "upnp" in protocols:
-            socks.ssdp = _ssdp_socket(lan_ip)
+        for name in ("natpmp", "pcp", "upnp"):
+            if name not in protocols:
+                continue
+            try:
+                sock = _ssdp_socket(lan_ip) if name == "upnp" else _udp(gateway, pmp_port)
+            except OSError as exc:  # e.g. no route to the gateway: that protocol cannot be asked at all
+                heard[name].state, heard[name].detail = FAILED, f"cannot reach {gateway}: {exc.strerror or exc}"
+                continue
+            setattr(socks, "ssdp" if name == "upnp" else name, sock)
+        if socks.ssdp is not None:
             if known_url is not None and open_url is not None:
                 checker = threading.Thread(target=_check_url, args=(heard["upnp"], known_url, open_url, started,
                                                                    wake_w), daemon=True, name="natlink-igd-url")
