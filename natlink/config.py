@@ -858,7 +858,9 @@ def _service(loader: _Loader, s: _Section) -> ServiceCfg:
     state_dir = s.string("state_dir", None)
     if state_dir is None:
         state_dir = default_state_dir(loader.path)
-    hung_job = s.duration("hung_job", ServiceCfg.hung_job) or ServiceCfg.hung_job
+    hung_job = s.duration("hung_job", ServiceCfg.hung_job) or 0
+    if hung_job < 1:
+        s.fail("hung_job", "must be at least 1s (a job running longer counts as hung); the default is 5m")
     cfg = ServiceCfg(state_dir=str(loader.relative(state_dir)), unmap_on_stop=s.boolean("unmap_on_stop", False),
                      metrics=metrics, web=web, web_password=web_password, alerts=alerts, hung_job=hung_job)
     s.finish()

@@ -1,5 +1,6 @@
-"""The metrics server binds without a reverse DNS lookup of its address (HTTPServer's default getfqdn stalls
-for seconds on a host whose resolver cannot answer for it), on IPv4 and IPv6."""
+"""Service-side fixes found under a real systemd: the metrics server binds without a reverse DNS lookup of its
+address (HTTPServer's default getfqdn stalls for seconds on a host whose resolver cannot answer for it), on IPv4
+and IPv6; the hung-job limit behind the watchdog is a config key."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import urllib.request
 import pytest
 
 from natlink.config import load_config
+from natlink.errors import NatlinkError
 from natlink.service.metrics import MetricsServer
 
 
@@ -44,3 +46,7 @@ def test_hung_job_limit_from_config(tmp_path):
     assert load_config(str(path)).service.hung_job == 90
     path.write_text('[service]\nstate_dir = "s"\n')
     assert load_config(str(path)).service.hung_job == 300
+    path.write_text('[service]\nstate_dir = "s"\nhung_job = 0\n')
+    with pytest.raises(NatlinkError) as err:
+        load_config(str(path))
+    assert "hung_job" in str(err.value) and "at least 1s" in str(err.value)
