@@ -53,3 +53,10 @@ def test_installed_init_systemd_installs_the_shipped_units(wheel: Path, tmp_path
     located = subprocess.run([str(py), "-c", "from natlink import starter; print(starter.example_config())"],
                              cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     assert located.startswith(str(env_dir)) and Path(located).is_file()
+
+
+def test_wheel_contains_the_status_page_files(wheel: Path) -> None:
+    """The page is served from the package itself (no CDN, no build step)."""
+    with zipfile.ZipFile(wheel) as z:
+        for name in ("page.css", "page.js"):
+            assert z.read(f"natlink/web/static/{name}") == (REPO / "natlink" / "web" / "static" / name).read_bytes()
