@@ -23,7 +23,7 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-u
 
 
 @contextlib.contextmanager
-def chromium(lab: Any, host: str = "lan", size: tuple[int, int] = DESKTOP) -> Iterator[Any]:
+def chromium(lab: Any, host: str = "lan", size: tuple[int, int] = DESKTOP, javascript: bool = True) -> Iterator[Any]:
     """A Selenium driver whose chromedriver and Chromium run in ``host``'s namespace. The calling thread stays in
     that namespace until the block ends (the driver's own connections to chromedriver are made from it)."""
     from selenium import webdriver
@@ -37,6 +37,8 @@ def chromium(lab: Any, host: str = "lan", size: tuple[int, int] = DESKTOP) -> It
         rules = f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE {lab.lan_ip}"
         for flag in (*FLAGS, rules, f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}"):
             options.add_argument(flag)
+        if not javascript:
+            options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
         # executable_path given: Selenium Manager (which would download a driver) is never asked.
         driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
         try:

@@ -157,3 +157,26 @@ def test_a_lan_bind_needs_the_password_and_never_shows_it(lab, tmp_path):
         assert cookies["natlink_session"]["httpOnly"] and secret not in json.dumps(cookies)
     assert nl.stop()[0] == 0, nl.log
     assert secret not in nl.log
+
+
+def test_without_javascript_the_page_shows_the_facts_and_the_forms_work(lab, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    lab.tcp_service("lan", 3389)
+    start_reflector(lab)
+    cfg = web_config(lab, tmp_path, f"127.0.0.1:{PORT}")
+    nl = start_natlink(lab, cfg)
+    wait_for(lambda: job_done(nl, "probe") and job_done(nl, "ddns"), 20, "the first probe and DDNS round")
+    url = f"http://127.0.0.1:{PORT}/"
+    wait_for(lambda: page_up(lab, url), 10, "the status page")
+    with chromium(lab, javascript=False) as driver:
+        driver.get(url)
+        assert lab.wan_ip in card_text(driver, "Public IPv4") and "verified" in card_text(driver, "Probe rdp")
+        assert "reload the page to update it" in text_of(driver, "#conn")  # <noscript>: says it is not live
+        clicked = time.time()
+        driver.find_element(By.XPATH, "//button[text()='Check now']").click()  # a plain form post
+        wait_for(lambda: job_done(nl, "probe", after=clicked), 15, "the round the form started")
+        assert driver.current_url == url  # redirected back to the page
+        driver.refresh()
+        assert "check now (status page)" in card_text(driver, "Service")
+    assert nl.stop()[0] == 0, nl.log
