@@ -193,6 +193,7 @@ def detect_public_ip(cfg: Config, router: Any, reflector_seen: str | None) -> An
 
 def open_router_timed(cfg: Config, store: Any) -> tuple[Any | None, str | None, str | None, float]:
     """(the doctor's RouterSession, already discovered — or None with why and its fix, seconds it took)."""
+    from natlink.portmap.base import NoRouter
     from natlink.portmap.session import RouterSession
 
     started = time.monotonic()
@@ -203,6 +204,6 @@ def open_router_timed(cfg: Config, store: Any) -> tuple[Any | None, str | None, 
     except Exception as exc:  # noqa: BLE001 - NatlinkError carries the sentence; anything else is still "no router"
         session.close()
         message = getattr(exc, "message", None) or str(exc)
-        no_router = "no router answered" in message  # then the router's settings are the fix, else the error's
+        no_router = isinstance(exc, NoRouter)  # then the router's settings are the fix, else the error's own
         return None, message, None if no_router else (getattr(exc, "hint", None) or None), \
             time.monotonic() - started

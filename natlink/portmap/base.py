@@ -83,6 +83,10 @@ class RouterUnavailable(NatlinkError):
     """The router did not answer (down, absent, protocol switched off)."""
 
 
+class NoRouter(RouterUnavailable):
+    """Discovery heard no usable answer over any configured protocol (the fix is the router's settings)."""
+
+
 class PortMapper(Protocol):
     """One protocol client bound to one router. Implementations: UpnpClient, NatPmpClient, PcpClient."""
 

@@ -13,7 +13,7 @@ from typing import Any
 from natlink.config import RouterCfg
 from natlink.errors import NatlinkError
 from natlink.portmap import discover, lanip
-from natlink.portmap.base import Granted, Mapping, PortMapper, ProbeResult
+from natlink.portmap.base import Granted, Mapping, NoRouter, PortMapper, ProbeResult
 from natlink.portmap.epoch import epoch_lost
 from natlink.portmap.granted import LABELS
 
@@ -168,7 +168,7 @@ def open_router(cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | 
             h.state, h.detail = discover.FAILED, exc.message
     if client is None:
         details = "; ".join(f"{LABELS[p]}: {disc.describe(p)}" for p in protocols)
-        raise NatlinkError(f"no router answered at {lan.gateway} within {cfg.timeout:g} s ({details})",
+        raise NoRouter(f"no router answered at {lan.gateway} within {cfg.timeout:g} s ({details})",
                            "check that the router is on and UPnP or NAT-PMP/PCP is enabled in its settings; "
                            "set router.gateway if the default route does not point at it")
     upnp = disc.heard.get("upnp")

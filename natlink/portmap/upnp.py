@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from natlink.portmap.base import Granted, Mapping, MappingError, RouterUnavailable
-from natlink.portmap.upnp_errors import ErrorContext, translate
+from natlink.portmap.upnp_errors import ErrorContext, code_of, translate
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class UpnpClient:
                     port = int(self._u.addanyportmapping(want.external_port, want.protocol.upper(), want.internal_ip,
                                                          want.internal_port, want.description, ""))
                 except Exception as exc:
-                    if "Invalid Action" not in str(exc):  # 401: an IGD v1 router
+                    if code_of(str(exc)) != 401:  # Invalid Action: an IGD v1 router
                         raise
                     port = want.external_port
             self._u.addportmapping(port, want.protocol.upper(), want.internal_ip, want.internal_port,
