@@ -180,3 +180,22 @@ def test_without_javascript_the_page_shows_the_facts_and_the_forms_work(lab, tmp
         driver.refresh()
         assert "check now (status page)" in card_text(driver, "Service")
     assert nl.stop()[0] == 0, nl.log
+
+
+def test_behind_cgnat_with_ipv6_each_family_has_its_own_verdict(lab_factory, tmp_path):
+    lab = lab_factory("cgnat-ipv6", lan2=False)
+    cfg = write_config(lab, tmp_path, alerts=False, probe=False)
+    cfg.write_text(cfg.read_text().replace('sources = ["router"]\n', 'sources = ["router"]\nipv6 = true\n', 1)
+                   + f'web = "127.0.0.1:{PORT}"\n')
+    nl = start_natlink(lab, cfg)
+    wait_for(lambda: job_done(nl, "ddns"), 20, "the first DDNS round")
+    url = f"http://127.0.0.1:{PORT}/"
+    wait_for(lambda: page_up(lab, url), 10, "the status page")
+    with chromium(lab) as driver:
+        driver.get(url)
+        wait_for(lambda: "Live" in text_of(driver, "#conn"), 10, "the live connection")
+        ipv4, ipv6 = card_text(driver, "Public IPv4"), card_text(driver, "Public IPv6")
+        assert "PROBLEM none" in ipv4 and "PROBLEM unknown" in ipv4 and "no source gave a public address" in ipv4, ipv4
+        assert f"OK {lab.lan_ip6}" in ipv6 and "OK public" in ipv6 and "OK host" in ipv6, ipv6
+        assert "All links work" not in text_of(driver, "#overall")
+    assert nl.stop()[0] == 0, nl.log
