@@ -67,17 +67,18 @@ def _server_address(server: str, port: int) -> tuple[str, int]:
     return str(info[0][4][0]), int(p) if p else port
 
 
-def _ask(hostname: str, server: str, port: int, timeout: float) -> tuple[tuple[str, ...], int | None, str | None]:
-    query = dns.message.make_query(hostname, dns.rdatatype.A)
+def _ask(hostname: str, server: str, port: int, timeout: float,
+         rtype: dns.rdatatype.RdataType = dns.rdatatype.A) -> tuple[tuple[str, ...], int | None, str | None]:
+    query = dns.message.make_query(hostname, rtype)
     answer = dns.query.udp(query, server, timeout=timeout, port=port)
     if answer.flags & 0x0200:  # TC: truncated, ask again over TCP
         answer = dns.query.tcp(query, server, timeout=timeout, port=port)
     if answer.rcode() != dns.rcode.NOERROR:
         return (), None, dns.rcode.to_text(answer.rcode())
     for rrset in answer.answer:
-        if rrset.rdtype == dns.rdatatype.A:
+        if rrset.rdtype == rtype:
             return tuple(sorted(r.address for r in rrset)), int(rrset.ttl), None
-    return (), None, "no A record (NODATA)"
+    return (), None, f"no {dns.rdatatype.to_text(rtype)} record (NODATA)"
 
 
 def _authoritative(hostname: str, timeout: float) -> tuple[str, int] | None:
@@ -94,7 +95,8 @@ def _authoritative(hostname: str, timeout: float) -> tuple[str, int] | None:
         return None
 
 
-def lookup(entry: DdnsCfg, hostname: str, timeout: float = 2.0) -> Lookup:
+def lookup(entry: DdnsCfg, hostname: str, timeout: float = 2.0, rtype: str = "A") -> Lookup:
+    """``hostname``'s A (or AAAA) records, at the authoritative server where known."""
     started = time.monotonic()
     try:
         if entry.provider == "rfc2136" and entry.options.get("server"):
@@ -108,13 +110,13 @@ def lookup(entry: DdnsCfg, hostname: str, timeout: float = 2.0) -> Lookup:
             resolver = dns.resolver.Resolver()
             resolver.lifetime = timeout
             try:
-                answer = resolver.resolve(hostname, "A")
+                answer = resolver.resolve(hostname, rtype)
             except dns.resolver.NXDOMAIN:
                 return Lookup(hostname, "system resolver", error="NXDOMAIN", elapsed=time.monotonic() - started)
             return Lookup(hostname, "system resolver", tuple(sorted(r.address for r in answer)),
                           int(answer.rrset.ttl) if answer.rrset is not None else None,
                           elapsed=time.monotonic() - started)
-        addrs, ttl, error = _ask(hostname, where[0], where[1], timeout)
+        addrs, ttl, error = _ask(hostname, where[0], where[1], timeout, dns.rdatatype.from_text(rtype))
         label = f"{where[0]}:{where[1]} (authoritative)" if where[1] != 53 else f"{where[0]} (authoritative)"
         return Lookup(hostname, label, addrs, ttl, error, time.monotonic() - started)
     except dns.exception.Timeout:

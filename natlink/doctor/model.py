@@ -31,6 +31,7 @@ LINKS: dict[int, Link] = {link.number: link for link in (
     Link(7, "DDNS names"),
     Link(8, "Reachability from outside"),
     Link(9, "Host limits for long connections"),
+    Link(10, "IPv6: address, pinhole, AAAA, outside connect"),  # only when something asks for IPv6
 )}
 
 

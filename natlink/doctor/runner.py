@@ -157,6 +157,11 @@ def run_checks(cfg: Config, *, nat_timeout: NatTimeout | None = None, hairpin: b
             host.append(nat_timeout_check(nat_timeout))
         stream.add(host, complete=(9,))
         results += blocked + host + services + router_f.result()
+        from natlink.doctor.checks_ipv6 import ipv6_checks
+
+        ipv6 = ipv6_checks(cfg, store)  # after link 8: the IPv4 probe and the IPv6 dial-back never overlap
+        stream.add(ipv6, complete=(10,))
+        results += ipv6
     except BaseException:
         # Ctrl-C: do not join checks stuck in a router or DNS timeout (the caller leaves at once)
         pool.shutdown(wait=False, cancel_futures=True)

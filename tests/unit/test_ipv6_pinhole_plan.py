@@ -158,3 +158,10 @@ def test_ipv4_states(wan: str | None, problem: str | None, ok: bool | None, stat
 def test_ip_lines(v4: str, addr: str | None, holes: list[str], six: str, summary: str) -> None:
     _four, got_six, got_summary = families.ip_lines(v4, addr, None, holes)
     assert six in got_six and got_summary == summary
+
+
+def test_doctor_ipv6_link_only_when_asked_for() -> None:
+    from natlink.doctor.checks_ipv6 import ipv6_checks
+
+    cfg = _cfg('[[mapping]]\nname = "web"\nexternal_port = 8080\n')
+    assert ipv6_checks(cfg, store=None) == []  # nothing asks for IPv6: no link 10, no I/O
