@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("init", "write a starter config for this network (or --systemd: install the units)"),
     "check-config": ("check_config", "validate the config and print a summary"),
     "doctor": ("doctor", "walk the whole chain and name the first broken link with its fix"),
-    "map": ("map", "create or renew all configured port mappings now"),
+    "map": ("map", "create, renew or verify all configured port mappings now, checking each with the router"),
     "unmap": ("unmap", "remove natlink's own mappings (all, or the named ones)"),
     "mappings": ("mappings", "list the router's mapping table, marking natlink's own"),
     "ip": ("ip", "show the public IP, the router's WAN IP and the verdict (public / cgnat / double-nat)"),

@@ -1,7 +1,8 @@
 """Create or renew all configured port mappings now.
 
-Reads the router's table, prints the plan (add / renew / replace / keep / delete), applies it and re-reads
-the table to confirm. With --dry-run it stops after the plan. Exit 1 if any mapping failed or the router's
+Asks the router what it has — over UPnP its table, over NAT-PMP/PCP (which cannot list it) each mapping is
+requested again ("verify", idempotent) — prints the plan (add / renew / replace / keep / verify / delete),
+applies it and reads back what the router reports. With --dry-run it stops after the plan. Exit 1 if any mapping failed or the router's
 WAN address means mappings cannot work (CGNAT, private, none).
 """
 
