@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 POLL = 0.5  # seconds between looks at the state files while a page is open (a few small JSON reads)
 RESEND = 10.0  # an update at least this often, so the page can tell a live link from a dead one
 MAX_BODY = 16 * 1024
+ACTION_COOLDOWN = 10.0  # seconds between two runs of the same action (per DDNS entry for "update now")
 STATIC = {"page.css": "text/css; charset=utf-8", "page.js": "text/javascript; charset=utf-8"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -114,6 +115,8 @@ class WebServer:
         self.sessions = Sessions(read_password(password_ref))
         self.config, self.store, self.actions = config, store, actions
         self.stopping = threading.Event()
+        self._last_action: dict[str, float] = {}  # action -> when it last ran (monotonic)
+        self._actions_lock = threading.Lock()
         self._server: _Server | None = None
 
     def start(self) -> "WebServer":
@@ -146,6 +149,17 @@ class WebServer:
         if password != self.sessions.password:
             self.sessions = Sessions(password)
             log.info("status page: new password, every session logged out")
+
+    def cooldown(self, action: str, now: float | None = None) -> int:
+        """Seconds before this action may run again (0: now, and it is booked): a button pressed twenty times
+        must not become twenty forced provider requests."""
+        now = time.monotonic() if now is None else now
+        with self._actions_lock:
+            left = ACTION_COOLDOWN - (now - self._last_action.get(action, -ACTION_COOLDOWN))
+            if left > 0:
+                return int(left) + 1
+            self._last_action[action] = now
+            return 0
 
     def view(self) -> View:
         return collect(self.config(), self.store)
@@ -297,14 +311,17 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
                 web.sessions.logout(self._sid())
                 self._redirect("/login", {"Set-Cookie": f"{COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"})
                 return
+            if path not in ("/action/check", "/action/ddns"):
+                self._send(404, "not found\n", "text/plain; charset=utf-8")
+                return
+            entry = form.get("entry", "")
+            wait = web.cooldown(path + "?" + entry)
+            if wait:
+                self._json(429, {"ok": False, "message": f"asked a moment ago; again in {wait} s (a provider "
+                                                         "that is asked too often may block the account)"})
+                return
             try:
-                if path == "/action/check":
-                    message = web.actions.check_now()
-                elif path == "/action/ddns":
-                    message = web.actions.update_now(form.get("entry", ""))
-                else:
-                    self._send(404, "not found\n", "text/plain; charset=utf-8")
-                    return
+                message = web.actions.check_now() if path == "/action/check" else web.actions.update_now(entry)
             except KeyError:
                 self._json(404, {"ok": False, "message": f"no DDNS entry {form.get('entry', '')!r}"})
                 return

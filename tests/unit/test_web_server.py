@@ -113,6 +113,11 @@ def test_actions_need_the_csrf_token_and_a_same_origin(setup):
                                  {"Origin": f"http://127.0.0.1:{web.port}"})
     assert status == 303 and headers["location"] == "/" and calls[-1] == "update home"  # works without JS
     assert request(web, "POST", "/action/ddns", {"csrf": token, "entry": "nope"})[0] == 404
+    # pressed again at once: refused with when, nothing started (a forced provider request each time would
+    # get the account blocked)
+    status, _, body = request(web, "POST", "/action/ddns", {"csrf": token, "entry": "home"},
+                              {"Accept": "application/json"})
+    assert status == 429 and "again in" in json.loads(body)["message"] and calls == ["check", "update home"]
 
 
 def test_login_required_when_a_password_is_set_and_the_password_never_shown(setup):
