@@ -69,33 +69,13 @@ def aaaa(lab: Lab, name: str) -> str:
 
 
 def prefix_changes(n: int) -> list[float]:
-    from service_support import HOST, rfc2136_entry, start_natlink
+    from service_support import HOST, start_natlink
+    from test_service_ipv6_lab import write_config
 
     out = []
     with Lab("cgnat-ipv6", lan2=False) as lab, tempfile.TemporaryDirectory() as tmp:
         lab.tcp_service("lan", 8080, b"SERVER6\n", ipv6=True)
-        path = Path(tmp) / "natlink.toml"
-        path.write_text(f"""[router]
-protocols = ["upnp", "pcp"]
-timeout = 2
-[[mapping]]
-name = "web"
-external_port = 8080
-[public_ip]
-sources = ["router"]
-ipv6 = true
-{rfc2136_entry(lab)}
-ipv4 = true
-ipv6 = true
-[schedule]
-mappings = "10m"
-ddns = "10m"
-probe = "10m"
-public_ip = "10m"
-jitter = 0
-[service]
-state_dir = "{Path(tmp) / "state"}"
-""")
+        path = write_config(lab, Path(tmp))  # the service test's config: every schedule 10 minutes
         service = start_natlink(lab, path)
         try:
             deadline = time.monotonic() + 20

@@ -3,48 +3,30 @@ AAAA in knot → the reflector on the WAN host dialling back over IPv6 through t
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from test_ipv6_dns_lab import NAME
+from test_ipv6_dns_lab import write_config as dns_lab_config
 
 pytestmark = pytest.mark.lab
 
-NAME = "web.home.example"
-
 
 def write_config(lab: Any) -> str:
-    path = os.path.join(lab.workdir, "natlink-doctor6.toml")
-    Path(path).write_text(f"""
-[router]
-protocols = ["upnp", "pcp"]
-timeout = 2
-[public_ip]
-sources = ["router"]
-ipv6 = true
-[[mapping]]
-name = "web"
-external_port = 8080
-[[ddns]]
-name = "home"
-provider = "rfc2136"
-hostnames = ["{NAME}"]
-server = "{lab.dns_server}"
-tsig_key_file = "{lab.tsig_key_file}"
-ipv6 = true
+    """test_ipv6_dns_lab's config (pinhole + AAAA) and a reflector probe on the WAN host's IPv6 address."""
+    path = dns_lab_config(lab)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(f"""
 [[probe]]
 mapping = "web"
 via = "reflector"
 reflector = "http://[{lab.wan_host_ip6}]:8765"
 allow_insecure_http = true
 timeout = 2
-[service]
-state_dir = "{lab.workdir}/state"
 """)
     return path
 
