@@ -25,6 +25,20 @@ def parse_duration(value: object) -> int:
     raise ValueError(f"{value!r} is not a duration (use e.g. \"90s\", \"10m\", \"1h\", \"2d\" or seconds)")
 
 
+def plain_duration(seconds: float) -> str:
+    """For people reading output: 1740 -> "29 min", 3900 -> "1 h 5 min", 42 -> "42 s", 259200 -> "3 days"."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{max(seconds, 0)} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        h, m = divmod(seconds // 60, 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(seconds // 3600, 24)
+    return f"{d} day{'s' * (d != 1)}" + (f" {h} h" if h else "")
+
+
 def format_duration(seconds: float) -> str:
     """Short human form: 3600 -> "1h", 5400 -> "1h30m", 42 -> "42s"."""
     seconds = int(round(seconds))

@@ -60,3 +60,18 @@ def test_wheel_contains_the_status_page_files(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as z:
         for name in ("page.css", "page.js"):
             assert z.read(f"natlink/web/static/{name}") == (REPO / "natlink" / "web" / "static" / name).read_bytes()
+
+
+def test_the_user_agent_names_only_a_page_the_metadata_gives(wheel: Path, tmp_path: Path) -> None:
+    import tomllib
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    py = env_dir / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)],
+                   check=True, capture_output=True, timeout=120)
+    agent = subprocess.run([str(py), "-c", "from natlink.ddns.http import USER_AGENT; print(USER_AGENT)"],
+                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    urls = tomllib.loads((REPO / "pyproject.toml").read_text())["project"].get("urls", {})
+    assert agent.startswith("natlink/") and "pypi.org" not in agent
+    assert all(u in agent for u in list(urls.values())[:1])

@@ -33,9 +33,11 @@ def describe_router(ctx, router, external_ip) -> None:
              f", answered in {router.open_time * 1000:.0f} ms")
     if router.lan_ip_source == "auto":
         out.line(f"lan ip: {router.lan_ip} (auto: this host's source address toward the gateway {router.gateway})")
-    if router.epoch is not None:
-        out.line(f"epoch: {router.epoch} s" + (f" (was {router.previous_epoch}: the router restarted or changed "
-                                               f"address and forgot its mappings)" if router.epoch_dropped else ""))
+    if router.epoch_dropped:
+        out.line("the router restarted or changed its address since natlink last asked, and forgot its mappings"
+                 + (f" (epoch {router.previous_epoch} → {router.epoch})" if ctx.verbose else ""))
+    elif router.epoch is not None and ctx.verbose:
+        out.line(f"router up for {router.epoch} s (its {router.label} epoch)")
 
 
 def run(ctx, args: argparse.Namespace) -> int:

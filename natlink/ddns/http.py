@@ -24,7 +24,20 @@ from natlink.secrets import Secret
 log = logging.getLogger(__name__)
 
 # dyndns2 providers ban generic agents ("badagent"); No-IP asks for name/version and a contact.
-USER_AGENT = f"natlink/{__version__} (DDNS updater; https://pypi.org/project/natlink/)"
+def _user_agent() -> str:
+    """name/version and the project page from the installed package's metadata (Project-URL), never a page
+    guessed here; a checkout that is not installed has no page to name."""
+    try:
+        from importlib.metadata import PackageNotFoundError, metadata
+
+        urls = metadata("natlink").get_all("Project-URL") or []
+    except (ImportError, PackageNotFoundError):
+        urls = []
+    page = next((u.split(",", 1)[1].strip() for u in urls if "," in u), None)
+    return f"natlink/{__version__} (DDNS updater{'; ' + page if page else ''})"
+
+
+USER_AGENT = _user_agent()
 # Connect to last byte, per request. Well under the service's hang limit (runner.HUNG_JOB, 300 s), so a
 # provider that trickles its answer fails this request instead of stalling the job into a watchdog restart.
 REQUEST_DEADLINE = 30.0

@@ -84,6 +84,16 @@ class Printer:
         self.line()
         self.out.result(self.text(text))
 
+    def next_steps(self) -> None:
+        """What to do with the user's own router after watching the sandbox."""
+        self.line()
+        self.line("Next, with your own router (on the machine the mappings should point to):")
+        for n, (cmd, what) in enumerate((
+                ("natlink mappings", "your router, its external address and its table (no config needed)"),
+                ("natlink init", "writes a config for your network; add a [[mapping]] to it"),
+                ("natlink doctor", "walks the whole chain and names the first broken link with its fix")), 1):
+            self.wrapped(f"  {n}. {cmd:<17} ", what, 23)
+
     def kept(self, info: dict[str, Any]) -> None:
         """How to look around a sandbox left by --keep, and how to remove it."""
         self.line()

@@ -69,6 +69,7 @@ class Story:
     mapped: list[Mapped] = field(default_factory=list)
     published: list[str] = field(default_factory=list)
     kept_info: dict[str, Any] | None = None
+    service_up: bool = False
     pids: dict[str, int] = field(default_factory=dict)  # every process the sandbox ran (the tests check they end)
 
     def __post_init__(self) -> None:
@@ -145,6 +146,8 @@ class Story:
         if self.kept_info:
             self.printer.kept(self.kept_info)
         self.printer.summary(self.results, total, interrupted)
+        if not interrupted:
+            self.printer.next_steps()
         code = signal_code if interrupted else (0 if all(r.ok for r in self.results) else 1)
         self.printer.json({
             "ok": code == 0, "exit_code": code, "interrupted": interrupted, "total_ms": round(total * 1000, 1),
@@ -169,7 +172,7 @@ class Story:
         self.attempt("ddns", "DDNS name published", self.publish)
         self.attempt("reach", "reachable from outside", self.probe)
         self.close_router()
-        if not self.attempt("service", "natlink run started", self.start_service):
+        if not self.attempt("service", "natlink run started", self.start_service) and not self.service_up:
             self.skip("ip-change", "ISP address change", "the service is not running")
             self.skip("reboot", "router reboot", "the service is not running")
             return
@@ -342,10 +345,18 @@ class Story:
             return all((jobs.get(j) or {}).get("runs", 0) >= 1 for j in ("mappings", "public_ip", "ddns"))
 
         waited = wait_until(self.health, first_round, 5.0, 0.01)
+        self.service_up = waited.ok  # running, even if its first round failed (later steps still apply)
         if not waited.ok:
             raise DemoError("natlink run started but did not finish its first round within 5 s")
         jobs = waited.last["jobs"]
         outcome = ", ".join(f"{j} {jobs[j].get('last_outcome')}" for j in ("mappings", "ddns"))
+        failed = [j for j in ("mappings", "public_ip", "ddns") if (jobs.get(j) or {}).get("failures")]
+        if failed:  # started, but its first round did not work: never a ✓
+            errors = "; ".join(f"{j}: {jobs[j].get('last_error') or 'failed'}" for j in failed)
+            return StepResult("service", "natlink run started", FAILED,
+                              f"the real service (pid {self.sb.service_pid}) runs, but its first round failed: "
+                              f"{errors}", elapsed=time.monotonic() - started,
+                              data={"pid": self.sb.service_pid, "ready_ms": round(ready * 1000, 1)})
         return StepResult("service", "natlink run started",
                           detail=f"the real service (pid {self.sb.service_pid}) on the LAN host, ready in "
                                  f"{fmt_time(ready)}; first round: {outcome}; listening for the router's "

@@ -9,6 +9,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from natlink.durations import plain_duration
 from natlink.portmap.base import Mapping, owner_name
 from natlink.portmap.epoch import epoch_lost
 
@@ -189,11 +190,13 @@ def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str,
                                   f"{d.internal_ip}:{d.internal_port}"))
             elif renew_due_remaining(exact.lease, d.lease):
                 steps.append(Step(RENEW, d.name, d.mapping(exact.external_port), exact,
-                                  f"{exact.lease} s of the {d.lease} s lease left"))
+                                  f"{plain_duration(exact.lease)} of the {plain_duration(d.lease)} lease left"))
             else:
-                left = "permanent" if not exact.lease else f"{exact.lease} s left"
+                when = ("permanent" if not exact.lease else
+                        f"renews in {plain_duration(max(0, exact.lease - d.lease // 2))}" if d.lease else
+                        f"{plain_duration(exact.lease)} left")
                 steps.append(Step(KEEP, d.name, d.mapping(exact.external_port), exact,
-                                  f"in the router's table ({left})"))
+                                  f"in the router's table, {when}"))
             continue
         holder = by_key.get((d.protocol, d.external_port))
         if holder is None:
