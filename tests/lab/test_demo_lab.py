@@ -161,6 +161,8 @@ def test_demo_runs_a_users_config_in_the_sandbox(tmp_path: Path) -> None:
     assert ddns["status"] == "ok" and ddns["hostnames"] == ["myhome.ddns.net"] and ddns["address"] == "11.0.0.2"
     assert by[("reach", "web")]["verdict"] == "verified"
     assert by[("reach", "http")]["status"] == "failed"
+    service = by[("service", None)]  # its first round could not map port 80: that is never a ✓
+    assert service["status"] == "failed" and "first round failed" in service["detail"], service
     assert by[("ip-change", None)]["status"] == "ok" and by[("ip-change", None)]["dns:myhome.ddns.net_ms"] > 0
     assert by[("reboot", None)]["status"] == "ok" and by[("reboot", None)]["while_down"] == {"8443": "refused"}
     assert by[("teardown", None)]["status"] == "ok"
