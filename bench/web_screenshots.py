@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "lab")]  # this checkout's natlink, and the lab helpers
 
 from browser_support import DESKTOP, PHONE, card_text, chromium, text_of  # noqa: E402
 from service_support import job_done, start_natlink, start_reflector, wait_for, write_config  # noqa: E402
@@ -26,7 +27,7 @@ PORT = 9878
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "img"))
+    parser.add_argument("--out", default=str(REPO / "docs" / "img"))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
