@@ -9,10 +9,12 @@ Chromium runs inside the lab's LAN namespace and opens the page on that namespac
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "lab")]  # this checkout's natlink, and the lab helpers
@@ -23,6 +25,15 @@ from service_support import job_done, start_natlink, start_reflector, wait_for, 
 from natlink.lab import Lab  # noqa: E402
 
 PORT = 9878
+
+
+def full_page(driver: Any, width: int, mobile: bool) -> bytes:
+    """The whole page as PNG at this width (Chrome DevTools: the viewport grown to the content's height)."""
+    height = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"]
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": int(height) + 1,
+                                                                  "deviceScaleFactor": 1, "mobile": mobile})
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+    return base64.b64decode(shot["data"])
 
 
 def main() -> int:
@@ -53,10 +64,8 @@ def main() -> int:
                         print(f"WAN address change -> shown on the page: {time.monotonic() - t0:.3f} s")
                         wait_for(lambda: "11.0.0.10" in card_text(driver, "DDNS home"), 10, "the DDNS card")
                     time.sleep(1.2)  # the ages tick once
-                    height = driver.execute_script("return document.documentElement.scrollHeight")
-                    driver.set_window_size(size[0], min(int(height) + 20, 4000))
                     path = out / f"status-{name}.png"
-                    driver.save_screenshot(str(path))
+                    path.write_bytes(full_page(driver, size[0], mobile=name == "phone"))
                     print(f"{path} ({size[0]} px wide)")
         finally:
             nl.stop()
