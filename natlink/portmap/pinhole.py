@@ -1,4 +1,4 @@
-"""IPv6 pinholes for the configured mappings: which (pure plan over dataclasses), then open/renew/delete them
+"""IPv6 pinholes for the configured mappings: the plan (natlink.portmap.pinhole_plan), then open/renew/delete them
 over PCP or UPnP WANIPv6FirewallControl, and record natlink's own in the ``pinholes`` state key.
 
 No NAT66: a pinhole opens the internal port on the target's global address; that is the outside port too.
@@ -9,68 +9,21 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from natlink.errors import NatlinkError
-from natlink.ipv6addr import Selection, combine, default_gateway6, read_addresses, select
+from natlink.ipv6addr import Selection, default_gateway6, read_addresses, select
 from natlink.portmap.pinhole_pcp import PcpPinholes
+from natlink.portmap.pinhole_plan import ADD, DELETE, MOVE, RENEW, VIA, Hole, Step, Want, plan, port_notes, wants
 from natlink.portmap.pinhole_upnp import NoFirewallControl, PinholeError, UpnpPinholes
 
 log = logging.getLogger(__name__)
 
+__all__ = ["ADD", "DELETE", "MOVE", "RENEW", "VIA", "Hole", "Step", "Want", "plan", "port_notes", "wants",
+           "PinholeReport", "reconcile_pinholes", "remove_pinholes", "load_owned", "current_selection"]
+
 STATE_KEY = "pinholes"
-LEASE_PERMANENT = 86400  # a pinhole cannot be permanent: lease 0 becomes a day, renewed like any other
-ADD, RENEW, MOVE, DELETE = "add", "renew", "move", "delete"
-VIA = {"upnp": "UPnP", "pcp": "PCP"}
-
-
-@dataclass(frozen=True)
-class Want:
-    name: str
-    protocol: str
-    port: int  # the internal port: IPv6 has no port translation
-    address: str
-    lease: int
-    external_port: int  # the IPv4 external port, only to say when it differs
-
-    @property
-    def label(self) -> str:
-        return f"{self.protocol.upper()} [{self.address}]:{self.port}"
-
-
-@dataclass(frozen=True)
-class Hole:
-    """A pinhole natlink opened (state)."""
-
-    name: str
-    protocol: str
-    port: int
-    address: str
-    via: str  # "pcp" | "upnp"
-    unique_id: int | None = None  # UPnP
-    nonce: str | None = None  # PCP
-    lease: int = 0
-    at: float = 0.0  # when it was last opened or renewed (unix time)
-
-    @property
-    def label(self) -> str:
-        return f"{self.protocol.upper()} [{self.address}]:{self.port}"
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Hole:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-
-@dataclass(frozen=True)
-class Step:
-    action: str
-    name: str
-    want: Want | None = None
-    have: Hole | None = None
 
 
 @dataclass
@@ -117,45 +70,6 @@ class PinholeReport:
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "address": self.address, "via": self.via, "problem": self.problem, "hint": self.hint,
                 "notes": self.notes, "steps": [o.to_json() for o in self.outcomes]}
-
-
-# --------------------------------------------------------------------------- pure
-
-
-def wants(cfg: Any, selection: Selection) -> list[Want]:
-    """The pinholes the config asks for, at the selected address (or ``ipv6_host`` in its prefix)."""
-    out = []
-    if selection.address is None:
-        return out
-    for m in cfg.mappings:
-        if not cfg.mapping_ipv6(m):
-            continue
-        address = combine(selection.address, selection.prefixlen, m.ipv6_host) if m.ipv6_host else selection.address
-        lease = cfg.router.lease if m.lease is None else m.lease
-        out.append(Want(m.name, m.protocol, m.internal_port, address, lease or LEASE_PERMANENT, m.external_port))
-    return out
-
-
-def plan(want: list[Want], owned: dict[str, Hole], names: list[str] | None = None) -> list[Step]:
-    """add what is missing, renew what is there (re-requesting is how a pinhole is verified), move a pinhole
-    whose address or port changed (renumbering), delete natlink's own that the config no longer asks for."""
-    steps = []
-    for w in want:
-        h = owned.get(w.name)
-        if h is None:
-            steps.append(Step(ADD, w.name, w))
-        elif (h.address, h.port, h.protocol) == (w.address, w.port, w.protocol):
-            steps.append(Step(RENEW, w.name, w, h))
-        else:
-            steps.append(Step(MOVE, w.name, w, h))
-    wanted = {w.name for w in want}
-    steps += [Step(DELETE, n, None, h) for n, h in owned.items() if n not in wanted and (names is None or n in names)]
-    return steps
-
-
-def port_notes(want: list[Want]) -> list[str]:
-    return [f"{w.name}: IPv6 has no port translation: over IPv6 clients connect to port {w.port}, not "
-            f"{w.external_port}" for w in want if w.external_port != w.port]
 
 
 # --------------------------------------------------------------------------- protocols
