@@ -5,6 +5,7 @@ reflector: what a person sees, live updates without a reload, the actions, the l
 from __future__ import annotations
 
 import json
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -155,6 +156,11 @@ def test_a_lan_bind_needs_the_password_and_never_shows_it(lab, tmp_path):
             assert secret not in source and lab.tsig_secret not in source
         cookies = {c["name"]: c for c in driver.get_cookies()}
         assert cookies["natlink_session"]["httpOnly"] and secret not in json.dumps(cookies)
+
+        # A new password value (and a reload) ends the session: the open page says so.
+        password.write_text("a-new-password\n")
+        nl.signal(signal.SIGHUP)
+        wait_for(lambda: "Logged out" in text_of(driver, "#conn"), 10, "the ended session on the page")
     assert nl.stop()[0] == 0, nl.log
     assert secret not in nl.log
 

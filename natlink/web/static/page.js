@@ -53,9 +53,23 @@
       tick();
     });
     es.onerror = function () {
-      markLost(es.readyState === EventSource.CLOSED ? "the page's connection was refused" :
-        "the page's connection to natlink broke");
-      if (es.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+      if (es.readyState !== EventSource.CLOSED) {
+        markLost("the page's connection to natlink broke");
+        return; // the browser reconnects by itself
+      }
+      // Refused: logged out (401), or natlink is gone. Ask once to tell which.
+      fetch("/api/status", {credentials: "same-origin"}).then(function (resp) {
+        if (resp.status === 401) {
+          markLost("the session ended");
+          conn.innerHTML = 'Logged out (the session ended or the password changed): <a href="/login">log in again</a>.';
+          return;
+        }
+        markLost("the page's connection was refused");
+        setTimeout(connect, 3000);
+      }).catch(function () {
+        markLost("natlink does not answer");
+        setTimeout(connect, 3000);
+      });
     };
   }
   document.addEventListener("submit", function (ev) {
