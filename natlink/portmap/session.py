@@ -104,8 +104,6 @@ class RouterSession:
         """The router's table read now (over UPnP when it answered); None when nothing can list it."""
         return self.run(lambda r: r.table())
 
-    list = table  # the prober's RouterLike reads .list()
-
     @property
     def protocol(self) -> str | None:
         return self._router.protocol if self._router is not None else None
