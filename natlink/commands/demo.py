@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true",
                         help="leave the sandbox up afterwards and print how to enter each host")
     parser.add_argument("--down", action="store_true", help="tear down the sandboxes left by --keep")
+    parser.add_argument("--scenario", choices=("home", "cgnat-ipv6"), default="home",
+                        help="home: the whole chain over IPv4 (default); cgnat-ipv6: no public IPv4, reachable over "
+                             "IPv6 (pinhole, AAAA, outside connect, prefix change)")
 
 
 def run(ctx, args: argparse.Namespace) -> int:
@@ -28,4 +31,10 @@ def run(ctx, args: argparse.Namespace) -> int:
         if ctx.config_path:
             raise UsageError("--down takes no config", "run `natlink demo --down` alone")
         return run_down(ctx.out)
+    if args.scenario == "cgnat-ipv6":
+        if args.keep or ctx.config_path:
+            raise UsageError("--scenario cgnat-ipv6 takes no --keep and no config", "run it alone")
+        from natlink.demo.entry import run_ipv6_demo
+
+        return run_ipv6_demo(ctx.out)
     return run_demo(ctx.out, ctx.config if ctx.config_path else None, keep=args.keep)

@@ -32,6 +32,16 @@ def run_demo(out: Output, config: Callable[[], Config] | None, *, keep: bool = F
         return Story(out, user_cfg=user_cfg, keep=keep).run()
 
 
+def run_ipv6_demo(out: Output, host: prereq.Host | None = None) -> int:
+    """`natlink demo --scenario cgnat-ipv6` (natlink.demo.story6)."""
+    from natlink.demo.story6 import Ipv6Story
+
+    prereq.require(host)
+    with _narrating(out.verbose), _exit_on_hangup_or_term():
+        tidy_stale(out)
+        return Ipv6Story(out).run()
+
+
 @contextlib.contextmanager
 def _exit_on_hangup_or_term() -> Iterator[None]:
     """SIGTERM / SIGHUP (a closed terminal) become SystemExit, so the story's finally tears the sandbox down."""
