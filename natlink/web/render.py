@@ -106,7 +106,7 @@ def page(view: View, csrf: str, *, login: bool) -> str:
 </head><body data-now="{view.generated:.3f}">
 <header><h1>natlink <span>home server status</span></h1>
 <p id="conn" role="status" aria-live="polite">Shown as of {_time(view.generated, view.generated)}; \
-<noscript>reload the page to update it.</noscript><span class="js-only">connecting for live updates…</span></p>
+<noscript>reload the page to update it.</noscript></p>
 <div class="actions"><form method="post" action="/action/check"><input type="hidden" name="csrf" value="{_e(csrf)}">\
 <button type="submit">Check now</button></form>{logout}</div>
 <p id="action-result" role="status" aria-live="polite"></p></header>

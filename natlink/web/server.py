@@ -25,6 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 from natlink.config import Config, parse_target
 from natlink.errors import NatlinkError
 from natlink.secrets import SecretRef, SecretUnavailable, read_secret
+from natlink.service.history import load as load_history
+from natlink.service.statusview import gather
 from natlink.state import StateStore
 from natlink.web import render
 from natlink.web.auth import COOKIE, SESSION_LIFETIME, Sessions, host_allowed, origin_allowed
@@ -55,9 +57,6 @@ class Actions:
 
 def collect(cfg: Config, store: StateStore, now: float | None = None) -> View:
     """The page's facts from the state store; a state that cannot be read is shown as that, never as old facts."""
-    from natlink.service.history import load as load_history
-    from natlink.service.statusview import gather
-
     now = time.time() if now is None else now
     try:
         doc = gather(cfg, store, now)
