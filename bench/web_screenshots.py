@@ -3,7 +3,8 @@ chromium + chromium-driver): phone and desktop layouts, after an ISP reconnect s
 
     sudo python bench/web_screenshots.py [--out docs/img]
 
-Writes status-phone.png and status-desktop.png; prints how long the page took to show a WAN address change.
+Writes status-phone.png and status-desktop.png; prints how long the page took to show a WAN address change and
+what one look at the state costs (an open page looks every 0.5 s).
 Chromium runs inside the lab's LAN namespace and opens the page on that namespace's loopback only."""
 
 from __future__ import annotations
@@ -34,6 +35,23 @@ def full_page(driver: Any, width: int, mobile: bool) -> bytes:
                                                                   "deviceScaleFactor": 1, "mobile": mobile})
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
     return base64.b64decode(shot["data"])
+
+
+def look_cost(cfg_path: Path, rounds: int = 200) -> None:
+    """What an open page costs the service: one look at the state (every 0.5 s per open page) and the page's size."""
+    from natlink.config import load_config
+    from natlink.state import StateStore
+    from natlink.web import render
+    from natlink.web.server import collect
+
+    cfg = load_config(str(cfg_path))
+    store = StateStore(cfg.service.state_dir)
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        view = collect(cfg, store)
+    each = (time.perf_counter() - t0) / rounds
+    print(f"one look at the state: {each * 1000:.2f} ms ({each / 0.5 * 100:.2f}% of one core per open page); "
+          f"live part {len(render.main_part(view, 'x')) / 1024:.1f} KiB per update")
 
 
 def main() -> int:
@@ -67,6 +85,7 @@ def main() -> int:
                     path = out / f"status-{name}.png"
                     path.write_bytes(full_page(driver, size[0], mobile=name == "phone"))
                     print(f"{path} ({size[0]} px wide)")
+            look_cost(cfg)
         finally:
             nl.stop()
     return 0
