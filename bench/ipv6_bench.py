@@ -1,5 +1,6 @@
 """IPv6 speed in the lab: a pinhole in a cold process next to an IPv4 mapping, and a prefix change followed by
-the service (netlink event → AAAA in knot + an outside IPv6 connect through the moved pinhole).
+the service (netlink event → AAAA in knot + an outside IPv6 connect through the moved pinhole), and an IPv4
+interface-source address change → the new A in knot.
 
     sudo python bench/ipv6_bench.py [-n RUNS]
 
@@ -98,6 +99,51 @@ def prefix_changes(n: int) -> list[float]:
     return out
 
 
+def interface_changes(n: int) -> list[float]:
+    """natlink on the host that holds the public IPv4 (`interface:` source): address change -> knot's new A."""
+    from service_support import HOST, rfc2136_entry, start_natlink
+
+    out = []
+    with Lab("normal", lan2=False, miniupnpd=False) as lab, tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "natlink.toml"
+        path.write_text(f"""[public_ip]
+sources = ["interface:{lab.wan_ifname}"]
+{rfc2136_entry(lab)}
+[schedule]
+mappings = "10m"
+ddns = "10m"
+probe = "10m"
+public_ip = "10m"
+jitter = 0
+[service]
+state_dir = "{Path(tmp) / "state"}"
+""")
+        service = start_natlink(lab, path, host="rtr")
+
+        def a() -> str:
+            return lab.run("wan", ["kdig", f"@{lab.dns_server}", HOST, "A", "+short", "+timeout=1"], check=False).stdout.strip()
+
+        try:
+            deadline = time.monotonic() + 20
+            while a() != lab.wan_ip:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the service never published the first A record:\n" + service.log[-2000:])
+                time.sleep(0.05)
+            for i in range(n):
+                time.sleep(0.5)
+                new = f"11.0.0.{10 + i}"
+                t0 = time.perf_counter()
+                lab.ip_change(new)
+                while a() != new:
+                    if time.perf_counter() - t0 > 15:
+                        raise SystemExit(f"round {i}: no A {new} after 15 s:\n" + service.log[-2000:])
+                    time.sleep(0.01)
+                out.append(time.perf_counter() - t0)
+        finally:
+            service.stop()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=7, help="runs per figure (default 7)")
@@ -126,6 +172,9 @@ def main() -> None:
     changes = prefix_changes(args.n)
     print(f"prefix change -> AAAA in knot + outside IPv6 connect (service, netlink event), {len(changes)} runs: "
           f"median {statistics.median(changes) * 1000:.0f} ms, max {max(changes) * 1000:.0f} ms")
+    v4 = interface_changes(args.n)
+    print(f"IPv4 interface address change -> A in knot (service, interface: source, netlink event), {len(v4)} runs: "
+          f"median {statistics.median(v4) * 1000:.0f} ms, max {max(v4) * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

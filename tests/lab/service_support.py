@@ -123,11 +123,11 @@ class Natlink:
             return None
 
 
-def start_natlink(lab: Any, config: Path, *args: str, env: dict[str, str] | None = None) -> Natlink:
+def start_natlink(lab: Any, config: Path, *args: str, env: dict[str, str] | None = None, host: str = "lan") -> Natlink:
     log_path = config.parent / f"natlink-{time.monotonic_ns()}.log"
     fh = open(log_path, "w")
     # `ip netns exec` keeps our pid as natlink's (exec), so signals reach the service itself.
-    proc = lab.popen("lan", [sys.executable, "-m", "natlink", "-v", "-c", str(config), "run", *args],
+    proc = lab.popen(host, [sys.executable, "-m", "natlink", "-v", "-c", str(config), "run", *args],
                      stdout=fh, stderr=subprocess.STDOUT, text=True,
                      env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     fh.close()

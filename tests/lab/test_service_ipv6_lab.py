@@ -80,3 +80,36 @@ def test_prefix_change_moves_aaaa_and_pinhole_by_event(lab_factory: Callable[...
         code, _ = service.stop()
     assert code == 0, service.log[-3000:]
     assert not connects(lab, "2600:1:2::201")  # unmap_on_stop closed the pinhole
+
+
+def test_ipv4_interface_source_change_updates_the_a_record_by_event(lab_factory: Callable[..., Any],
+                                                                    tmp_path: Path) -> None:
+    """natlink on a host that holds the public IPv4 itself (here: the router namespace, `interface:` source): an
+    address change reaches knot through the netlink event, not the 10-minute schedule."""
+    lab = lab_factory("normal", lan2=False, miniupnpd=False)
+    path = tmp_path / "natlink.toml"
+    path.write_text(f"""
+[public_ip]
+sources = ["interface:{lab.wan_ifname}"]
+{rfc2136_entry(lab)}
+[schedule]
+mappings = "10m"
+ddns = "10m"
+probe = "10m"
+public_ip = "10m"
+jitter = 0
+[service]
+state_dir = "{tmp_path / "state"}"
+""")
+    service = start_natlink(lab, path, host="rtr")
+    try:
+        wait_for(lambda: a_record(lab) == lab.wan_ip, 20, "the first A record")
+        lab.ip_change("11.0.0.9")
+        wait_for(lambda: a_record(lab) == "11.0.0.9", 10, "the A record of the new interface address")
+    finally:
+        service.stop()
+
+
+def a_record(lab: Any) -> str:
+    out = lab.run("wan", ["kdig", f"@{lab.dns_server}", HOST, "A", "+short", "+timeout=1", "+retry=0"], check=False)
+    return out.stdout.strip()
