@@ -38,6 +38,7 @@ log = logging.getLogger("natlink.service")
 STOP_GRACE = 6.0
 ALERT_FLUSH = 2.0  # seconds the stop waits for alerts still being delivered
 HUNG_JOB = float(ServiceCfg.hung_job)  # default of service.hung_job: a job running longer stops the watchdog pings
+TRIGGER_ORDER = [PUBLIC_IP, DDNS, MAPPINGS, PROBE]
 HEARTBEAT_PING_EVERY = 60.0  # seconds between pings of service.alerts.heartbeat
 
 
@@ -68,6 +69,7 @@ class Service:
         self._session = jobs.router_session(cfg, self.store)
         self._last_obs: RouterObservation | None = None
         self._mappings_ran = False
+        self._mappings_after_ddns: str | None = None  # a WAN change's reconcile, run once its DDNS round ended
         # The main loop's only wake-up: signal numbers, written by CPython's C-level handler through
         # signal.set_wakeup_fd, and by stop()/request_reload() from any thread (see _install_signals).
         self._wake_r, self._wake_w = socket.socketpair()
@@ -127,7 +129,9 @@ class Service:
         names = set(names)
         if PUBLIC_IP in names and PUBLIC_IP not in self.slots:
             names.add(DDNS)  # no router poll (nothing uses the router): a host event goes straight to detection
-        for name in sorted(names):
+        # The router poll and DDNS first: they share the router session's lock with the mappings run the same
+        # event triggers, and a WAN change should reach DNS before the (slower) reconcile takes the lock.
+        for name in sorted(names, key=TRIGGER_ORDER.index):
             slot = self.slots.get(name)
             if slot is not None:
                 slot.trigger(reason)
@@ -213,7 +217,7 @@ class Service:
     def _detect(self) -> Any:
         # The router source asks through the session; a router that cannot be opened is that source's error
         # (one open attempt, not a second router.timeout), and the other sources still answer.
-        return jobs.detect(self.cfg, router=self._session)
+        return jobs.detect(self.cfg, router=_JustPolled(self._session, self._last_obs))
 
     def _job_public_ip(self, reason: str) -> Result:
         try:
@@ -238,6 +242,11 @@ class Service:
             self.health.count("public_ip_changes")
         if run:
             log.info("%s: running %s now", why, ", ".join(sorted(run)))
+            if DDNS in run and MAPPINGS in run and DDNS in self.slots:
+                # A new WAN address: DNS first. The reconcile holds the router session for tens of ms and would
+                # make the DDNS round's detection wait; it follows as soon as the round ends (_after_job).
+                run = run - {MAPPINGS}
+                self._mappings_after_ddns = why
             self.trigger(run, why)
             return Result(True, "changed")
         return Result(True, "unchanged")
@@ -285,6 +294,9 @@ class Service:
         # not for entries that failed (those alerted by name).
         if name == DDNS and result.outcome != "entries-failed":
             self.watch.ddns_round(None if result.ok else result.error)
+        if name == DDNS and self._mappings_after_ddns:
+            why, self._mappings_after_ddns = self._mappings_after_ddns, None
+            self.trigger({MAPPINGS}, why)
         self._save_health()
         if not self.once and self.cfg.service.alerts.heartbeat and (not self.problems()) != self._pinged_ok:
             self._ping()  # healthy <-> unhealthy: ping now, not at the next minute
@@ -596,6 +608,23 @@ class Service:
         self.notifier.ready("reloaded")
         self.trigger({MAPPINGS, DDNS, PROBE}, "config reloaded")
         return True
+
+
+class _JustPolled:
+    """The router as the DDNS round's detection asks it: the address the router poll read under a second ago (the
+    poll that triggered this round, so it is this run's observation), else a new question through the session.
+    Asking again would wait for the router session while the same event's reconcile holds it."""
+
+    FRESH = 1.0  # seconds
+
+    def __init__(self, session: Any, obs: RouterObservation | None) -> None:
+        self._session, self._obs = session, obs
+
+    def external_ip(self) -> str | None:
+        obs = self._obs
+        if obs is not None and obs.external_ip is not None and time.monotonic() - obs.at < self.FRESH:
+            return obs.external_ip
+        return self._session.external_ip()
 
 
 def _ignore_signal(signum: int, frame: object) -> None:
