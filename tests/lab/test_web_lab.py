@@ -42,16 +42,21 @@ def page_up(lab, url: str) -> bool:
     return lab.call("lan", get)
 
 
-def test_the_four_links_live_update_check_now_and_a_stopped_service(lab, tmp_path):
-    from selenium.webdriver.common.by import By
-
+def service_with_page(lab, tmp_path: Path) -> tuple:
+    """`natlink run` with the page on the LAN namespace's loopback, after its first probe and DDNS round."""
     lab.tcp_service("lan", 3389)
     start_reflector(lab)
-    cfg = web_config(lab, tmp_path, f"127.0.0.1:{PORT}")
-    nl = start_natlink(lab, cfg)
+    nl = start_natlink(lab, web_config(lab, tmp_path, f"127.0.0.1:{PORT}"))
     wait_for(lambda: job_done(nl, "probe") and job_done(nl, "ddns"), 20, "the first probe and DDNS round")
     url = f"http://127.0.0.1:{PORT}/"
     wait_for(lambda: page_up(lab, url), 10, "the status page")
+    return nl, url
+
+
+def test_the_four_links_live_update_check_now_and_a_stopped_service(lab, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    nl, url = service_with_page(lab, tmp_path)
 
     with chromium(lab) as driver:
         driver.get(url)
@@ -168,13 +173,7 @@ def test_a_lan_bind_needs_the_password_and_never_shows_it(lab, tmp_path):
 def test_without_javascript_the_page_shows_the_facts_and_the_forms_work(lab, tmp_path):
     from selenium.webdriver.common.by import By
 
-    lab.tcp_service("lan", 3389)
-    start_reflector(lab)
-    cfg = web_config(lab, tmp_path, f"127.0.0.1:{PORT}")
-    nl = start_natlink(lab, cfg)
-    wait_for(lambda: job_done(nl, "probe") and job_done(nl, "ddns"), 20, "the first probe and DDNS round")
-    url = f"http://127.0.0.1:{PORT}/"
-    wait_for(lambda: page_up(lab, url), 10, "the status page")
+    nl, url = service_with_page(lab, tmp_path)
     with chromium(lab, javascript=False) as driver:
         driver.get(url)
         assert lab.wan_ip in card_text(driver, "Public IPv4") and "verified" in card_text(driver, "Probe rdp")
