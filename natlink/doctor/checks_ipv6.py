@@ -87,10 +87,10 @@ def ipv6_checks(cfg: Any, store: Any, *, dial: Any = outside) -> list[CheckResul
         elif seen[0] == "open":
             out.append(ok(LINK, "ipv6-outside", f"{m.name}: the reflector connected to [{seen[1]}]:{m.internal_port} "
                                                 "over IPv6", subject=m.name))
-        elif seen[0] == "error" and ":" not in seen[1]:
-            out.append(fail(LINK, "ipv6-outside", f"{m.name}: the IPv6 outside check could not run: {seen[1]}",
-                            "the reflector needs an IPv6 address (its URL must resolve to AAAA)",
-                            subject=m.name, cause="checker-error"))
+        elif seen[0] == "error":  # the checker failed (e.g. an IPv4-only reflector): nothing is known
+            out.append(skipped(LINK, "ipv6-outside", f"{m.name}: the IPv6 outside check could not run: {seen[1]}",
+                               "the reflector needs an IPv6 address (its URL must resolve to AAAA)",
+                               subject=m.name, cause="checker-error"))
         else:
             out.append(fail(LINK, "ipv6-outside", f"{m.name}: from outside, [{seen[1]}]:{m.internal_port} over IPv6: "
                                                   f"{seen[0]}", "run `natlink map`; check the router's IPv6 "

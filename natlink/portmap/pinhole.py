@@ -208,12 +208,12 @@ def current_selection(cfg: Any) -> Selection:
 def reconcile_pinholes(cfg: Any, store: Any, *, root_url: str | None = None, names: list[str] | None = None,
                        selection: Selection | None = None) -> PinholeReport:
     """`natlink map` for IPv6 (names: only these mappings). Nothing is tried without a global address."""
-    selection = selection or current_selection(cfg)
     owned = load_owned(store)
     if names is not None:
         owned = {n: h for n, h in owned.items() if n in names}
     if not any(cfg.mapping_ipv6(m) for m in cfg.mappings) and not owned:
-        return PinholeReport(selection)
+        return PinholeReport(selection)  # IPv4-only configs pay nothing (no `ip` subprocess)
+    selection = selection or current_selection(cfg)
     if selection.address is None:
         return PinholeReport(selection, problem=f"ipv6 = true but {selection.problem}",
                              hint="give this host a global IPv6 address (router advertisements / DHCPv6), or set "
