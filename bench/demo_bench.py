@@ -45,13 +45,16 @@ def main() -> int:
             failures += 1
             bad = [f"{s['key']}: {s['detail'][:120]}" for s in doc["steps"] if not s["ok"]]
             print(f"run {i + 1}: exit {doc['exit_code']}: {'; '.join(bad)}", file=sys.stderr)
-        for s in doc["steps"]:
-            if s["elapsed_ms"] is not None and s["status"] != "skipped":
-                per_step.setdefault(s["key"], []).append(s["elapsed_ms"])
-            for k, v in s.items():
-                if k.endswith("_ms") and k != "elapsed_ms" and isinstance(v, (int, float)):
-                    per_step.setdefault(f"  {s['key']} {k[:-3]}", []).append(v)
-        per_step.setdefault("total (reported)", []).append(doc["total_ms"])
+        for s in doc["steps"]:  # durations in the JSON are seconds (floats)
+            if s["elapsed"] is not None and s["status"] != "skipped":
+                per_step.setdefault(s["key"], []).append(s["elapsed"] * 1000)
+            for k in ("ready", "service_saw", "after_router_up"):
+                if isinstance(s.get(k), (int, float)):
+                    per_step.setdefault(f"  {s['key']} {k}", []).append(s[k] * 1000)
+            for item in s.get("dns", []) + s.get("connects", []):
+                what = item.get("hostname") or f"connect {item.get('external_port')}"
+                per_step.setdefault(f"  {s['key']} {what}", []).append(item["elapsed"] * 1000)
+        per_step.setdefault("total (reported)", []).append(doc["total"] * 1000)
     print(f"natlink demo{' --config ' + args.config if args.config else ''}: {args.runs} runs, {failures} failed")
     print(f"{'link':<36}{'median':>10}{'p90':>10}{'max':>10}   (ms)")
     for key, values in per_step.items():

@@ -55,7 +55,7 @@ def run(ctx, args: argparse.Namespace) -> int:
     ok = not any(r.failed or r.action in ("wait", "blocked") for r in results)
     out.json({"ok": ok, "public_ipv4": report.public_ipv4, "public_ipv6": report.public_ipv6,
               "verdict": report.verdict, "entries": [r.to_json() for r in results],
-              "elapsed_ms": round((time.monotonic() - started) * 1000, 1)})
+              "elapsed": round(time.monotonic() - started, 4)})
     for r in results:
         if len(r.hosts) > 1:  # several names: one line per name, each with its own outcome
             out.result(f"{r.name} ({r.provider}):")

@@ -30,7 +30,7 @@ class StepResult:
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "title": self.title, "subject": self.subject, "status": self.status,
                 "ok": self.ok, "detail": self.detail,
-                "elapsed_ms": None if self.elapsed is None else round(self.elapsed * 1000, 1), **self.data}
+                "elapsed": None if self.elapsed is None else round(self.elapsed, 4), **self.data}
 
 
 def fmt_time(seconds: float | None) -> str:

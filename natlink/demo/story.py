@@ -150,7 +150,7 @@ class Story:
             self.printer.next_steps()
         code = signal_code if interrupted else (0 if all(r.ok for r in self.results) else 1)
         self.printer.json({
-            "ok": code == 0, "exit_code": code, "interrupted": interrupted, "total_ms": round(total * 1000, 1),
+            "ok": code == 0, "exit_code": code, "interrupted": interrupted, "total": round(total, 4),
             "config": str(self.user_cfg.path) if self.user_cfg is not None else None,
             "sandbox": self.sandbox_json(), "notes": self.notes, "steps": [r.to_json() for r in self.results],
             "kept": self.kept_info})
@@ -356,12 +356,12 @@ class Story:
             return StepResult("service", "natlink run started", FAILED,
                               f"the real service (pid {self.sb.service_pid}) runs, but its first round failed: "
                               f"{errors}", elapsed=time.monotonic() - started,
-                              data={"pid": self.sb.service_pid, "ready_ms": round(ready * 1000, 1)})
+                              data={"pid": self.sb.service_pid, "ready": round(ready, 4)})
         return StepResult("service", "natlink run started",
                           detail=f"the real service (pid {self.sb.service_pid}) on the LAN host, ready in "
                                  f"{fmt_time(ready)}; first round: {outcome}; listening for the router's "
                                  "announcements", elapsed=time.monotonic() - started,
-                          data={"pid": self.sb.service_pid, "ready_ms": round(ready * 1000, 1)})
+                          data={"pid": self.sb.service_pid, "ready": round(ready, 4)})
 
     def _mapping_runs(self) -> int:
         return int(((self.health().get("jobs") or {}).get("mappings") or {}).get("runs", 0))
@@ -376,12 +376,13 @@ class Story:
         heard_before = self._announcements()
         started = time.monotonic()
         lab.ip_change(new)
-        parts, data, failed = [], {"old": old, "new": new}, []
+        parts, failed = [], []
+        data: dict[str, Any] = {"old": old, "new": new, "dns": [], "connects": []}
         # The service's own view first: its router poll (saved in its health state) sees the new address.
         w = wait_until(lambda: (self.health().get("router") or {}).get("external_ip"), lambda v: v == new,
                        FOLLOW_TIMEOUT)
         took = time.monotonic() - started
-        data["service_saw_ms"] = round(took * 1000, 1)
+        data["service_saw"] = round(took, 4)
         if w.ok:
             parts.append(f"saw {new} in {fmt_time(took)}")
         else:
@@ -389,7 +390,7 @@ class Story:
         for h in self.published:
             w = wait_until(lambda h=h: sb.resolve(h), lambda v: v == [new], FOLLOW_TIMEOUT - (time.monotonic() - started))
             took = time.monotonic() - started
-            data[f"dns:{h}_ms"] = round(took * 1000, 1)
+            data["dns"].append({"hostname": h, "ok": w.ok, "elapsed": round(took, 4)})
             if w.ok:
                 parts.append(f"updated {h} → {new} in {fmt_time(took)}")
             else:
@@ -398,7 +399,7 @@ class Story:
             w = wait_until(lambda m=m: sb.connect_from_outside(new, m.external_port), bool,
                            max(0.5, FOLLOW_TIMEOUT - (time.monotonic() - started)))
             took = time.monotonic() - started
-            data[f"connect:{m.external_port}_ms"] = round(took * 1000, 1)
+            data["connects"].append({"external_port": m.external_port, "ok": w.ok, "elapsed": round(took, 4)})
             if w.ok:
                 parts.append(f"{new}:{m.external_port} answers from outside ({fmt_time(took)})")
             else:
@@ -448,7 +449,8 @@ class Story:
         after_up = time.monotonic() - up
         runs_after = wait_until(self._mapping_runs, lambda n: n > runs_before, 2.0, 0.01).last
         down = ", ".join(f"{lab.wan_ip}:{p} {v}" for p, v in gone.items())
-        data = {"while_down": gone, "after_router_up_ms": round(after_up * 1000, 1),
+        data = {"while_down": [{"external_port": int(p), "verdict": v} for p, v in gone.items()],
+                "after_router_up": round(after_up, 4),
                 "service_mapping_runs": runs_after - runs_before}
         if failed:
             return StepResult("reboot", "router reboot repaired", FAILED,

@@ -57,7 +57,7 @@ class CheckResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "link": self.link, "check": self.check, "status": self.status.value, "finding": self.finding,
-            "fix": self.fix, "elapsed": round(self.elapsed, 4), "subject": self.subject, "cause": self.cause,
+            "fix": self.fix or None, "elapsed": round(self.elapsed, 4), "subject": self.subject, "cause": self.cause,
             "data": self.data,
         }
 

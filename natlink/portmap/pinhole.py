@@ -37,7 +37,7 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.step.name, "action": self.step.action, "ok": self.ok, "message": self.message,
-                "hint": self.hint, "notes": self.notes, "pinhole": self.hole.to_json() if self.hole else None}
+                "hint": self.hint or None, "notes": self.notes, "pinhole": self.hole.to_json() if self.hole else None}
 
 
 @dataclass
@@ -68,7 +68,7 @@ class PinholeReport:
         return out + [f"{o.step.name} (IPv6): {o.message}" for o in self.outcomes if not o.ok]
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "address": self.address, "via": self.via, "problem": self.problem, "hint": self.hint,
+        return {"ok": self.ok, "address": self.address, "via": self.via, "problem": self.problem, "hint": self.hint or None,
                 "notes": self.notes, "steps": [o.to_json() for o in self.outcomes]}
 
 

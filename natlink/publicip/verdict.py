@@ -28,7 +28,7 @@ class SourceAnswer:
     def to_json(self) -> dict[str, object]:
         return {"source": self.source, "kind": self.kind, "family": self.family, "address": self.address,
                 "accepted": self.accepted, "error": self.error, "note": self.note,
-                "elapsed_ms": round(self.elapsed * 1000, 1)}
+                "elapsed": round(self.elapsed, 4)}
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def test_json_mode_prints_only_the_document_and_quiet_only_the_result() -> None:
     p.summary([r], 1.0)
     p.json({"steps": [r.to_json()]})
     assert json.loads(buf.getvalue()) == {"steps": [{"key": "router", "title": "router found", "subject": None,
-                                                     "status": "ok", "ok": True, "detail": "x", "elapsed_ms": 12.3,
+                                                     "status": "ok", "ok": True, "detail": "x", "elapsed": 0.0123,
                                                      "protocol": "upnp"}]}
     p, buf = printer(quiet=True)
     p.step(r)
