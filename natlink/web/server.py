@@ -60,7 +60,7 @@ def collect(cfg: Config, store: StateStore, now: float | None = None) -> View:
     now = time.time() if now is None else now
     try:
         doc = gather(cfg, store, now)
-        return build(doc, store.load("publicip"), load_history(store, now), now)
+        return build(doc, store.load("publicip"), load_history(store, now), now, store.load("pinholes"))
     except NatlinkError as exc:
         return unreadable(exc.message, now)
     except Exception as exc:  # a page bug must not take the service down; the page says what failed

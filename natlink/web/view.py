@@ -83,12 +83,16 @@ class _Run:
                     "warn" if level == "good" else level)
 
 
-def build(doc: dict[str, Any], publicip: dict[str, Any] | None, history: list[dict[str, Any]], now: float) -> View:
-    """The page from gather()'s document, the raw "publicip" state (for the sources) and the history entries."""
+def build(doc: dict[str, Any], publicip: dict[str, Any] | None, history: list[dict[str, Any]], now: float,
+          pinholes: dict[str, Any] | None = None) -> View:
+    """The page from gather()'s document, the raw "publicip" state (for the sources), the history entries and
+    the raw "pinholes" state (IPv6 pinholes natlink opened)."""
     run = _Run(doc["service"])
+    holes = (pinholes or {}).get("pinholes") if isinstance(pinholes, dict) else None
     return View(generated=now, ok=bool(doc.get("ok")), problems=list(doc.get("problems") or []),
                 service=_service(doc, run), addresses=_addresses(doc, publicip or {}, run),
-                mappings=[_mapping(m, run, now) for m in doc.get("mappings", [])],
+                mappings=[_mapping(m, run, now) for m in doc.get("mappings", [])]
+                + [_pinhole(h, run) for _, h in sorted((holes or {}).items()) if isinstance(h, dict)],
                 ddns=[_ddns(d, run) for d in doc.get("ddns", [])],
                 probes=_probes(doc.get("probes") or {}, run),
                 history=list(reversed(history))[:HISTORY_SHOWN], history_total=len(history))
@@ -172,6 +176,17 @@ def _mapping(m: dict[str, Any], run: _Run, now: float) -> Card:
                           m.get("last_verified"), "good" if m.get("present") else "bad"))
     level = "good" if m.get("present") and facts[-1].current else "bad" if not m.get("present") else "warn"
     return Card(f"Mapping {m.get('name')}", facts, level)
+
+
+def _pinhole(h: dict[str, Any], run: _Run) -> Card:
+    """An IPv6 pinhole natlink opened: the record says when it was last opened or renewed, and for how long."""
+    at, lease = _num(h.get("at")), _num(h.get("lease"))
+    facts = [Fact("pinhole", f"{str(h.get('protocol')).upper()} [{h.get('address')}]:{h.get('port')}", None, True),
+             run.fact("on the router", f"opened via {h.get('via') or '?'}", at, "good")]
+    if at and lease:
+        facts.append(Fact("lease ends", "", at + lease, run.running,
+                          "" if run.running else "the service is not running: nothing renews it"))
+    return Card(f"Pinhole {h.get('name')} (IPv6)", facts, "good" if facts[1].current else "warn")
 
 
 def _ddns(d: dict[str, Any], run: _Run) -> Card:

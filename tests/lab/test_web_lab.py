@@ -203,4 +203,7 @@ def test_behind_cgnat_with_ipv6_each_family_has_its_own_verdict(lab_factory, tmp
         assert "PROBLEM none" in ipv4 and "PROBLEM unknown" in ipv4 and "no source gave a public address" in ipv4, ipv4
         assert f"OK {lab.lan_ip6}" in ipv6 and "OK public" in ipv6 and "OK host" in ipv6, ipv6
         assert "All links work" not in text_of(driver, "#overall")
+        # public_ip.ipv6 = true: the mapping also got an IPv6 pinhole, shown beside it
+        wait_for(lambda: "opened via" in card_text(driver, "Pinhole rdp"), 10, "the pinhole on the page")
+        assert f"[{lab.lan_ip6}]:" in card_text(driver, "Pinhole rdp")
     assert nl.stop()[0] == 0, nl.log

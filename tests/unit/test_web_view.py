@@ -157,3 +157,14 @@ def test_when_words():
     assert render.when(NOW - 0.2, NOW) == "just now"
     assert render.when(NOW - 75, NOW) == "1m15s ago"
     assert render.when(NOW + 3600, NOW) == "in 1h"
+
+
+def test_ipv6_pinholes_are_listed_with_their_lease():
+    holes = {"pinholes": {"web": {"name": "web", "protocol": "tcp", "port": 8080, "address": "2600:1:1::201",
+                                  "via": "upnp", "lease": 3600, "at": NOW - 60}}}
+    card = build(doc(), PUBLICIP, [], NOW, holes).mappings[-1]
+    f = facts(card)
+    assert card.title == "Pinhole web (IPv6)" and f["pinhole"].value == "TCP [2600:1:1::201]:8080"
+    assert f["on the router"].current and f["lease ends"].at == NOW + 3540
+    stale = build(doc(started=NOW - 5), PUBLICIP, [], NOW, holes).mappings[-1]
+    assert stale.level == "warn" and not facts(stale)["on the router"].current
