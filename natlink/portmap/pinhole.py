@@ -286,10 +286,11 @@ def _run(step: Step, fw: Any, candidates: list[tuple[str, Any]], ctx: Context) -
             h = step.have
             assert h is not None
             if h.address != ctx.source:
-                # Renumbered away: the router takes requests only from the pinholed address, which is gone.
-                return Outcome(step, True, f"{h.label} is for an address this host no longer has; it closes at the "
-                                           f"end of its lease ({h.lease} s at most)")
-            (fw or _by_via(h.via, candidates)).delete(h)
+                # Renumbered away (or another host's): the router takes the request only from that address.
+                return Outcome(step, True, f"{h.label} is not this host's current address, so the router will not "
+                                           f"take its deletion from here; it closes at the end of its lease "
+                                           f"({h.lease} s at most)")
+            (fw if fw is not None and fw.via == h.via else _by_via(h.via, candidates)).delete(h)
             return Outcome(step, True, f"deleted {h.label} (via {VIA.get(h.via, h.via)})")
         want = step.want
         assert want is not None
