@@ -57,9 +57,6 @@ class Ipv6Topology:
         rtr, wan = self.ns["rtr"], self.ns["wan"]
         # Without forwarding a pinhole opens nothing (lab notes).
         write_sysctl(rtr, "net.ipv6.conf.all.forwarding", 1)
-        # Neighbour discovery is multicast; a fresh snooping bridge has seen no MLD reports yet and dropped the
-        # first solicitations (a 1-2 s stall on the first connect). A home router's switch floods them.
-        ip("link", "set", self.ifname["rtr"], "type", "bridge", "mcast_snooping", "0", ns=rtr)
         self._add_lan(self.lan_prefix)
         ip("addr", "add", f"{self.wan_router_ip}/64", "dev", self.rtr_wan_if, "nodad", ns=rtr)
         ip("route", "add", "default", "via", self.wan_host_ip, "dev", self.rtr_wan_if, ns=rtr)
