@@ -32,23 +32,28 @@ class StateStore:
             # A corrupt state file is not fatal: start over as if it were absent.
             return default
 
-    def save(self, key: str, data: Any) -> None:
+    def save(self, key: str, data: Any, *, durable: bool = True) -> None:
         """Write ``data`` (JSON types only: anything else raises TypeError before a file is touched, so an
-        object that would be stringified — a Secret included — never reaches the disk)."""
+        object that would be stringified — a Secret included — never reaches the disk).
+
+        The temporary file is written and fsynced before the lock is taken: under heavy disk load an fsync can
+        take seconds, and holding the lock meanwhile made every other writer (the service's jobs) wait.
+        ``durable=False`` skips the fsync, for documents rewritten every few seconds anyway (health)."""
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
-            with self.write_lock():
-                fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory)
-                try:
-                    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                        fh.write(text)
-                        fh.flush()
+            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    if durable:
                         os.fsync(fh.fileno())
+                with self.write_lock():
                     os.replace(tmp, self.path(key))
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         except OSError as exc:
             raise NatlinkError(f"cannot write state file {self.path(key)}: {exc.strerror or exc}",
                                "set service.state_dir to a writable directory") from None

@@ -102,7 +102,9 @@ class Health:
 
     def save(self) -> None:
         with self._save_lock:  # snapshot and write in one order: the file always ends with the newest
-            self._store.save(STATE_KEY, self.snapshot())
+            # not fsynced: rewritten after every job and heartbeat, and a slow fsync here kept the job's slot
+            # busy, delaying the next trigger (a router reboot's repair waited 6 s under disk load)
+            self._store.save(STATE_KEY, self.snapshot(), durable=False)
 
     def mark_stopped(self) -> None:
         with self._lock:
