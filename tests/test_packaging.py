@@ -36,6 +36,8 @@ def test_wheel_contains_the_example_config_and_the_units(wheel: Path) -> None:
         assert z.read("natlink/data/config.example.toml") == (REPO / "config.example.toml").read_bytes()
         for unit in UNITS:
             assert z.read(f"natlink/data/systemd/{unit}") == (REPO / "systemd" / unit).read_bytes()
+        for name in ("natlink.1", "completion/natlink.bash", "completion/_natlink"):  # natlink init --shell
+            assert z.read(f"natlink/data/{name}") == (REPO / "natlink" / "data" / name).read_bytes()
 
 
 def test_installed_init_systemd_installs_the_shipped_units(wheel: Path, tmp_path: Path) -> None:

@@ -20,14 +20,21 @@ from natlink.errors import NatlinkError, UsageError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--systemd", action="store_true",
                         help="install the systemd units into /etc/systemd/system instead of writing a config")
+    parser.add_argument("--shell", action="store_true",
+                        help="install the man page (man natlink) and the bash and zsh completion instead")
     parser.add_argument("--root", metavar="DIR", default="/",
                         help="write below DIR instead of / (for images and tests)")
 
 
 def run(ctx, args: argparse.Namespace) -> int:
     root = Path(args.root)
+    if args.systemd and args.shell:
+        raise UsageError("--systemd and --shell are two separate steps", "run `natlink init --systemd` and "
+                         "`natlink init --shell`")
     if args.systemd:
         return _install_units(ctx, root)
+    if args.shell:
+        return _install_shell_files(ctx, root)
     return _write_config(ctx, root)
 
 
@@ -140,6 +147,28 @@ def _install_units(ctx, root: Path) -> int:
         out.line(f"next: `natlink init` writes {config}, which the units read")
     out.line(("" if reloaded else "systemctl daemon-reload && ") + "systemctl enable --now natlink"
              "    # or natlink-oneshot.timer for one round every 5 min")
+    return 0
+
+
+def _install_shell_files(ctx, root: Path) -> int:
+    """The man page and completions shipped in the package, copied where man, bash-completion and zsh look."""
+    from natlink import shellfiles, starter
+
+    installed = []
+    try:
+        for name, where in shellfiles.INSTALL.items():
+            dest = _below(root, Path(where))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(starter.data_file(*name.split("/")).read_bytes())
+            os.chmod(dest, 0o644)
+            installed.append(dest)
+    except OSError as exc:
+        raise NatlinkError(f"cannot install the shell files: {exc.strerror or exc}",
+                           "run as root (su - or sudo)") from None
+    ctx.out.json({"ok": True, "installed": [str(p) for p in installed]})
+    for p in installed:
+        ctx.out.result(f"installed {p}")
+    ctx.out.line("`man natlink` works now; completion starts with the next shell (zsh: with compinit)")
     return 0
 
 
