@@ -109,10 +109,22 @@ def gather(cfg: Config | None, store: StateStore, now: float | None = None,
                     "stopped_entries": svc.get("stopped_entries") or {}},
         "public_ip": {k: publicip.get(k) for k in ("public_ipv4", "public_ipv6", "router_wan_ipv4", "verdict",
                                                    "problem", "checked_at")},
-        "mappings": mappings, "ddns": ddns,
+        "mappings": mappings, "ddns": ddns, "pinholes": _pinholes(store, now),
         "probes": {"checked_at": probe.get("checked_at"), "results": probe.get("results", [])},
         "state_dir": str(store.directory),
     }
+
+
+def _pinholes(store: StateStore, now: float) -> list[dict[str, Any]]:
+    """natlink's IPv6 pinholes as last recorded (what the router confirmed when they were opened or renewed)."""
+    from natlink.portmap.pinhole import load_owned
+
+    try:
+        owned = load_owned(store)
+    except Exception:  # noqa: BLE001 - a damaged record is shown as none, the mappings job rewrites it
+        return []
+    return [{"name": n, "pinhole": h.label, "via": h.via, "renewed": h.at, "lease_left": h.at + h.lease - now}
+            for n, h in sorted(owned.items())]
 
 
 def _ago(ts: Any, now: float) -> str:
@@ -169,6 +181,15 @@ def render(doc: dict[str, Any], now: float) -> list[str]:
                      + (f" — {ip['problem']}" if ip.get("problem") else ""))
     else:
         lines.append("public IP: not checked yet (no detection recorded in this state directory)")
+    if ip.get("public_ipv6"):
+        lines.append(f"public IPv6: {ip['public_ipv6']} (checked {_ago(ip.get('checked_at'), now)})")
+    from natlink.portmap.pinhole_plan import VIA
+
+    for p in doc.get("pinholes", []):
+        left = p["lease_left"]
+        state = f"lease {format_duration(int(left))} left" if left > 0 else "EXPIRED (the mappings job renews it)"
+        lines.append(f"pinhole   {p['name']}: {p['pinhole']} via {VIA.get(p['via'], p['via'])}, {state}, confirmed by the "
+                     f"router {_ago(p['renewed'], now)}")
     for m in doc["mappings"]:
         head = f"mapping   {m['name']}: {str(m['protocol']).upper()} {m['external_port']} -> {m['internal']}"
         if m["present"]:

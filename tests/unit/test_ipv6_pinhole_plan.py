@@ -165,3 +165,19 @@ def test_doctor_ipv6_link_only_when_asked_for() -> None:
 
     cfg = _cfg('[[mapping]]\nname = "web"\nexternal_port = 8080\n')
     assert ipv6_checks(cfg, store=None) == []  # nothing asks for IPv6: no link 10, no I/O
+
+
+def test_status_shows_recorded_pinholes_with_their_age(tmp_path) -> None:
+    import time as _time
+
+    from natlink.portmap.pinhole import save_owned
+    from natlink.service.statusview import gather, render
+    from natlink.state import StateStore
+
+    store = StateStore(tmp_path / "state")
+    now = _time.time()
+    save_owned(store, {"web": Hole("web", "tcp", 8080, A, "upnp", unique_id=2, lease=3600, at=now - 60),
+                       "old": Hole("old", "tcp", 8081, A, "pcp", nonce="00" * 12, lease=60, at=now - 600)})
+    lines = render(gather(None, store, now), now)
+    assert f"pinhole   web: TCP [{A}]:8080 via UPnP, lease 59m left, confirmed by the router 1m ago" in lines, lines
+    assert any(ln.startswith("pinhole   old:") and "EXPIRED" in ln for ln in lines)
