@@ -41,6 +41,9 @@ class Notifier:
             return False
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                # Never wait: a receiver that stops reading (a full queue) made a blocking send hang the job
+                # thread that reported its status, and with it that job's next run.
+                sock.setblocking(False)
                 sock.sendto("\n".join(lines).encode("utf-8", "replace"), self.address)
             return True
         except OSError as exc:

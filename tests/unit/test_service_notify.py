@@ -63,3 +63,15 @@ def test_without_systemd_everything_is_a_quiet_no_op(tmp_path):
 ])
 def test_watchdog_interval_is_half_the_timeout(env, interval):
     assert Notifier.from_env(env).watchdog_interval == interval
+
+
+def test_a_receiver_that_stops_reading_never_blocks_the_sender(tmp_path):
+    # A bound socket nobody reads: its queue fills up. A blocking send would hang here (pytest-timeout);
+    # natlink's gives up on that datagram and says so.
+    path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(path)
+        notifier = Notifier(path)
+        results = [notifier.status(f"round {i} " + "x" * 200) for i in range(5000)]
+    assert results[0] is True
+    assert results[-1] is False  # the queue was full: dropped, not waited for
