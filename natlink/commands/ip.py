@@ -52,7 +52,7 @@ def run(ctx, args: argparse.Namespace) -> int:
         out.result(f"problem:     {report.problem}")
     if cfg.public_ip.ipv6:
         from natlink import families
-        from natlink.portmap.pinhole import load_owned
+        from natlink.portmap.pinhole_plan import load_owned
 
         holes = [n for n, h in load_owned(store).items() if h.address == report.public_ipv6]
         _four, six, summary = families.ip_lines(report.verdict, report.public_ipv6, report.ipv6_problem, holes)

@@ -15,16 +15,15 @@ from typing import Any, Protocol
 from natlink.errors import NatlinkError
 from natlink.ipv6addr import Selection, default_gateway6, read_addresses, select
 from natlink.portmap.pinhole_pcp import PcpPinholes
-from natlink.portmap.pinhole_plan import ADD, DELETE, MOVE, RENEW, VIA, Hole, Step, Want, plan, port_notes, wants
+from natlink.portmap.pinhole_plan import (ADD, DELETE, MOVE, RENEW, STATE_KEY, VIA, Hole, Step, Want, load_owned, plan,
+                                          port_notes, save_owned, wants)
 from natlink.portmap.pinhole_upnp import NoFirewallControl, PinholeError, UpnpPinholes
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ADD", "DELETE", "MOVE", "RENEW", "VIA", "Hole", "Step", "Want", "plan", "port_notes", "wants",
-           "PinholeReport", "reconcile_pinholes", "remove_pinholes", "load_owned", "current_selection"]
-
-STATE_KEY = "pinholes"
-
+           "PinholeReport", "reconcile_pinholes", "remove_pinholes", "load_owned", "save_owned", "STATE_KEY",
+           "current_selection"]
 
 @dataclass
 class Outcome:
@@ -172,15 +171,6 @@ def no_control(ctx: Context, tried: list[str]) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------- I/O
-
-
-def load_owned(store: Any) -> dict[str, Hole]:
-    data = store.load(STATE_KEY, {}) or {}
-    return {name: Hole.from_json(h) for name, h in data.get("pinholes", {}).items()}
-
-
-def save_owned(store: Any, owned: dict[str, Hole]) -> None:
-    store.save(STATE_KEY, {"pinholes": {n: h.to_json() for n, h in sorted(owned.items())}})
 
 
 def context(cfg: Any, store: Any, source: str, root_url: str | None) -> Context:

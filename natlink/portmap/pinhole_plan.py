@@ -9,6 +9,7 @@ from typing import Any
 
 from natlink.ipv6addr import Selection, combine
 
+STATE_KEY = "pinholes"
 LEASE_PERMANENT = 86400  # a pinhole cannot be permanent: lease 0 becomes a day, renewed like any other
 ADD, RENEW, MOVE, DELETE = "add", "renew", "move", "delete"
 VIA = {"upnp": "UPnP", "pcp": "PCP"}
@@ -98,3 +99,11 @@ def port_notes(want: list[Want]) -> list[str]:
             f"{w.external_port}" for w in want if w.external_port != w.port]
 
 
+def load_owned(store: Any) -> dict[str, Hole]:
+    """natlink's pinholes from the state (importable without the protocol code: `natlink status`, `ip`)."""
+    data = store.load(STATE_KEY, {}) or {}
+    return {name: Hole.from_json(h) for name, h in data.get("pinholes", {}).items()}
+
+
+def save_owned(store: Any, owned: dict[str, Hole]) -> None:
+    store.save(STATE_KEY, {"pinholes": {n: h.to_json() for n, h in sorted(owned.items())}})

@@ -117,7 +117,7 @@ def gather(cfg: Config | None, store: StateStore, now: float | None = None,
 
 def _pinholes(store: StateStore, now: float) -> list[dict[str, Any]]:
     """natlink's IPv6 pinholes as last recorded (what the router confirmed when they were opened or renewed)."""
-    from natlink.portmap.pinhole import load_owned
+    from natlink.portmap.pinhole_plan import load_owned
 
     try:
         owned = load_owned(store)
