@@ -21,10 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534
 
 
-def natlink(*args: str, user: int | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user is not None else []
+# Root without the capabilities that bypass file permissions: sees a directory of another user's as an admin
+# does. (A real unprivileged user cannot run this interpreter's site-packages, which live under /root.)
+NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def natlink(*args: str, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*prefix, sys.executable, "-m", "natlink", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **(env or {})})
+                          text=True, timeout=60, env={**os.environ, "COLUMNS": "1000", **(env or {})})
+
+
+def service_owned(state: Path) -> None:
+    """The state as the service's (dynamic) user leaves it: owned by that user, not by whoever runs status."""
+    for p in (state, *state.iterdir()):
+        os.chown(p, NOBODY, NOBODY)
 
 
 @pytest.fixture
@@ -76,9 +87,10 @@ def test_lock_holder_is_seen_and_released(tmp_path: Path) -> None:
 def test_unreadable_state_dir_is_permission_denied_not_never_run(public_dir: Path) -> None:
     state = public_dir / "state"
     StateStore(state).save("service", {"pid": 1, "running": True, "mode": "service"})
-    state.chmod(0o700)  # root-only, like /var/lib/private/natlink under DynamicUser=yes
+    state.chmod(0o700)  # the service's only, like /var/lib/private/natlink under DynamicUser=yes
+    service_owned(state)
     cfg = config(public_dir, state)
-    proc = natlink("-c", str(cfg), "status", user=NOBODY)
+    proc = natlink("-c", str(cfg), "status", prefix=tuple(NO_DAC))
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[0].startswith(f"natlink: cannot read {state}: permission denied — run "
                                                           "with sudo")
@@ -90,7 +102,8 @@ def test_unreadable_state_files_are_permission_denied_too(public_dir: Path) -> N
     StateStore(state).save("service", {"pid": 1, "running": True, "mode": "service"})
     state.chmod(0o755)
     (state / "service.json").chmod(0o600)  # UMask=0077 in the unit
-    proc = natlink("-c", str(config(public_dir, state)), "status", user=NOBODY)
+    service_owned(state)
+    proc = natlink("-c", str(config(public_dir, state)), "status", prefix=tuple(NO_DAC))
     assert proc.returncode == 1 and f"cannot read {state / 'service.json'}: permission denied" in proc.stderr
 
 
@@ -151,11 +164,20 @@ def test_per_user_state_dir_in_xdg_state_home(public_dir: Path) -> None:
     cfg = home / ".config" / "natlink" / "config.toml"
     cfg.write_text('[public_ip]\nsources = ["https://127.0.0.1:9/ip"]\n')
     cfg.chmod(0o644)
-    env = {"HOME": str(home), "XDG_STATE_HOME": "", "XDG_CONFIG_HOME": "", "STATE_DIRECTORY": "",
-           "NATLINK_CONFIG": ""}
-    proc = natlink("--json", "status", user=NOBODY, env=env)
-    assert json.loads(proc.stdout)["state_dir"] == str(home / ".local" / "state" / "natlink"), proc.stderr
-    proc = natlink("--json", "status", user=NOBODY, env={**env, "XDG_STATE_HOME": str(home / "st")})
-    assert json.loads(proc.stdout)["state_dir"] == str(home / "st" / "natlink")
+    env = {**os.environ, "HOME": str(home), "XDG_STATE_HOME": "", "XDG_CONFIG_HOME": "", "STATE_DIRECTORY": "",
+           "NATLINK_CONFIG": "", "PYTHONPATH": str(ROOT)}
+    # As a real unprivileged user: the config loader (stdlib only, so this interpreter runs without its
+    # root-only site-packages) finds ~/.config/natlink/config.toml and picks the state directory.
+    code = "from natlink.config import load_config; print(load_config().service.state_dir)"
+
+    def state_dir(**extra: str) -> str:
+        proc = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
+                               "-c", code], cwd=public_dir, capture_output=True, text=True, timeout=60,
+                              env={**env, **extra})
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert state_dir() == str(home / ".local" / "state" / "natlink")
+    assert state_dir(XDG_STATE_HOME=str(home / "st")) == str(home / "st" / "natlink")
     # root with the same file keeps the system default
     assert parse_config(cfg.read_text(), cfg).service.state_dir == "/var/lib/natlink"
