@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlparse
 from xml.sax.saxutils import escape
 
-from defusedxml import ElementTree
-
 from natlink.errors import NatlinkError
 
 log = logging.getLogger(__name__)
@@ -68,6 +66,8 @@ def _local(tag: str) -> str:
 
 def control_path(root_xml: bytes) -> str | None:
     """The controlURL of WANIPv6FirewallControl:1 in a root description, or None when it has none."""
+    from defusedxml import ElementTree  # imported when a router is asked: `natlink map` without IPv6 never needs it
+
     root = ElementTree.fromstring(root_xml)
     for service in root.iter():
         if _local(service.tag) != "service":
@@ -87,6 +87,8 @@ def envelope(action: str, args: list[tuple[str, str | int]]) -> bytes:
 
 def parse_answer(status: int, data: bytes) -> dict[str, str]:
     """The output arguments of a SOAP answer; PinholeError (code, description) for a fault."""
+    from defusedxml import ElementTree
+
     try:
         root = ElementTree.fromstring(data)
     except Exception as exc:  # defusedxml raises its own classes for entities/DTDs, ParseError for junk
