@@ -34,14 +34,14 @@ def terminal_width(stream: Any = None) -> int:
         return 80
 
 
-def wrap(text: str, width: int) -> list[str]:
+def wrap(text: str, width: int, hang: int | None = None) -> list[str]:
     """``text`` (one line) as lines of at most ``width`` columns, continuation lines indented under the first
     word after the original indentation; never breaking a word, a number from its unit, or a URL."""
     if len(text) <= width or not text.strip():
         return [text]
     lead = len(text) - len(text.lstrip(" "))
     body = _UNIT.sub(_GLUE, text[lead:])
-    hang = lead + _hang(body)
+    hang = lead + _hang(body) if hang is None else hang
     lines = textwrap.wrap(body, width=max(20, width - lead), initial_indent="", subsequent_indent=" " * (hang - lead),
                           break_long_words=False, break_on_hyphens=False)
     return [(" " * lead + line).replace(_GLUE, " ") for line in lines] or [text]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from natlink.output import Output, terminal_width
+from natlink.output import Output, terminal_width, wrap
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 MARKS = {OK: ("✓", "ok"), FAILED: ("✗", "FAIL"), SKIPPED: ("–", "skip")}
@@ -59,8 +58,7 @@ class Printer:
         self.out.line(self.text(s))
 
     def wrapped(self, first: str, rest: str, indent: int) -> None:
-        for line in textwrap.wrap(first + rest, self.width, subsequent_indent=" " * indent,
-                                  break_on_hyphens=False, break_long_words=False):
+        for line in wrap(first + rest, self.width, hang=indent):  # numbers stay with their units
             self.line(line)
 
     def step(self, r: StepResult) -> None:

@@ -19,6 +19,7 @@ from natlink.errors import NatlinkError
 from natlink.output import Output
 from natlink.state import StateStore
 
+from natlink.durations import plain_duration
 from natlink.demo.render import FAILED, OK, SKIPPED, Printer, StepResult, fmt_time
 from natlink.demo.sandbox import DemoError, Sandbox, natlink_argv, wait_until
 from natlink.demo.sandboxcfg import SandboxConfig, SandboxFacts, default_config, user_config, user_zones
@@ -199,7 +200,7 @@ class Story:
         ports = sconf.tcp_ports()
         self.sb.start_helpers(ports)
         self.note_pids()
-        services = f"stand-in service on {', '.join(map(str, ports))}" if ports else "no TCP service"
+        services = f"test service on {', '.join(map(str, ports))}" if ports else "no TCP service"
         return StepResult("sandbox", "sandbox up",
                           detail=f"lab {lab.tag}: LAN host {lab.lan_ip} ({services}) · router {lab.gateway} with WAN "
                                  f"{lab.wan_ip} (miniupnpd: UPnP IGD, NAT-PMP, PCP; nftables NAT) · internet host "
@@ -263,7 +264,7 @@ class Story:
             if a.ok:
                 if m.protocol == "tcp":
                     self.mapped.append(Mapped(m, port))
-                lease = "permanent" if a.lease == 0 else f"lease {a.lease} s" if a.lease else ""
+                lease = "permanent" if a.lease == 0 else f"lease {plain_duration(a.lease)}" if a.lease else ""
                 detail = f"{what} on the router ({self.router.label}{', ' + lease if lease else ''})"
                 results.append(StepResult("mapping", "mapping created", detail=detail, elapsed=elapsed,
                                           subject=m.name, data=data))
@@ -483,7 +484,7 @@ class Story:
         self.close_router()
         lab, sb = self.lab, self.sb
         nl = " ".join(natlink_argv())
-        hosts = {"lan": (lab.lan_ip, "the LAN host: natlink run, the stand-in service"),
+        hosts = {"lan": (lab.lan_ip, "the LAN host: natlink run, the test service"),
                  "rtr": (lab.gateway, "the router: miniupnpd, nftables NAT"),
                  "wan": (lab.wan_host_ip, "the internet host: knot DNS, natlink reflector")}
         self.kept_info = {

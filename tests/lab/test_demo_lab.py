@@ -60,7 +60,7 @@ def test_demo_tells_the_whole_story_in_under_10_s() -> None:
     assert "Traceback" not in proc.stderr
     assert wall < 10, f"the demo took {wall:.1f} s"
     links = [
-        r"sandbox up — lab (?P<tag>[0-9a-z]+): LAN host 10\.0\.1\.201 \(stand-in service on 3389\)",
+        r"sandbox up — lab (?P<tag>[0-9a-z]+): LAN host 10\.0\.1\.201 \(test service on 3389\)",
         r"router found — (UPnP IGD at http://10\.0\.1\.1:5000/rootDesc\.xml|NAT-PMP at 10\.0\.1\.1|PCP at 10\.0\.1\.1)",
         r"WAN address public — 11\.0\.0\.2, reported by the router",
         r"mapping created \(rdp\) — TCP 3390 → 10\.0\.1\.201:3389 on the router",
