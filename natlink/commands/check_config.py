@@ -23,7 +23,8 @@ def run(ctx, args: argparse.Namespace) -> int:
         "router": {"protocols": list(cfg.router.protocols), "gateway": cfg.router.gateway or "default route",
                    "igd_url": cfg.router.igd_url, "lan_ip": lan, "lease": cfg.router.lease},
         "mappings": [{"name": m.name, "protocol": m.protocol, "external_port": m.external_port,
-                      "internal": f"{m.internal_ip or lan}:{m.internal_port}"} for m in cfg.mappings],
+                      "internal": f"{m.internal_ip or lan}:{m.internal_port}", "ipv6": cfg.mapping_ipv6(m),
+                      "ipv6_host": m.ipv6_host} for m in cfg.mappings],
         "public_ip": {"sources": list(cfg.public_ip.sources), "ipv6": cfg.public_ip.ipv6},
         "ddns": [{"name": d.name, "provider": d.provider, "hostnames": list(d.hostnames),
                   "secrets": {k: v.describe() for k, v in d.secrets.items()}} for d in cfg.ddns],
@@ -38,7 +39,11 @@ def run(ctx, args: argparse.Namespace) -> int:
              f"mappings point at {shown_lan}{' (lan_ip = auto: its source address toward the gateway)' if lan == 'auto' else ''}, "
              f"lease {format_duration(cfg.router.lease) if cfg.router.lease else 'permanent'}")
     for m in cfg.mappings:
-        out.line(f"mapping {m.name}: {m.protocol.upper()} {m.external_port} -> {m.internal_ip or shown_lan}:{m.internal_port}")
+        six = ""
+        if cfg.mapping_ipv6(m):  # no NAT66: the pinhole opens internal_port on the global address
+            target = f"this host's prefix + {m.ipv6_host}" if m.ipv6_host else "this host's global IPv6 address"
+            six = f"; IPv6 pinhole for port {m.internal_port} on {target}"
+        out.line(f"mapping {m.name}: {m.protocol.upper()} {m.external_port} -> {m.internal_ip or shown_lan}:{m.internal_port}{six}")
     out.line(f"public IP from: {', '.join(cfg.public_ip.sources)}{' (and IPv6)' if cfg.public_ip.ipv6 else ''}")
     for d in cfg.ddns:
         secrets = "; ".join(f"{k} from {v.describe()}" for k, v in d.secrets.items())

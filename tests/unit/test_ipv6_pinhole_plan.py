@@ -181,3 +181,18 @@ def test_status_shows_recorded_pinholes_with_their_age(tmp_path) -> None:
     lines = render(gather(None, store, now), now)
     assert f"pinhole   web: TCP [{A}]:8080 via UPnP, lease 59m left, confirmed by the router 1m ago" in lines, lines
     assert any(ln.startswith("pinhole   old:") and "EXPIRED" in ln for ln in lines)
+
+
+def test_check_config_names_the_pinhole(tmp_path, capsys) -> None:
+    from natlink.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[[mapping]]\nname = "web"\nexternal_port = 18080\ninternal_port = 8080\nipv6 = true\n'
+                   f'[[mapping]]\nname = "nas"\nexternal_port = 5001\nipv6_host = "::99"\n[public_ip]\nipv6 = true\n'
+                   f'[service]\nstate_dir = "{tmp_path / "st"}"\n')
+    assert main(["-c", str(cfg), "--json", "check-config"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert [(m["name"], m["ipv6"], m["ipv6_host"]) for m in doc["mappings"]] == [("web", True, None),
+                                                                                ("nas", True, "::99")]
