@@ -40,12 +40,18 @@ def test_wheel_contains_the_example_config_and_the_units(wheel: Path) -> None:
             assert z.read(f"natlink/data/{name}") == (REPO / "natlink" / "data" / name).read_bytes()
 
 
-def test_installed_init_systemd_installs_the_shipped_units(wheel: Path, tmp_path: Path) -> None:
-    env_dir = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def env_dir(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with the wheel installed (its dependencies from the system): no checkout on its sys.path."""
+    env_dir = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install", "--no-deps",
+                    "-q", str(wheel)], check=True, capture_output=True, timeout=120)
+    return env_dir
+
+
+def test_installed_init_systemd_installs_the_shipped_units(env_dir: Path, tmp_path: Path) -> None:
     py = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)],
-                   check=True, capture_output=True, timeout=120)
     root = tmp_path / "root"
     r = subprocess.run([str(env_dir / "bin" / "natlink"), "init", "--systemd", "--root", str(root)], cwd=tmp_path,
                        capture_output=True, text=True, timeout=60)
@@ -64,14 +70,10 @@ def test_wheel_contains_the_status_page_files(wheel: Path) -> None:
             assert z.read(f"natlink/web/static/{name}") == (REPO / "natlink" / "web" / "static" / name).read_bytes()
 
 
-def test_the_user_agent_names_only_a_page_the_metadata_gives(wheel: Path, tmp_path: Path) -> None:
+def test_the_user_agent_names_only_a_page_the_metadata_gives(env_dir: Path, tmp_path: Path) -> None:
     import tomllib
 
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)],
-                   check=True, capture_output=True, timeout=120)
     agent = subprocess.run([str(py), "-c", "from natlink.ddns.http import USER_AGENT; print(USER_AGENT)"],
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     urls = tomllib.loads((REPO / "pyproject.toml").read_text())["project"].get("urls", {})
