@@ -243,8 +243,10 @@ def test_oneshot_beside_the_service_keeps_the_state_writable(box):
     assert box.run("systemctl", "start", "natlink-oneshot", check=False).returncode != 0
     log = journal(box, "-u", "natlink-oneshot", "--since", since)
     assert "already running" in log, log
-    assert box.run("journalctl", "-u", "natlink-oneshot", "-o", "cat", "--since", since,
-                   "_COMM=id").stdout.split() == [service_uid]
+    # `id -u`'s line reaches the journal through its own stdout stream, possibly after systemctl returned
+    uids = wait_for("the one-shot's `id -u` line in the journal", lambda: box.run(
+        "journalctl", "-u", "natlink-oneshot", "-o", "cat", "--since", since, "_COMM=id").stdout.split())
+    assert uids == [service_uid]
     assert box.run("stat", "-c", "%u", STATE).stdout.strip() == service_uid
     box.run("systemctl", "reload", "natlink")  # the service saves its state again after the one-shot's start
     wait_for("the service reloaded", lambda: "reloaded" in journal(box, "-u", "natlink", "--since", since))
