@@ -101,23 +101,12 @@ def prefix_changes(n: int) -> list[float]:
 
 def interface_changes(n: int) -> list[float]:
     """natlink on the host that holds the public IPv4 (`interface:` source): address change -> knot's new A."""
-    from service_support import HOST, rfc2136_entry, start_natlink
+    from service_support import HOST, start_natlink
+    from test_service_ipv6_lab import interface_config
 
     out = []
     with Lab("normal", lan2=False, miniupnpd=False) as lab, tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "natlink.toml"
-        path.write_text(f"""[public_ip]
-sources = ["interface:{lab.wan_ifname}"]
-{rfc2136_entry(lab)}
-[schedule]
-mappings = "10m"
-ddns = "10m"
-probe = "10m"
-public_ip = "10m"
-jitter = 0
-[service]
-state_dir = "{Path(tmp) / "state"}"
-""")
+        path = interface_config(lab, Path(tmp))
         service = start_natlink(lab, path, host="rtr")
 
         def a() -> str:

@@ -13,34 +13,16 @@ from typing import Any, Callable
 
 import pytest
 
+from natlink.demo.story6 import NAME, config_text
+
 pytestmark = pytest.mark.lab
 
-NAME = "web.home.example"
 
 
 def write_config(lab: Any) -> str:
+    """The config `natlink demo --scenario cgnat-ipv6` runs: a mapping with a pinhole, A + AAAA at knot."""
     path = os.path.join(lab.workdir, "natlink-v6.toml")
-    Path(path).write_text(f"""
-[router]
-protocols = ["upnp", "pcp"]
-timeout = 2
-[public_ip]
-sources = ["router"]
-ipv6 = true
-[[mapping]]
-name = "web"
-external_port = 8080
-[[ddns]]
-name = "home"
-provider = "rfc2136"
-hostnames = ["{NAME}"]
-server = "{lab.dns_server}"
-tsig_key_file = "{lab.tsig_key_file}"
-ipv4 = true
-ipv6 = true
-[service]
-state_dir = "{lab.workdir}/state"
-""")
+    Path(path).write_text(config_text(lab))
     return path
 
 

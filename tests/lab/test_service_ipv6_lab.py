@@ -14,6 +14,14 @@ from service_support import rfc2136_entry, start_natlink, wait_for
 pytestmark = pytest.mark.lab
 
 HOST = "rdp.home.example"
+# Every job's schedule is 10 minutes: within a test only an event can explain a reaction.
+SCHEDULE = """[schedule]
+mappings = "10m"
+ddns = "10m"
+probe = "10m"
+public_ip = "10m"
+jitter = 0
+"""
 
 
 def write_config(lab: Any, directory: Path) -> Path:
@@ -36,13 +44,7 @@ ipv6 = true
 ipv4 = true
 ipv6 = true
 
-[schedule]
-mappings = "10m"
-ddns = "10m"
-probe = "10m"
-public_ip = "10m"
-jitter = 0
-
+{SCHEDULE}
 [service]
 state_dir = "{directory / "state"}"
 unmap_on_stop = true
@@ -87,20 +89,7 @@ def test_ipv4_interface_source_change_updates_the_a_record_by_event(lab_factory:
     """natlink on a host that holds the public IPv4 itself (here: the router namespace, `interface:` source): an
     address change reaches knot through the netlink event, not the 10-minute schedule."""
     lab = lab_factory("normal", lan2=False, miniupnpd=False)
-    path = tmp_path / "natlink.toml"
-    path.write_text(f"""
-[public_ip]
-sources = ["interface:{lab.wan_ifname}"]
-{rfc2136_entry(lab)}
-[schedule]
-mappings = "10m"
-ddns = "10m"
-probe = "10m"
-public_ip = "10m"
-jitter = 0
-[service]
-state_dir = "{tmp_path / "state"}"
-""")
+    path = interface_config(lab, tmp_path)
     service = start_natlink(lab, path, host="rtr")
     try:
         wait_for(lambda: a_record(lab) == lab.wan_ip, 20, "the first A record")
@@ -113,3 +102,17 @@ state_dir = "{tmp_path / "state"}"
 def a_record(lab: Any) -> str:
     out = lab.run("wan", ["kdig", f"@{lab.dns_server}", HOST, "A", "+short", "+timeout=1", "+retry=0"], check=False)
     return out.stdout.strip()
+
+
+def interface_config(lab: Any, directory: Path) -> Path:
+    """natlink on the router namespace, the public IPv4 read from its WAN interface (`interface:` source)."""
+    path = directory / "natlink.toml"
+    path.write_text(f"""
+[public_ip]
+sources = ["interface:{lab.wan_ifname}"]
+{rfc2136_entry(lab)}
+{SCHEDULE}
+[service]
+state_dir = "{directory / "state"}"
+""")
+    return path
