@@ -85,6 +85,11 @@ class Output:
     def tty(self) -> bool:
         return bool(getattr(self.stdout, "isatty", lambda: False)())
 
+    @property
+    def colour(self) -> bool:
+        """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+        return self.tty and not os.environ.get("NO_COLOR")
+
     width: int | None = None  # None: the terminal's (80 when unknown)
 
     @staticmethod

@@ -73,7 +73,7 @@ def _show_links(ctx, report, link: int | None = None, *, final: bool = True) -> 
 
     links = [link] if link is not None else sorted({e.result.link for e in report.entries})
     for n in links:
-        for line in render_link(report, n, colour=ctx.out.tty, verbose=ctx.verbose, final=final):
+        for line in render_link(report, n, colour=ctx.out.colour, verbose=ctx.verbose, final=final):
             ctx.out.line(line)
 
 
@@ -107,7 +107,7 @@ def _emit(ctx, report, elapsed: float, measured) -> None:
     if measured is not None:
         doc["nat_timeout"] = measured.to_json()
     ctx.out.json(doc)
-    for line in render_summary(report, colour=ctx.out.tty):
+    for line in render_summary(report, colour=ctx.out.colour):
         ctx.out.result(line) if line else ctx.out.line(line)  # -q keeps the verdict and its fix
     if ctx.out.verbose:
         ctx.out.line(f"(doctor took {elapsed:.2f} s)")

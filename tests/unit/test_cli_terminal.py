@@ -81,3 +81,15 @@ def test_a_pipe_gets_80_columns(config: Path) -> None:
 ])
 def test_wrap_keeps_words_urls_and_units_whole(text: str, width: int, expect: list[str]) -> None:
     assert wrap(text, width) == expect
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(config: Path) -> None:
+    nl = f"{sys.executable} -m natlink"
+    # check-config has no colour; the doctor's config failure is printed in colour on a terminal
+    bad = config.parent / "bad.toml"
+    bad.write_text('[[mapping]]\nname = "x"\nexternal_port = 0\n')
+    coloured = "\n".join(in_tmux(f"{nl} -c {bad} doctor; printf '%s' \"$(tmux capture-pane -p -e | grep -c $'\\e\\[')\"",
+                                 80))
+    plain = "\n".join(in_tmux(f"NO_COLOR=1 {nl} -c {bad} doctor; printf '%s' \"$(tmux capture-pane -p -e | grep -c "
+                              f"$'\\e\\[')\"", 80))
+    assert coloured.splitlines()[-1].strip() not in ("", "0") and plain.splitlines()[-1].strip() == "0"
