@@ -58,3 +58,9 @@ def test_a_named_config_that_is_missing_is_still_an_error(lab, no_config, tmp_pa
     r = natlink(lab, no_config, "-c", str(missing), "mappings")
     assert r.returncode == 2 and f"config file {missing} does not exist" in r.stderr
     assert f"natlink -c {missing} init" in r.stderr
+
+
+def test_ip_without_config_shows_the_router_wan_address(lab, no_config) -> None:
+    r = natlink(lab, no_config, "ip")  # the lab has no way out: the default echo URLs fail, the router answers
+    assert "no config file, so the defaults" in r.stderr and "Traceback" not in r.stderr
+    assert f"router WAN:  {lab.wan_ip}" in r.stdout
