@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from natlink.doctor.family_line import family_line
 from natlink.doctor.model import LINKS, CheckResult, Status
 
 _NOT_OK = frozenset({Status.FAIL, Status.WARN, Status.SKIPPED})
@@ -80,6 +81,7 @@ class ChainReport:
                 "link": broken.result.link, "title": LINKS[broken.result.link].title, "check": broken.result.check,
                 "finding": broken.result.finding, "fix": broken.result.fix},
             "counts": self.counts(),
+            "families": family_line(e.result for e in self.entries),
             "checks": [self._entry_json(e) for e in self.entries],
         }
 

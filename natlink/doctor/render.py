@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from natlink.doctor.chain import ChainReport, Entry
+from natlink.doctor.family_line import family_line
 from natlink.doctor.model import LINKS, Status
 
 _MARK = {Status.OK: "ok", Status.WARN: "warn", Status.FAIL: "FAIL", Status.SKIPPED: "skip"}
@@ -81,5 +82,8 @@ def render_summary(report: ChainReport, *, colour: bool = False) -> list[str]:
         lines.append(style.paint("Some checks failed.", "1;31"))
     else:
         lines.append(style.paint("Nothing is broken.", "1;32") + (" See the warnings above." if counts["warn"] else ""))
+    per_family = family_line(e.result for e in report.entries)
+    if per_family:
+        lines.append(per_family)
     lines.append(f"({summary})")
     return lines

@@ -261,6 +261,7 @@ class _Job:
     public_address: str | None = None
     outside: Outside = field(default_factory=Outside)
     read: int = 0
+    inside: Target | None = None  # the target at this host's global IPv6 address (ipv6 jobs of an ipv6 mapping)
 
 
 def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, report: Any = None, *,
@@ -293,12 +294,13 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
     hub = NonceHub()  # one thread answers every nonce listener of this run
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
         tlist = [_resolve_auto(t) for t in tlist]
-        views = _inside_views(pool, tlist, listen, hub)
+        six = _ipv6_targets(cfg, tlist)
+        views = _inside_views(pool, tlist + list(six.values()), listen, hub)
         # The CGNAT decision needs the router's WAN address before anything is dialled.
         facts = wan_f.result() if wan_f is not None else None
         cgnat, double_nat = _wan_sentences(report, facts)
         try:
-            jobs = _jobs(cfg, tlist, report, facts, views)
+            jobs = _jobs(cfg, tlist, report, facts, views, six, bool(cgnat))
             runnable = [j for j in jobs if not (cgnat and j.family == "ipv4" and j.target.via != "hairpin")]
             _run_outside(pool, runnable, views, tokens)
         finally:
@@ -350,6 +352,20 @@ def _inside_key(t: Target) -> tuple[str, int, str] | None:
     return (t.internal_ip, t.internal_port, t.protocol)
 
 
+def _ipv6_targets(cfg: Config, tlist: list[Target]) -> dict[str, Target]:
+    """Target name -> the same target seen at this host's global IPv6 address, for mappings with ipv6 (the
+    pinhole opens the internal port there; the reflector dials back only the address that asked, so a mapping
+    for another LAN host (ipv6_host) is not probed over IPv6)."""
+    wants = {t.name: t for t in tlist if t.via == "reflector" and t.mapping and t.internal_port
+             and (m := cfg.mapping(t.mapping)) is not None and cfg.mapping_ipv6(m) and not m.ipv6_host}
+    if not wants:
+        return {}
+    from natlink.portmap.pinhole import current_selection
+
+    address = current_selection(cfg).address
+    return {n: replace(t, internal_ip=address) for n, t in wants.items()} if address else {}
+
+
 def _inside_views(pool: ThreadPoolExecutor, tlist: list[Target], listen: bool,
                   hub: NonceHub) -> dict[tuple[str, int, str], InsideView]:
     keys = {k: t for t in tlist if (k := _inside_key(t)) is not None}
@@ -368,18 +384,15 @@ def _inside_views(pool: ThreadPoolExecutor, tlist: list[Target], listen: bool,
 
 
 def _jobs(cfg: Config, tlist: list[Target], report: Any, facts: RouterFacts | None,
-          views: dict[tuple[str, int, str], InsideView]) -> list[_Job]:
+          views: dict[tuple[str, int, str], InsideView], six: dict[str, Target] | None = None,
+          cgnat: bool = False) -> list[_Job]:
     jobs: list[_Job] = []
     public4 = getattr(report, "public_ipv4", None) if report is not None else None
     if not public4 and facts is not None and facts.wan_ip and classify(facts.wan_ip) is AddrKind.PUBLIC:
         public4 = facts.wan_ip
+    six = six or {}
     for t in tlist:
-        view = views.get(_inside_key(t)) if _inside_key(t) else None  # type: ignore[arg-type]
-        read = 0
-        if view is not None and view.listener is not None:
-            read = len(view.listener.line)
-        elif view is not None and view.greeting:
-            read = len(view.greeting)
+        read = _read_len(views, t)
         if t.via == "hairpin":
             address = t.host if t.host and _is_ip(t.host) else public4
             if t.host and not _is_ip(t.host):
@@ -393,11 +406,24 @@ def _jobs(cfg: Config, tlist: list[Target], report: Any, facts: RouterFacts | No
         except CheckerError as exc:
             jobs.append(_Job(t, "ipv4", public4, Outside("error", str(exc)), read))
             continue
-        wanted = [f for f in ("ipv4", "ipv6") if f in fams and (f == "ipv4" or cfg.public_ip.ipv6
+        wanted = [f for f in ("ipv4", "ipv6") if f in fams and (f == "ipv4" or cfg.public_ip.ipv6 or t.name in six
                                                                  or (t.host is not None and ":" in t.host))]
+        if t.name in six and cgnat and "ipv4" not in wanted:
+            wanted.insert(0, "ipv4")  # CGNAT is the router's fact: IPv4 gets its verdict without an IPv4 reflector
         for fam in wanted or list(fams)[:1]:
-            jobs.append(_Job(t, fam, public4 if fam == "ipv4" else None, read=read))
+            v6 = six.get(t.name) if fam == "ipv6" else None
+            jobs.append(_Job(t, fam, public4 if fam == "ipv4" else None, read=_read_len(views, v6) if v6 else read,
+                             inside=v6))
     return jobs
+
+
+def _read_len(views: dict[tuple[str, int, str], InsideView], t: Target) -> int:
+    """How many bytes the outside should read back: the nonce line, or what the service said first."""
+    key = _inside_key(t)
+    view = views.get(key) if key else None
+    if view is not None and view.listener is not None:
+        return len(view.listener.line)
+    return len(view.greeting) if view is not None and view.greeting else 0
 
 
 def _run_outside(pool: ThreadPoolExecutor, jobs: list[_Job], views: dict[tuple[str, int, str], InsideView],
@@ -481,12 +507,13 @@ def _hairpin_job(job: _Job) -> None:
 def _judge(job: _Job, views: dict[tuple[str, int, str], InsideView], facts: RouterFacts | None,
            cgnat: str | None, double_nat: str | None, started: float) -> ProbeResult:
     t, out = job.target, job.outside
-    key = _inside_key(t)
-    view = views.get(key) if key and job.family == "ipv4" else None
+    key = _inside_key(job.inside or t)
+    view = views.get(key) if key and (job.family == "ipv4" or job.inside) else None
     inside = view.inside if view else Inside.UNKNOWN
     listener = view.listener if view else None
     nonce_seen = bool(listener and out.data and listener.line.strip() in out.data)
-    forwards, elsewhere = _forwarding(facts, t) if t.via != "hairpin" else (None, None)
+    # the router's table holds IPv4 port mappings only: it says nothing about an IPv6 pinhole
+    forwards, elsewhere = _forwarding(facts, t) if t.via != "hairpin" and job.family == "ipv4" else (None, None)
     seen = out.seen_as if t.via != "hairpin" else None
     wan_problem = cgnat
     if not wan_problem and seen and classify(seen) is AddrKind.CGNAT and t.via != "hairpin":
@@ -494,7 +521,7 @@ def _judge(job: _Job, views: dict[tuple[str, int, str], InsideView], facts: Rout
     obs = Observation(
         name=t.name, via=t.via, protocol=t.protocol, family=job.family, external_port=_dial_port(job),
         public_address=job.public_address,
-        internal=t.internal, inside=inside,
+        internal=(job.inside or t).internal, inside=inside,
         outcome=out.outcome if not (wan_problem and job.family == "ipv4" and t.via != "hairpin") else "not-tried",
         error=out.error, nonce_seen=nonce_seen,
         greeting_inside=view.greeting if view else None,
