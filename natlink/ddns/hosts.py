@@ -128,7 +128,7 @@ def notes(doc: Any) -> dict[str, dict[str, Any]]:
     return {h: {k: v for k, v in d.items() if k in NOTE_KEYS} for h, d in hosts.items() if isinstance(d, dict)}
 
 
-NOTE_KEYS = ("previous", "drift_repair")
+NOTE_KEYS = ("previous", "drift_repair", "authoritative")  # authoritative: see authoritative.py
 
 
 def document(states: dict[str, EntryState], extra: dict[str, Any],

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from natlink.ddns import hosts, registry
+from natlink.ddns import authoritative, hosts, registry
 from natlink.ddns.base import ProviderResult, transient, worst
 from natlink.ddns.http import HttpClient
 from natlink.ddns.policy import (FAMILY_KEYS, Decision, EntryState, after_attempt, config_hash, cooldown, decide,
@@ -109,6 +109,7 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
             secrets = _read_secrets(entry)
         except SecretUnavailable:
             secrets = None
+    kept = {h: notes.get(h, {}).get(authoritative.KEY) for h in entry.hostnames}
     decisions: dict[str, Decision] = {}
     outcomes: dict[str, hosts.HostOutcome] = {}
     drift_seen: list[str] = []
@@ -128,6 +129,9 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
     base = dict(name=entry.name, provider=entry.provider)
     due = [h for h in entry.hostnames if decisions[h].action == "update"]
     if not due:
+        if any(notes.get(h, {}).get(authoritative.KEY) is not kept[h] for h in entry.hostnames):
+            store.save(key, hosts.document(states, {"provider": entry.provider, "hostnames": list(entry.hostnames)},
+                                           notes))  # a new authoritative answer (or its age refreshed)
         return _summed(entry, states, [outcomes[h] for h in entry.hostnames], drift_seen, **base)
 
     try:
@@ -160,6 +164,8 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
             problem = _verify(provider, entry, sent, secrets)
             if problem:
                 verify_problems.append(problem)
+            for h in changed:  # what the authoritative server answers now, for the status page
+                _record(notes.setdefault(h, {}), _ask(entry, spec, h, list(sent)), now)
         for h in names:
             new = after_attempt(states[h], per[h], sent, cfg_hash, now, rng.random(), secrets=sealed)
             new = hosts.after(states[h], new, per[h], sent)
@@ -218,8 +224,8 @@ def _live_check(entry: Any, spec: Any, rule: str, hostname: str, state: EntrySta
     lost) is repaired now; one the provider is still publishing after our update is given time; one that a
     repair did not fix is reported, not re-sent (the provider would only answer nochg again)."""
     from natlink.ddns import live  # dnspython loads only when a record is checked
-    where = live.target(entry.options, spec)
-    records = live.lookup_all(live.fqdn(hostname, spec), list(known), **where)
+    records = _ask(entry, spec, hostname, list(known))
+    _record(note, records, now)
     drifted = live.drift(records, known)
     if not drifted:
         note.pop("drift_repair", None)
@@ -242,6 +248,19 @@ def _live_check(entry: Any, spec: Any, rule: str, hostname: str, state: EntrySta
     log.warning("ddns %s: drift: %s; repairing", entry.name, sentence)
     addresses = {f: known[f] for f in drifted} if rule == SEPARATE else dict(known)
     return Decision("update", f"drift: {sentence}", addresses), "", [sentence]
+
+
+def _ask(entry: Any, spec: Any, hostname: str, families: list[int]) -> list[Any]:
+    """The name's live records, one per family, as its zone's authoritative server answers them."""
+    from natlink.ddns import live  # dnspython loads only when a record is checked
+    return live.lookup_all(live.fqdn(hostname, spec), families, **live.target(entry.options, spec))
+
+
+def _record(note: dict[str, Any], records: list[Any], now: float) -> None:
+    """Keep the authoritative answer in the name's note when it is worth a write (authoritative.changed)."""
+    fresh = authoritative.answer(records, now)
+    if authoritative.changed(note.get(authoritative.KEY), fresh):
+        note[authoritative.KEY] = fresh
 
 
 def _remember(note: dict[str, Any], old: EntryState, new: EntryState, decision: Decision, now: float) -> None:

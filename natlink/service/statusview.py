@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from natlink.config import Config, default_state_dir, find_config_path
+from natlink.ddns.authoritative import for_status
 from natlink.ddns.policy import stopped_hint
 from natlink.durations import format_duration
 from natlink.service.health import STATE_KEY, liveness, pid_alive
@@ -77,11 +78,14 @@ def gather(cfg: Config | None, store: StateStore, now: float | None = None,
 
     names = [(d.name, d.provider, list(d.hostnames)) for d in cfg.ddns] if cfg else [
         (k.removeprefix("ddns-"), None, None) for k in store.keys("ddns-")]
+    verify = {d.name: d.verify for d in cfg.ddns} if cfg else {}
     ddns = []
     for name, provider, hostnames in names:
         rec = store.load(f"ddns-{name}") or {}
+        hostnames = hostnames or rec.get("hostnames") or []
         ddns.append({"name": name, "provider": provider or rec.get("provider"),
-                     "hostnames": hostnames or rec.get("hostnames") or [],
+                     "hostnames": hostnames, "authoritative": for_status(rec.get("hosts"), hostnames),
+                     "verify": verify.get(name),
                      "published": rec.get("published") or {}, "last_success": rec.get("last_success"),
                      "last_attempt": rec.get("last_attempt"), "outcome": rec.get("last_outcome"),
                      "message": rec.get("last_message"), "next_attempt": rec.get("next_attempt"),

@@ -195,15 +195,7 @@ def _ddns(d: dict[str, Any], run: _Run) -> Card:
     level = "bad" if d.get("stopped") else "good" if published else "warn"
     facts.append(run.fact("published", ", ".join(str(v) for v in published.values()) or "nothing yet",
                           d.get("last_success"), level))
-    auth = d.get("authoritative")
-    if isinstance(auth, dict) and auth.get("addresses"):
-        match = set(auth["addresses"]) == set(published.values())
-        facts.append(run.fact("authoritative answer", ", ".join(auth["addresses"]), auth.get("at"),
-                              "good" if match else "bad", "" if match else "differs from what was published"))
-    else:
-        facts.append(Fact("authoritative answer", "", None, False,
-                          "the state keeps no authoritative answer (with verify = true the DDNS round compares "
-                          "it, but does not record it); `natlink doctor` asks the server", "warn"))
+    facts += _authoritative(d, published, run)
     outcome = str(d.get("outcome") or "none yet")
     facts.append(run.fact("last attempt", f"{outcome}: {d.get('message') or ''}".rstrip(": "), d.get("last_attempt"),
                           "bad" if d.get("stopped") else "info"))
@@ -213,6 +205,33 @@ def _ddns(d: dict[str, Any], run: _Run) -> Card:
         facts.append(Fact("next attempt", "", _num(d["next_attempt"]), run.running,
                           "" if run.running else "the service is not running"))
     return Card(f"DDNS {d.get('name')}", facts, level, action=str(d.get("name")))
+
+
+def _authoritative(d: dict[str, Any], published: dict[str, Any], run: _Run) -> list[Fact]:
+    """Per name: what the zone's authoritative server answered and when; "unverified" with why when it was not
+    asked by this run, could not be asked, or answers something else than what was published."""
+    kept = d.get("authoritative") if isinstance(d.get("authoritative"), dict) else {}
+    names = list(d.get("hostnames") or []) or ["?"]
+    facts = []
+    for h in names:
+        label = "authoritative answer" + (f" ({h})" if len(names) > 1 else "")
+        a = kept.get(h)
+        if not isinstance(a, dict):
+            why = ("not asked: verify = false for this entry" if d.get("verify") is False else
+                   "not asked yet: the DDNS round asks the zone's server when verify = true; `natlink doctor` asks it")
+            facts.append(Fact(label, "", None, False, why, "warn"))
+            continue
+        if a.get("problem"):
+            facts.append(Fact(label, "", _num(a.get("at")), False, f"could not be asked: {a['problem']}", "warn"))
+            continue
+        answered = a.get("addresses") if isinstance(a.get("addresses"), dict) else {}
+        mine = a.get("published") if isinstance(a.get("published"), dict) else published
+        differs = [f for f, ips in answered.items() if f in mine and list(ips) != [mine[f]]]
+        shown = ", ".join(ip for ips in answered.values() for ip in ips) or "no record"
+        where = f"from {a['server']}" if a.get("server") else ""
+        why = f"differs from what was published ({', '.join(str(mine[f]) for f in differs)})" if differs else where
+        facts.append(run.fact(label, shown, a.get("at"), "bad" if differs else "good", why))
+    return facts
 
 
 def _probes(probe: dict[str, Any], run: _Run) -> list[Card]:

@@ -195,3 +195,65 @@ def test_an_ipv4_only_provider_never_records_an_aaaa_it_did_not_send(tmp_path: P
     assert fake.problems == [] and fake.requests == [{"hostname": A, "myip": IP, "system": "dyndns"}]
     assert json.loads(store.path("ddns-d").read_text())["published"] == {"ipv4": IP}
     assert run(cfg, store, NOW + 300, v6=IP6).action == "skip" and len(fake.requests) == 1
+
+
+class CountingStore(StateStore):
+    """The real state store, counting its writes per key (writes must stay cheap)."""
+
+    def __init__(self, directory: Any) -> None:
+        super().__init__(directory)
+        self.saves: list[str] = []
+
+    def save(self, key: str, data: Any) -> None:
+        self.saves.append(key)
+        super().save(key, data)
+
+
+def kept(store: StateStore, host: str = A) -> Any:
+    return json.loads(store.path("ddns-d").read_text())["hosts"][host].get("authoritative")
+
+
+@pytest.mark.parametrize("rounds", [
+    # (seconds after NOW, what knot holds before the round (None: unchanged), written?, kept addresses, kept at)
+    [(0, None, True, [IP], 0), (60, None, False, [IP], 0), (400, None, True, [IP], 400),
+     (460, "11.0.0.99", True, [IP], 460)],  # a drift is repaired: what the server answers after the repair
+    # the record deleted soon after the update (the provider may still be publishing): kept as it is, no record
+    [(0, None, True, [IP], 0), (100, "", True, [], 100), (160, None, False, [], 100)],
+])
+def test_the_authoritative_answer_is_kept_per_name_and_written_only_when_worth_it(
+        tmp_path: Path, httpserver: Any, knot: LocalKnot, rounds: list[tuple]) -> None:
+    fake = PublishingFake(knot, {}, ipv6_param="myip")
+    cfg, _ = setup_entry(tmp_path, httpserver, fake, "dyndns2", (A,),
+                         f'username = "{USER}"\nnameserver = "{knot.nameserver}"')
+    store = CountingStore(cfg.service.state_dir)
+    for after, holds, written, addresses, at in rounds:
+        if holds is not None:
+            knot.set(A, "A", *([holds] if holds else []))
+        before = len(store.saves)
+        run(cfg, store, NOW + after)
+        assert (len(store.saves) > before) is written, (after, store.saves)
+        assert len(store.saves) - before <= 1  # at most one write per entry per round
+        note = kept(store)
+        assert note["addresses"] == {"ipv4": addresses} and note["at"] == NOW + at
+        assert note["server"] == f"127.0.0.1:{knot.port}" and note["problem"] is None
+    assert PASSWORD not in store.path("ddns-d").read_text()
+
+
+def test_a_server_that_cannot_be_asked_is_kept_as_the_problem(tmp_path: Path, httpserver: Any,
+                                                               knot: LocalKnot) -> None:
+    fake = PublishingFake(knot, {}, ipv6_param="myip")
+    cfg, _ = setup_entry(tmp_path, httpserver, fake, "dyndns2", (A,),
+                         f'username = "{USER}"\nnameserver = "127.0.0.1:{_closed_port()}"')
+    store = CountingStore(cfg.service.state_dir)
+    assert run(cfg, store, NOW).action == "update" and knot.get(A, "A") == [IP]  # after the update, asked
+    note = kept(store)
+    assert "no answer" in note["problem"] and note["at"] == NOW and note["addresses"] == {}
+    assert run(cfg, store, NOW + 60).action == "skip" and store.saves == ["ddns-d"]  # the same problem: no write
+    assert kept(store) == note
+
+
+def _closed_port() -> int:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

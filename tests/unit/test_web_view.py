@@ -109,14 +109,42 @@ def test_probe_identity(identity, start, level):
     assert f.value.startswith(start) and f.level == level
 
 
-def test_ddns_authoritative_answer_unverified_unless_kept():
-    f = facts(build(doc(), PUBLICIP, [], NOW).ddns[0])
-    assert f["published"].value == "11.0.0.2" and f["published"].at == NOW - 20
-    assert f["authoritative answer"].value == "" and not f["authoritative answer"].current and "keeps no authoritative answer" in f["authoritative answer"].why
+KNOT = "10.0.0.53:5353"
+
+
+@pytest.mark.parametrize("kept, verify, value, current, level, why", [
+    (None, True, "", False, "warn", "not asked yet"),
+    (None, False, "", False, "warn", "verify = false"),
+    ({"addresses": {"ipv4": ["11.0.0.2"]}, "server": KNOT, "at": NOW - 3, "problem": None}, True,
+     "11.0.0.2", True, "good", f"from {KNOT}"),
+    ({"addresses": {"ipv4": ["11.0.0.9"]}, "server": KNOT, "at": NOW - 3, "problem": None}, True,
+     "11.0.0.9", True, "bad", "differs from what was published (11.0.0.2)"),
+    ({"addresses": {"ipv4": ["11.0.0.2"]}, "server": KNOT, "at": STARTED - 60, "problem": None}, True,
+     "11.0.0.2", False, "warn", "from an earlier run"),  # not asked by this run
+    ({"addresses": {}, "server": KNOT, "at": NOW - 3, "problem": "no answer from 10.0.0.53 (Timeout)"}, True,
+     "", False, "warn", "could not be asked: no answer from 10.0.0.53 (Timeout)"),
+    ({"addresses": {"ipv4": []}, "server": KNOT, "at": NOW - 3, "problem": None}, True,
+     "no record", True, "bad", "differs"),
+])
+def test_ddns_authoritative_answer(kept, verify, value, current, level, why):
     d = doc()
-    d["ddns"][0]["authoritative"] = {"addresses": ["11.0.0.9"], "at": NOW - 3}
-    auth = facts(build(d, PUBLICIP, [], NOW).ddns[0])["authoritative answer"]
-    assert auth.value == "11.0.0.9" and auth.level == "bad" and "differs" in auth.why
+    d["ddns"][0].update(verify=verify, authoritative={"a.example": {**kept, "published": {"ipv4": "11.0.0.2"}}}
+                        if kept else {})
+    f = facts(build(d, PUBLICIP, [], NOW).ddns[0])
+    assert f["published"].value == "11.0.0.2" and f["published"].at == NOW - 20
+    auth = f["authoritative answer"]
+    assert (auth.value, auth.current, auth.level) == (value, current, level) and why in auth.why, auth
+    assert auth.at == (kept or {}).get("at")
+
+
+def test_ddns_authoritative_answer_per_name():
+    d = doc()
+    d["ddns"][0].update(hostnames=["a.example", "b.example"], authoritative={
+        "b.example": {"addresses": {"ipv4": ["11.0.0.2"]}, "server": KNOT, "at": NOW - 3, "problem": None,
+                      "published": {"ipv4": "11.0.0.2"}}})
+    f = facts(build(d, PUBLICIP, [], NOW).ddns[0])
+    assert not f["authoritative answer (a.example)"].current
+    assert f["authoritative answer (b.example)"].value == "11.0.0.2" and f["authoritative answer (b.example)"].current
 
 
 def test_stopped_ddns_entry_shows_the_fix():

@@ -1,0 +1,48 @@
+"""PURE: what the zone's authoritative server answered for a DDNS name, as kept in its state document.
+
+Each name's note under "hosts" keeps {"addresses": {"ipv4": [...]}, "server", "at", "problem"}: the answer
+per family asked (or why it could not be asked). The state is saved only when the answer or its problem
+changed, or when the kept age is older than REFRESH (so the page's age never lags the truth by more than
+that, at the cost of at most one write per entry per round).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from natlink.ddns.policy import FAMILY_KEYS
+
+REFRESH = 300.0  # seconds: an unchanged answer is re-saved (its age refreshed) at most this often
+KEY = "authoritative"
+
+
+def answer(records: list[Any], now: float) -> dict[str, Any]:
+    """The note for one name from live.LiveRecord's (one per family asked)."""
+    problems = [r.problem for r in records if r.problem]
+    addresses = {FAMILY_KEYS[r.family]: sorted(r.addresses) for r in records if r.addresses is not None}
+    server = next((r.server for r in records if r.server and r.problem is None), "") or \
+        next((r.server for r in records if r.server), "")
+    return {"addresses": addresses, "server": server, "at": now, "problem": "; ".join(problems) or None}
+
+
+def changed(old: Any, new: dict[str, Any]) -> bool:
+    """Whether saving `new` over `old` would be worth a write: a different answer, server or problem, or an
+    age that would otherwise lag by REFRESH or more."""
+    if not isinstance(old, dict):
+        return True
+    same = all(old.get(k) == new.get(k) for k in ("addresses", "server", "problem"))
+    at = old.get("at")
+    return not same or not isinstance(at, (int, float)) or new["at"] - at >= REFRESH
+
+
+def for_status(hosts: Any, hostnames: list[str]) -> dict[str, dict[str, Any]]:
+    """hostname -> its kept answer (plus what that name has published), for `natlink status` and the page."""
+    if not isinstance(hosts, dict):
+        return {}
+    out = {}
+    for h in hostnames:
+        rec = hosts.get(h)
+        note = rec.get(KEY) if isinstance(rec, dict) else None
+        if isinstance(note, dict):
+            out[h] = {**note, "published": dict(rec.get("published") or {})}
+    return out
