@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ddns": ("ddns", "push the current public IP to the DDNS providers (only if it changed)"),
     "probe": ("probe", "check from outside that the mapped ports are reachable"),
     "run": ("run", "run the background service (mappings, DDNS, probes on a schedule and on events)"),
+    "reload": ("reload", "make the running service re-read its config and wait for its verdict"),
     "status": ("status", "show the last known state of everything, from the state directory"),
     "alert": ("alert", "send a test alert through every configured channel (--test) and say which worked"),
     "reflector": ("reflector", "run the outside dial-back helper used by `natlink probe`"),

@@ -106,13 +106,14 @@ def test_service_unit_settings():
 
 
 def test_reload_validates_before_signalling():
-    """D3: `systemctl reload` runs check-config on the same file first; a rejected config fails the reload."""
+    """D3: `systemctl reload` runs check-config on the same file first, then `natlink reload`, which signals the
+    service and fails the reload when the service itself rejects the config (a broken credential)."""
     s = unit("natlink.service")["Service"]
     first, *_, last = s["ExecReload"]
     config = re.search(r" -c (\S+) ", one(s, "ExecStart"))
     # systemd 252 gives ExecReload= an unreadable $CREDENTIALS_DIRECTORY: check-config runs without it
     assert config and first == f"/usr/bin/env -u CREDENTIALS_DIRECTORY /usr/local/bin/natlink -c {config.group(1)} check-config"
-    assert last == "/bin/kill -HUP $MAINPID"
+    assert last == f"/usr/local/bin/natlink -c {config.group(1)} reload --pid $MAINPID"
 
 
 def test_config_error_does_not_restart_forever():

@@ -106,6 +106,13 @@ class Health:
             # busy, delaying the next trigger (a router reboot's repair waited 6 s under disk load)
             self._store.save(STATE_KEY, self.snapshot(), durable=False)
 
+    def reloaded(self, ok: bool, error: str | None) -> None:
+        """The verdict on the last SIGHUP, counted: `natlink reload` (systemd's ExecReload=) waits for a count
+        above the one it saw before signalling, and fails the reload when the service rejected the config."""
+        with self._lock:
+            count = int((self.doc.get("reload") or {}).get("count", 0)) + 1
+            self.doc["reload"] = {"count": count, "at": time.time(), "ok": ok, "error": error}
+
     def mark_stopped(self) -> None:
         with self._lock:
             self.doc["running"] = False
@@ -128,6 +135,20 @@ def liveness(doc: dict[str, Any] | None, now: float, pid_alive: bool) -> str:
     if not isinstance(beat, (int, float)) or now - beat > STALE_AFTER:
         return "hung"
     return "running"
+
+
+def reload_count(doc: dict[str, Any] | None) -> int:
+    """PURE: how many reloads the service in this health document has judged (0 before the first)."""
+    count = ((doc or {}).get("reload") or {}).get("count")
+    return count if isinstance(count, int) and not isinstance(count, bool) else 0
+
+
+def reload_verdict(doc: dict[str, Any] | None, pid: int, seen: int) -> dict[str, Any] | None:
+    """PURE: the service's verdict on a reload asked after it had judged ``seen`` reloads, or None while it has
+    not judged it (or the document is another process's: a restarted service counts from 0 again)."""
+    if not doc or doc.get("pid") != pid or reload_count(doc) <= seen:
+        return None
+    return dict(doc["reload"])
 
 
 def pid_alive(pid: Any) -> bool:

@@ -335,6 +335,11 @@ class Service:
         except NatlinkError as exc:
             log.error("%s", exc)
 
+    def _judged_reload(self, ok: bool, error: str | None) -> None:
+        """Recorded and saved at once: `natlink reload` (ExecReload=) is waiting for this verdict."""
+        self.health.reloaded(ok, error)
+        self._save_health()
+
     def metrics_page(self) -> str:
         return render(self.health.snapshot(), self.facts)
 
@@ -576,6 +581,7 @@ class Service:
             new = load_config(str(self.cfg.path) if self.cfg.path else None)
         except NatlinkError as exc:
             log.error("reload rejected, the running config stays in use: %s", exc)
+            self._judged_reload(False, str(exc))
             self.notifier.ready(f"reload rejected: {exc.message}")
             return False
         if new.service.state_dir != self.cfg.service.state_dir:
@@ -605,6 +611,7 @@ class Service:
                 log.error("%s", exc)
         self._reload_web(old)
         log.info("reloaded %s", new.path)
+        self._judged_reload(True, None)
         self.notifier.ready("reloaded")
         self.trigger({MAPPINGS, DDNS, PROBE}, "config reloaded")
         return True
