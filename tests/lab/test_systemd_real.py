@@ -234,6 +234,31 @@ def test_reload_good_and_bad(box):
     box.run("systemctl", "reload", "natlink")
 
 
+def test_reload_with_a_missing_credential_fails_and_keeps_the_old_config(box):
+    """D3 for what check-config cannot see (ExecReload= gets no credentials): the service itself rejects the
+    config, and `natlink reload` (the second ExecReload=) turns its verdict into a failed `systemctl reload`."""
+    pid = main_pid(box)
+    since = box.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+    box.write("/etc/natlink/config.toml", GOOD.replace('password_credential = "dyn-password"',
+                                                       'password_credential = "dyn-missing"'))
+    bad = box.run("systemctl", "reload", "natlink", check=False)
+    assert bad.returncode != 0
+    props = box.show("natlink.service", "ActiveState", "MainPID")
+    assert props == {"ActiveState": "active", "MainPID": str(pid)}
+    log = wait_for("the reload's failure in the journal",
+                   lambda: "Reload failed for natlink.service" in (t := journal(box, "-u", "natlink", "--since",
+                                                                                since)) and t)
+    # the service's reason, logged by the service and repeated by `natlink reload` (its stderr)
+    assert "reload rejected, the running config stays in use" in log and "dyn-missing" in log
+    assert f"natlink service (pid {pid}) rejected the new config" in log and PASSWORD not in log
+    assert "natlink_up 1" in http_get(box, "http://127.0.0.1:9877/metrics")[1]  # the old config still runs
+    box.write("/etc/natlink/config.toml", GOOD)
+    box.run("systemctl", "reload", "natlink")  # returns once the service said it took the config
+    wait_for("the accepted reload in the journal",  # stdout reaches the journal on its own stream, maybe later
+             lambda: f"natlink service (pid {pid}) reloaded its config" in journal(box, "-u", "natlink", "--since",
+                                                                                   since))
+
+
 def test_oneshot_beside_the_service_keeps_the_state_writable(box):
     """D1: a one-shot started while the service runs is refused (one natlink per state directory), and since both
     units' dynamic users are one UID, its start does not chown the shared state directory away from the service."""

@@ -15,7 +15,7 @@ _natlink() {
         esac
     done
     if [[ -z "$cmd" ]]; then
-        COMPREPLY=( $(compgen -W "init check-config doctor map unmap mappings ip ddns probe run status alert reflector demo -h --help --version -c --config --json -v --verbose -q --quiet" -- "$cur") )
+        COMPREPLY=( $(compgen -W "init check-config doctor map unmap mappings ip ddns probe run reload status alert reflector demo -h --help --version -c --config --json -v --verbose -q --quiet" -- "$cur") )
         return
     fi
     case "$cmd" in
@@ -29,6 +29,7 @@ _natlink() {
         ddns) opts="-h --help --force" ;;
         probe) opts="-h --help --no-listen --save" ;;
         run) opts="-h --help --once --no-events" ;;
+        reload) opts="-h --help --pid --timeout" ;;
         status) opts="-h --help" ;;
         alert) opts="-h --help --test" ;;
         reflector) opts="-h --help --listen --token-file --rate --token-rate --max-ports --max-timeout --max-body --max-connections --connections-per-address --request-timeout --hold-per-client --hold-total --hold-max --tls-cert --tls-key --insecure-http --trusted-proxy --metrics" ;;
