@@ -37,6 +37,19 @@ def outside(cfg: Any, mapping: Any) -> tuple[str, str] | None:
     return (got.outcome if got else "error"), answer.address
 
 
+def reuse_probes(results: list[CheckResult]) -> Any:
+    """A dial for ipv6_checks that takes link 8's IPv6 probe of the mapping (the prober dials back IPv6 for
+    mappings with ipv6), so one doctor run asks the reflector once per family; outside() when link 8 has none."""
+    def dial(cfg: Any, mapping: Any) -> tuple[str, str] | None:
+        for r in results:
+            d = r.data
+            if r.link == 8 and r.check == "probe" and d.get("family") == "ipv6" and d.get("mapping") == mapping.name:
+                outcome = str(d.get("outcome") or "error")
+                return outcome, str(d.get("seen_as") or "") if outcome != "error" else str(d.get("detail") or "")
+        return outside(cfg, mapping)
+    return dial
+
+
 def ipv6_checks(cfg: Any, store: Any, *, dial: Any = outside) -> list[CheckResult]:
     if not wanted(cfg):
         return []

@@ -157,9 +157,10 @@ def run_checks(cfg: Config, *, nat_timeout: NatTimeout | None = None, hairpin: b
             host.append(nat_timeout_check(nat_timeout))
         stream.add(host, complete=(9,))
         results += blocked + host + services + router_f.result()
-        from natlink.doctor.checks_ipv6 import ipv6_checks
+        from natlink.doctor.checks_ipv6 import ipv6_checks, reuse_probes
 
-        ipv6 = ipv6_checks(cfg, store)  # after link 8: the IPv4 probe and the IPv6 dial-back never overlap
+        # after link 8, whose IPv6 probe it reuses (or dials then): the two dial-backs never overlap
+        ipv6 = ipv6_checks(cfg, store, dial=reuse_probes(results))
         stream.add(ipv6, complete=(10,))
         results += ipv6
     except BaseException:
