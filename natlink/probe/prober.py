@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 GREETING_WINDOW = 0.3  # how long a service gets to speak first when read from inside
 GREETING_MAX = 128
+# A router on the LAN answers its WAN address in milliseconds: it gets this head start so a CGNAT line is found
+# before anything is dialled; one slower than this (or absent) no longer delays the dial-back.
+ROUTER_HEAD_START = 0.3
 MAX_PORTS_PER_REQUEST = 32  # a reflector's default cap: one request for up to 32 targets
 
 __all__ = ["ProbeResult", "Verdict", "Target", "probe_all", "resolve_targets", "exit_code"]
@@ -157,7 +160,8 @@ def _forwarding(facts: RouterFacts | None, t: Target) -> tuple[bool | None, str 
 
 
 def _wan_sentences(report: Any, facts: RouterFacts | None) -> tuple[str | None, str | None]:
-    """(cgnat problem, double-NAT note) from a PublicIpReport and/or the router's own WAN address."""
+    """(cgnat problem, double-NAT note) from a PublicIpReport and/or the router's own WAN address; the cgnat
+    sentence without the part saying whether a dial-back was attempted (the caller knows)."""
     verdict = getattr(report, "verdict", None) if report is not None else None
     wan = getattr(report, "router_wan_ipv4", None) if report is not None else None
     if wan is None and facts is not None and facts.answered:
@@ -167,7 +171,7 @@ def _wan_sentences(report: Any, facts: RouterFacts | None) -> tuple[str | None, 
     if verdict == "cgnat" or kind in hopeless:
         problem = (explain_wan(wan) if kind in hopeless else None) or getattr(report, "problem", None) or \
             "your ISP uses carrier-grade NAT: port mappings cannot be reached from the internet"
-        return problem + " (no outside dial-back was attempted)", None
+        return problem, None
     if verdict == "double-nat" or kind is AddrKind.PRIVATE:
         return None, (explain_wan(wan) if kind is AddrKind.PRIVATE else None) or \
             "another NAT is in front of your router (double NAT): map the port there too"
@@ -262,6 +266,25 @@ class _Job:
     outside: Outside = field(default_factory=Outside)
     read: int = 0
     inside: Target | None = None  # the target at this host's global IPv6 address (ipv6 jobs of an ipv6 mapping)
+    dialled: bool = False  # the outside was asked (the CGNAT sentence must say so)
+
+
+@dataclass(frozen=True)
+class WanView:
+    """What this run learnt of the router's WAN address, and when relative to the dial-back."""
+
+    cgnat: str | None = None
+    double_nat: str | None = None
+    unverified: str | None = None  # set when the router never answered: why the WAN address is unverified
+
+
+def _wan_view(report: Any, facts: RouterFacts | None, asked: bool) -> WanView:
+    cgnat, double_nat = _wan_sentences(report, facts)
+    if report is None and asked and (facts is None or not facts.answered):
+        why = "the router had not answered yet" if facts is None else "the router did not answer"
+        return WanView(unverified=f"the router's WAN address is unverified ({why}), so CGNAT is neither "
+                                  "confirmed nor ruled out; `natlink ip` checks it")
+    return WanView(cgnat, double_nat)
 
 
 def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, report: Any = None, *,
@@ -296,12 +319,15 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
         tlist = [_resolve_auto(t) for t in tlist]
         six = _ipv6_targets(cfg, tlist)
         views = _inside_views(pool, tlist + list(six.values()), listen, hub)
-        # The CGNAT decision needs the router's WAN address before anything is dialled.
-        facts = wan_f.result() if wan_f is not None else None
-        cgnat, double_nat = _wan_sentences(report, facts)
+        # A hairpin dial needs the router's address; otherwise the router gets a head start (a CGNAT answer
+        # then skips the dial) and the dial-back does not wait for a router that is slow or absent.
+        facts = _router_answer(wan_f, None if _needs_wan(tlist) else ROUTER_HEAD_START)
+        cgnat = _wan_sentences(report, facts)[0]
         try:
             jobs = _jobs(cfg, tlist, report, facts, views, six, bool(cgnat))
             runnable = [j for j in jobs if not (cgnat and j.family == "ipv4" and j.target.via != "hairpin")]
+            for j in runnable:
+                j.dialled = True
             _run_outside(pool, runnable, views, tokens)
         finally:
             listeners = [v.listener for v in views.values() if v.listener is not None]
@@ -310,16 +336,35 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
             for listener in listeners:
                 listener.stop()
             hub.close()
-    # Failures get the router's table for a sharper sentence (within the probe's time budget); successes don't wait.
     needs_table = any(j.outside.outcome != "open" for j in jobs)
+    if facts is None and wan_f is not None and (needs_table or wan_f.done()):
+        # A failure may be explained by CGNAT: the router's late answer is waited for within the time budget.
+        facts = _router_answer(wan_f, max(0.0, budget_end - time.monotonic()))
+    wan = _wan_view(report, facts, wan_f is not None)
+    # Failures get the router's table for a sharper sentence (within the probe's time budget); successes don't wait.
     if table_f is not None and (needs_table or table_f.done()):
         try:
             table = table_f.result(timeout=max(0.0, budget_end - time.monotonic()))
         except TimeoutError:
             table = None
         facts = replace(facts, table=table) if facts is not None else RouterFacts(table=table)
-    results = [_judge(j, views, facts, cgnat, double_nat, started) for j in jobs]
+    results = [_judge(j, views, facts, wan, started) for j in jobs]
     return cross_check(results)
+
+
+def _needs_wan(tlist: list[Target]) -> bool:
+    """A hairpin target without an IP address dials the router's WAN address: it must wait for the router."""
+    return any(t.via == "hairpin" and not (t.host and _is_ip(t.host)) for t in tlist)
+
+
+def _router_answer(wan_f: Future[RouterFacts] | None, wait: float | None) -> RouterFacts | None:
+    """The router's answer when it came within `wait` seconds (None: until the router's own timeout)."""
+    if wan_f is None:
+        return None
+    try:
+        return wan_f.result(timeout=wait)
+    except TimeoutError:
+        return None
 
 
 def _background(fn: Any, *args: Any) -> Future[Any]:
@@ -505,7 +550,7 @@ def _hairpin_job(job: _Job) -> None:
 
 
 def _judge(job: _Job, views: dict[tuple[str, int, str], InsideView], facts: RouterFacts | None,
-           cgnat: str | None, double_nat: str | None, started: float) -> ProbeResult:
+           wan: WanView, started: float) -> ProbeResult:
     t, out = job.target, job.outside
     key = _inside_key(job.inside or t)
     view = views.get(key) if key and (job.family == "ipv4" or job.inside) else None
@@ -515,18 +560,18 @@ def _judge(job: _Job, views: dict[tuple[str, int, str], InsideView], facts: Rout
     # the router's table holds IPv4 port mappings only: it says nothing about an IPv6 pinhole
     forwards, elsewhere = _forwarding(facts, t) if t.via != "hairpin" and job.family == "ipv4" else (None, None)
     seen = out.seen_as if t.via != "hairpin" else None
-    wan_problem = cgnat
+    wan_problem = _cgnat_sentence(wan.cgnat, job) if job.family == "ipv4" and t.via != "hairpin" else None
     if not wan_problem and seen and classify(seen) is AddrKind.CGNAT and t.via != "hairpin":
         wan_problem = explain_wan(seen)  # the outside saw us from a CGNAT address: it is not outside the CGN
     obs = Observation(
         name=t.name, via=t.via, protocol=t.protocol, family=job.family, external_port=_dial_port(job),
         public_address=job.public_address,
         internal=(job.inside or t).internal, inside=inside,
-        outcome=out.outcome if not (wan_problem and job.family == "ipv4" and t.via != "hairpin") else "not-tried",
+        outcome=out.outcome if job.dialled else "not-tried",
         error=out.error, nonce_seen=nonce_seen,
         greeting_inside=view.greeting if view else None,
         greeting_outside=out.data if (view and view.greeting) else None,
-        listener_hits=listener.hits if listener else 0, wan_problem=wan_problem, double_nat=double_nat,
+        listener_hits=listener.hits if listener else 0, wan_problem=wan_problem, double_nat=wan.double_nat,
         router_forwards=forwards, router_forwards_to=elsewhere,
         name_mismatch=_name_mismatch(t, seen, job.family),
     )
@@ -539,9 +584,25 @@ def _judge(job: _Job, views: dict[tuple[str, int, str], InsideView], facts: Rout
         extra["mapping"] = t.mapping
     if view and view.note:
         extra["inside_note"] = view.note
+    if wan.unverified and job.family == "ipv4" and t.via != "hairpin":
+        extra["wan_address"] = wan.unverified
+        if result.verdict in (Verdict.TIMEOUT, Verdict.UNREACHABLE):  # the failures CGNAT would also explain
+            result = replace(result, detail=f"{result.detail}; {wan.unverified}")
     if out.error and result.verdict is not Verdict.CHECKER_ERROR:
         extra["error"] = out.error
     return replace(result, extra=extra) if extra else result
+
+
+def _cgnat_sentence(cgnat: str | None, job: _Job) -> str | None:
+    """The CGNAT sentence saying truthfully whether this target was dialled. A router that said CGNAT only after
+    the dial-back started does not outvote a dial-back that reached this host."""
+    if not cgnat:
+        return None
+    if not job.dialled:
+        return cgnat + " (no outside dial-back was attempted)"
+    if job.outside.outcome == "open":
+        return None
+    return f"{cgnat} (the router said so after the outside dial-back had started; it got: {job.outside.outcome})"
 
 
 def _name_mismatch(t: Target, seen: str | None, family: str) -> str | None:
