@@ -6,7 +6,8 @@ collected for a short window (Tailscale's portmapper uses 250 ms): miniupnpd hol
 ms while NAT-PMP answers in a few, so whoever stops at the first answer never sees UPnP, the only protocol
 that can list the table. The window ends early once every protocol has answered or refused. When nothing
 has answered by the window's end, the burst is resent on the RFC 6886/6887 schedule (250 ms doubling)
-until the timeout, so a lossy link still finds the router.
+until the timeout, so a lossy link still finds the router; once something answers such a resend, the others
+get GRACE more to answer the same burst.
 
 SSDP answers from any host but the gateway are ignored (another LAN device must not become "the router");
 a LOCATION naming another host than the gateway is re-pointed at the gateway (as Tailscale does).
@@ -28,6 +29,9 @@ from natlink.portmap.udp import PORT
 log = logging.getLogger(__name__)
 
 WINDOW = 0.25
+# After the window, answers to the same (re)sent burst still get this long once the first one arrived: a resend
+# past the window would otherwise keep only the fastest protocol and call the others "not waited for".
+GRACE = 0.05
 ANSWERED, REFUSED, SILENT, FAILED = "answered", "refused", "silent", "failed"
 
 
@@ -189,11 +193,13 @@ def burst(gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: flo
 
         send_all()
         resend_at, wait = started + 0.25, 0.5
+        first_answer: float | None = None
         while True:
             now = time.monotonic()
             if all(h.state in (ANSWERED, REFUSED, FAILED) for h in heard.values()) and not _pending(checker, heard):
                 break
-            if now >= deadline or (now >= started + window and disc.answered):
+            collected = first_answer is not None and now >= max(started + window, first_answer + GRACE)
+            if now >= deadline or (collected and disc.answered):
                 break
             if now >= resend_at:
                 send_all()
@@ -201,12 +207,16 @@ def burst(gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: flo
             until = min(resend_at, deadline)
             if now < started + window:
                 until = min(until, started + window)  # look again when the window closes
+            if first_answer is not None:
+                until = min(until, max(started + window, first_answer + GRACE))
             ready, _, _ = select.select([*socks.all(), wake_r], [], [], max(0.0, until - now))
             for sock in ready:
                 if sock is wake_r:
                     wake_r.recv(64)
                     continue
                 _receive(sock, socks, heard, disc, gateway, started)
+            if first_answer is None and disc.answered:
+                first_answer = time.monotonic()
         disc.waited = time.monotonic() - started
         for h in heard.values():
             if h.state == SILENT and h.detail:
