@@ -25,14 +25,17 @@ def answer(records: list[Any], now: float) -> dict[str, Any]:
     return {"addresses": addresses, "server": server, "at": now, "problem": "; ".join(problems) or None}
 
 
-def changed(old: Any, new: dict[str, Any]) -> bool:
-    """Whether saving `new` over `old` would be worth a write: a different answer, server or problem, or an
-    age that would otherwise lag by REFRESH or more."""
+def changed(old: Any, new: dict[str, Any], since: float | None = None) -> bool:
+    """Whether saving `new` over `old` would be worth a write: a different answer, server or problem, an age
+    that would otherwise lag by REFRESH or more, or one from before `since` (the running service's start: the
+    page would call the answer "from an earlier run" although this run asked it)."""
     if not isinstance(old, dict):
         return True
     same = all(old.get(k) == new.get(k) for k in ("addresses", "server", "problem"))
     at = old.get("at")
-    return not same or not isinstance(at, (int, float)) or new["at"] - at >= REFRESH
+    if not same or not isinstance(at, (int, float)):
+        return True
+    return new["at"] - at >= REFRESH or (since is not None and at < since)
 
 
 def for_status(hosts: Any, hostnames: list[str]) -> dict[str, dict[str, Any]]:

@@ -73,16 +73,17 @@ def select_entries(cfg: Any, names: list[str] | None) -> list[Any]:
 
 def update_all(cfg: Any, store: Any, report: Any, force: bool = False, names: list[str] | None = None, *,
                now: float | None = None, rng: random.Random | None = None,
-               http_factory: Callable[[], HttpClient] | None = None) -> list[EntryResult]:
-    """Run one round over the selected entries (all when names is empty/None)."""
+               http_factory: Callable[[], HttpClient] | None = None, since: float | None = None) -> list[EntryResult]:
+    """Run one round over the selected entries (all when names is empty/None). since: when the running service
+    started (an authoritative answer kept from before it is re-saved, so the page sees this run asked it)."""
     entries = select_entries(cfg, names)
     rng = rng or random.Random()
     return [update_entry(e, store, report, force=force, now=time.time() if now is None else now, rng=rng,
-                         http_factory=http_factory) for e in entries]
+                         http_factory=http_factory, since=since) for e in entries]
 
 
 def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float, rng: random.Random,
-                 http_factory: Callable[[], HttpClient] | None = None) -> EntryResult:
+                 http_factory: Callable[[], HttpClient] | None = None, since: float | None = None) -> EntryResult:
     """One entry's round, name by name: each hostname has its own recap (hosts.py), so one name's fatal answer
     stops that name only."""
     key = f"ddns-{entry.name}"
@@ -119,7 +120,8 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
         decision = decide(state, want, cfg_hash, now, keepalive, force, values_hash)
         note = ""
         if decision.action == "skip" and entry.verify:
-            decision, note, drifted = _live_check(entry, spec, rule, h, state, notes.setdefault(h, {}), known, now)
+            decision, note, drifted = _live_check(entry, spec, rule, h, state, notes.setdefault(h, {}), known, now,
+                                                   since)
             drift_seen += drifted
         if not force:
             decision = cooldown(decision, state, now, spec.min_interval)
@@ -165,7 +167,7 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
             if problem:
                 verify_problems.append(problem)
             for h in changed:  # what the authoritative server answers now, for the status page
-                _record(notes.setdefault(h, {}), _ask(entry, spec, h, list(sent)), now)
+                _record(notes.setdefault(h, {}), _ask(entry, spec, h, list(sent)), now, since)
         for h in names:
             new = after_attempt(states[h], per[h], sent, cfg_hash, now, rng.random(), secrets=sealed)
             new = hosts.after(states[h], new, per[h], sent)
@@ -219,13 +221,13 @@ def _verify(provider: Any, entry: Any, sent: dict[int, str], secrets: dict[str, 
 
 
 def _live_check(entry: Any, spec: Any, rule: str, hostname: str, state: EntryState, note: dict[str, Any],
-                known: dict[int, str], now: float) -> tuple[Decision, str, list[str]]:
+                known: dict[int, str], now: float, since: float | None = None) -> tuple[Decision, str, list[str]]:
     """Before "unchanged": ask the zone's authoritative server. A record someone changed (or the provider
     lost) is repaired now; one the provider is still publishing after our update is given time; one that a
     repair did not fix is reported, not re-sent (the provider would only answer nochg again)."""
     from natlink.ddns import live  # dnspython loads only when a record is checked
     records = _ask(entry, spec, hostname, list(known))
-    _record(note, records, now)
+    _record(note, records, now, since)
     drifted = live.drift(records, known)
     if not drifted:
         note.pop("drift_repair", None)
@@ -256,10 +258,10 @@ def _ask(entry: Any, spec: Any, hostname: str, families: list[int]) -> list[Any]
     return live.lookup_all(live.fqdn(hostname, spec), families, **live.target(entry.options, spec))
 
 
-def _record(note: dict[str, Any], records: list[Any], now: float) -> None:
+def _record(note: dict[str, Any], records: list[Any], now: float, since: float | None) -> None:
     """Keep the authoritative answer in the name's note when it is worth a write (authoritative.changed)."""
     fresh = authoritative.answer(records, now)
-    if authoritative.changed(note.get(authoritative.KEY), fresh):
+    if authoritative.changed(note.get(authoritative.KEY), fresh, since):
         note[authoritative.KEY] = fresh
 
 

@@ -83,12 +83,16 @@ def update_ddns(cfg: Config, store: StateStore, report: Any, names: list[str] | 
     except for the entries in ``forced`` (the status page's "update now", like `natlink ddns --force NAME`)."""
     from natlink.ddns.updater import update_all
 
+    from natlink.service.health import STATE_KEY
+
+    since = (store.load(STATE_KEY) or {}).get("started")  # this service's start: see authoritative.changed
+    since = since if isinstance(since, (int, float)) else None
     forced = frozenset(n for n in forced if any(d.name == n for d in cfg.ddns))
     if not forced:
-        return list(update_all(cfg, store, report, force=False, names=names))
+        return list(update_all(cfg, store, report, force=False, names=names, since=since))
     rest = [d.name for d in cfg.ddns if d.name not in forced and (not names or d.name in names)]
-    results = list(update_all(cfg, store, report, force=True, names=sorted(forced)))
-    return results + (list(update_all(cfg, store, report, force=False, names=rest)) if rest else [])
+    results = list(update_all(cfg, store, report, force=True, names=sorted(forced), since=since))
+    return results + (list(update_all(cfg, store, report, force=False, names=rest, since=since)) if rest else [])
 
 
 def probe(cfg: Config, store: StateStore, report: Any, session: RouterSession | None = None) -> list[Any]:

@@ -31,20 +31,22 @@ def test_answer_recorded(records, addresses, server, problem):
 SAME = {"addresses": {"ipv4": ["11.0.0.2"]}, "server": KNOT, "at": NOW, "problem": None}
 
 
-@pytest.mark.parametrize("old, new, save", [
-    (None, SAME, True),  # never recorded
-    ("junk", SAME, True),
-    ({**SAME, "at": NOW - 60}, SAME, False),  # unchanged and recent: no write
-    ({**SAME, "at": NOW - REFRESH}, SAME, True),  # unchanged, but its age would lag: refresh
-    ({**SAME, "at": None}, SAME, True),
-    ({**SAME, "at": NOW - 60, "addresses": {"ipv4": ["11.0.0.9"]}}, SAME, True),  # the answer changed
-    ({**SAME, "at": NOW - 60}, {**SAME, "server": "10.0.0.54"}, True),
-    ({**SAME, "at": NOW - 60}, {**SAME, "addresses": {}, "problem": "timeout"}, True),  # now a problem
+@pytest.mark.parametrize("old, new, since, save", [
+    (None, SAME, None, True),  # never recorded
+    ("junk", SAME, None, True),
+    ({**SAME, "at": NOW - 60}, SAME, None, False),  # unchanged and recent: no write
+    ({**SAME, "at": NOW - 60}, SAME, NOW - 30, True),  # kept by an earlier run of the service: re-saved
+    ({**SAME, "at": NOW - 60}, SAME, NOW - 90, False),  # kept by this run
+    ({**SAME, "at": NOW - REFRESH}, SAME, None, True),  # unchanged, but its age would lag: refresh
+    ({**SAME, "at": None}, SAME, None, True),
+    ({**SAME, "at": NOW - 60, "addresses": {"ipv4": ["11.0.0.9"]}}, SAME, None, True),  # the answer changed
+    ({**SAME, "at": NOW - 60}, {**SAME, "server": "10.0.0.54"}, None, True),
+    ({**SAME, "at": NOW - 60}, {**SAME, "addresses": {}, "problem": "timeout"}, None, True),  # now a problem
     ({**SAME, "at": NOW - 60, "addresses": {}, "problem": "timeout"}, {**SAME, "addresses": {}, "problem": "timeout"},
-     False),  # the same problem again
+     None, False),  # the same problem again
 ])
-def test_changed(old, new, save):
-    assert changed(old, new) is save
+def test_changed(old, new, since, save):
+    assert changed(old, new, since) is save
 
 
 @pytest.mark.parametrize("hosts, names, out", [

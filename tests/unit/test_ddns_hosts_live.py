@@ -219,6 +219,8 @@ def kept(store: StateStore, host: str = A) -> Any:
      (460, "11.0.0.99", True, [IP], 460)],  # a drift is repaired: what the server answers after the repair
     # the record deleted soon after the update (the provider may still be publishing): kept as it is, no record
     [(0, None, True, [IP], 0), (100, "", True, [], 100), (160, None, False, [], 100)],
+    # the service restarted at +90 (since): its first round re-saves the answer, then it is quiet again
+    [(0, None, True, [IP], 0), (120, None, True, [IP], 120, 90), (180, None, False, [IP], 120, 90)],
 ])
 def test_the_authoritative_answer_is_kept_per_name_and_written_only_when_worth_it(
         tmp_path: Path, httpserver: Any, knot: LocalKnot, rounds: list[tuple]) -> None:
@@ -226,11 +228,11 @@ def test_the_authoritative_answer_is_kept_per_name_and_written_only_when_worth_i
     cfg, _ = setup_entry(tmp_path, httpserver, fake, "dyndns2", (A,),
                          f'username = "{USER}"\nnameserver = "{knot.nameserver}"')
     store = CountingStore(cfg.service.state_dir)
-    for after, holds, written, addresses, at in rounds:
+    for after, holds, written, addresses, at, *started in rounds:
         if holds is not None:
             knot.set(A, "A", *([holds] if holds else []))
         before = len(store.saves)
-        run(cfg, store, NOW + after)
+        run(cfg, store, NOW + after, since=NOW + started[0] if started else None)
         assert (len(store.saves) > before) is written, (after, store.saves)
         assert len(store.saves) - before <= 1  # at most one write per entry per round
         note = kept(store)
