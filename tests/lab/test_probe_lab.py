@@ -182,6 +182,41 @@ def test_cgnat_from_report_skips_the_dial(lab):
     assert "probed" not in reflector_log(lab)
 
 
+SILENT_GATEWAY = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5351))
+open(sys.argv[1] + ".bound", "w").close()
+while True:
+    s.recv(2048)
+    with open(sys.argv[1], "a") as fh:
+        fh.write("request\\n")
+"""
+
+
+def test_no_router_answering_neither_holds_the_probe_nor_claims_cgnat(lab):
+    """NAT-PMP asked at lan2, which swallows every request: the router never answers (router.timeout = 30 s)."""
+    start_reflector(lab)
+    upnp_map(lab, "lan", lab.lan_ip, 3389, 3390)
+    heard = os.path.join(lab.workdir, "gateway-heard")
+    lab.popen("lan2", [sys.executable, "-c", SILENT_GATEWAY, heard])
+    deadline = time.monotonic() + 10
+    while not os.path.exists(heard + ".bound") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cfg = write_config(lab, RDP_PROBE)
+    with open(cfg) as fh:
+        text = fh.read()
+    with open(cfg, "w") as fh:
+        fh.write(text.replace(f'igd_url = "{lab.igd_url}"',
+                              f'gateway = "{lab.lan2_ip}"\nprotocols = ["natpmp"]\ntimeout = 30'))
+    code, res, _ = probe(lab, cfg)
+    r = res["rdp"]
+    assert code == 0 and r["verdict"] == "verified" and r["identity"] == "nonce"
+    assert "the router's WAN address is unverified" in r["wan_address"] and "cgnat" not in r["detail"].lower()
+    assert os.path.exists(heard)  # the router was asked, and the verdict came without its answer
+    assert "probed" in reflector_log(lab)
+
+
 def test_reflector_dials_only_the_requester(lab):
     start_reflector(lab)
     svc = lab.tcp_service("lan2", 3389)  # a third party the reflector must never reach
