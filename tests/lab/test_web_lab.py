@@ -143,6 +143,30 @@ def test_the_four_links_live_update_check_now_and_a_stopped_service(lab, tmp_pat
     assert "Traceback" not in nl.log
 
 
+def test_after_a_restart_the_authoritative_answer_is_the_new_runs(lab, tmp_path):
+    """The unchanged path keeps writes rare, but an answer kept by the previous run is saved again by the new
+    run's first check: the page shows it as this run's, not "unverified — from an earlier run"."""
+    nl, _ = service_with_page(lab, tmp_path)
+    before = nl.state("ddns-home")
+    assert before["hosts"][HOST]["authoritative"]["addresses"] == {"ipv4": knot_a(lab)} == {"ipv4": [lab.wan_ip]}
+    assert nl.stop()[0] == 0, nl.log
+    restarted = time.time()
+    nl = start_natlink(lab, nl.config)
+    try:
+        wait_for(lambda: job_done(nl, "ddns", after=restarted), 20, "the new run's DDNS round")
+        after = nl.state("ddns-home")
+        assert after["last_attempt"] == before["last_attempt"]  # unchanged: nothing was sent to knot
+        assert after["hosts"][HOST]["authoritative"]["at"] >= restarted
+        url = f"http://127.0.0.1:{PORT}/"
+        wait_for(lambda: page_up(lab, url), 10, "the status page")
+        with chromium(lab) as driver:
+            driver.get(url)
+            wait_for(lambda: shows_knots_answer(lab, driver, lab.wan_ip), 5, "this run's authoritative answer")
+    finally:
+        nl.stop()
+    assert "Traceback" not in nl.log
+
+
 def test_a_lan_bind_needs_the_password_and_never_shows_it(lab, tmp_path):
     from selenium.webdriver.common.by import By
 
