@@ -15,7 +15,8 @@ H = "a.example"
 
 @pytest.mark.parametrize("records, addresses, server, problem", [
     ([LiveRecord(H, 4, frozenset({"11.0.0.2"}), KNOT)], {"ipv4": ["11.0.0.2"]}, KNOT, None),
-    ([LiveRecord(H, 4, frozenset({"11.0.0.2"}), KNOT), LiveRecord(H, 6, frozenset({"2001:db8::2", "2001:db8::1"}), KNOT)],
+    ([LiveRecord(H, 4, frozenset({"11.0.0.2"}), KNOT),
+      LiveRecord(H, 6, frozenset({"2001:db8::2", "2001:db8::1"}), KNOT)],
      {"ipv4": ["11.0.0.2"], "ipv6": ["2001:db8::1", "2001:db8::2"]}, KNOT, None),
     ([LiveRecord(H, 4, frozenset(), KNOT)], {"ipv4": []}, KNOT, None),  # NXDOMAIN / no A: an answer, "no record"
     ([LiveRecord(H, 4, None, KNOT, "no answer from 10.0.0.53:5353 (Timeout)")], {}, KNOT,
