@@ -23,6 +23,17 @@ from natlink.probe import echoip, hairpin, reflector_client
 from natlink.probe.dial import dial_tcp
 from natlink.probe.httpcall import CheckerError, families
 from natlink.probe.nonce_listener import NonceHub, NonceListener, try_listen
+from natlink.probe.wan_facts import (
+    RouterFacts,
+    WanView,
+    cgnat_sentence,
+    forwarding,
+    router_answer,
+    router_table,
+    router_wan,
+    wan_sentences,
+    wan_view,
+)
 from natlink.probe.verdicts import (
     Inside,
     Observation,
@@ -116,68 +127,6 @@ def _from_probe(cfg: Config, p: ProbeCfg) -> Target:
     return Target(name=p.name, via=p.via, protocol=p.protocol, external_port=parsed[1], probe=p, host=parsed[0])
 
 
-# --------------------------------------------------------------------------- router facts
-
-
-@dataclass
-class RouterFacts:
-    wan_ip: str | None = None  # "" = the router says it has none
-    answered: bool = False
-    table: list[Any] | None = None  # natlink.portmap.base.Mapping entries
-
-
-def _router_wan(router: Any) -> RouterFacts:
-    """The router's external address, through the caller's router session. Never raises."""
-    try:
-        wan = router.external_ip()
-        return RouterFacts(wan if wan is not None else "", True)
-    except (ImportError, NatlinkError, OSError) as exc:
-        log.debug("router WAN address unavailable: %s", exc)
-        return RouterFacts()
-
-
-def _router_table(router: Any) -> list[Any] | None:
-    """The router's mapping table read now (over UPnP whenever it answered discovery); None when unavailable."""
-    try:
-        return router.table()
-    except Exception as exc:  # a table we cannot read only weakens the diagnosis
-        log.debug("router table unavailable: %s", exc)
-        return None
-
-
-def _forwarding(facts: RouterFacts | None, t: Target) -> tuple[bool | None, str | None]:
-    """(router forwards this port here?, "ip:port" it forwards to when that is somewhere else)."""
-    if facts is None or facts.table is None:
-        return None, None
-    entry = next((m for m in facts.table if m.protocol == t.protocol and m.external_port == t.external_port), None)
-    if entry is None:
-        return False, None
-    if t.internal_ip is None:
-        return True, None
-    if entry.internal_ip == t.internal_ip and entry.internal_port == t.internal_port:
-        return True, None
-    return False, f"{entry.internal_ip}:{entry.internal_port}"
-
-
-def _wan_sentences(report: Any, facts: RouterFacts | None) -> tuple[str | None, str | None]:
-    """(cgnat problem, double-NAT note) from a PublicIpReport and/or the router's own WAN address; the cgnat
-    sentence without the part saying whether a dial-back was attempted (the caller knows)."""
-    verdict = getattr(report, "verdict", None) if report is not None else None
-    wan = getattr(report, "router_wan_ipv4", None) if report is not None else None
-    if wan is None and facts is not None and facts.answered:
-        wan = facts.wan_ip  # "" when the router says it has no external address (miniupnpd behind CGNAT)
-    kind = classify(wan) if wan is not None else None
-    hopeless = (AddrKind.CGNAT, AddrKind.RESERVED, AddrKind.INVALID)
-    if verdict == "cgnat" or kind in hopeless:
-        problem = (explain_wan(wan) if kind in hopeless else None) or getattr(report, "problem", None) or \
-            "your ISP uses carrier-grade NAT: port mappings cannot be reached from the internet"
-        return problem, None
-    if verdict == "double-nat" or kind is AddrKind.PRIVATE:
-        return None, (explain_wan(wan) if kind is AddrKind.PRIVATE else None) or \
-            "another NAT is in front of your router (double NAT): map the port there too"
-    return None, None
-
-
 # --------------------------------------------------------------------------- inside
 
 
@@ -269,24 +218,6 @@ class _Job:
     dialled: bool = False  # the outside was asked (the CGNAT sentence must say so)
 
 
-@dataclass(frozen=True)
-class WanView:
-    """What this run learnt of the router's WAN address, and when relative to the dial-back."""
-
-    cgnat: str | None = None
-    double_nat: str | None = None
-    unverified: str | None = None  # set when the router never answered: why the WAN address is unverified
-
-
-def _wan_view(report: Any, facts: RouterFacts | None, asked: bool) -> WanView:
-    cgnat, double_nat = _wan_sentences(report, facts)
-    if report is None and asked and (facts is None or not facts.answered):
-        why = "the router had not answered yet" if facts is None else "the router did not answer"
-        return WanView(unverified=f"the router's WAN address is unverified ({why}), so CGNAT is neither "
-                                  "confirmed nor ruled out; `natlink ip` checks it")
-    return WanView(cgnat, double_nat)
-
-
 def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, report: Any = None, *,
               listen: bool = True, router: Any = None) -> list[ProbeResult]:
     """Probe every target concurrently; a whole run takes about as long as its slowest target.
@@ -307,8 +238,8 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
         from natlink.portmap.session import RouterSession
 
         router = own = RouterSession.for_config(cfg)
-    wan_f: Future[RouterFacts] | None = _background(_router_wan, router) if report is None else None
-    table_f = _background(_router_table, router) if any(t.mapping for t in tlist) else None
+    wan_f: Future[RouterFacts] | None = _background(router_wan, router) if report is None else None
+    table_f = _background(router_table, router) if any(t.mapping for t in tlist) else None
     if own is not None:  # closed once the last router call is done (the table read may outlive this call)
         calls = [f for f in (wan_f, table_f) if f is not None]
         for f in calls:
@@ -321,8 +252,8 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
         views = _inside_views(pool, tlist + list(six.values()), listen, hub)
         # A hairpin dial needs the router's address; otherwise the router gets a head start (a CGNAT answer
         # then skips the dial) and the dial-back does not wait for a router that is slow or absent.
-        facts = _router_answer(wan_f, None if _needs_wan(tlist) else ROUTER_HEAD_START)
-        cgnat = _wan_sentences(report, facts)[0]
+        facts = router_answer(wan_f, None if _needs_wan(tlist) else ROUTER_HEAD_START)
+        cgnat = wan_sentences(report, facts)[0]
         try:
             jobs = _jobs(cfg, tlist, report, facts, views, six, bool(cgnat))
             runnable = [j for j in jobs if not (cgnat and j.family == "ipv4" and j.target.via != "hairpin")]
@@ -339,8 +270,8 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
     needs_table = any(j.outside.outcome != "open" for j in jobs)
     if facts is None and wan_f is not None and (needs_table or wan_f.done()):
         # A failure may be explained by CGNAT: the router's late answer is waited for within the time budget.
-        facts = _router_answer(wan_f, max(0.0, budget_end - time.monotonic()))
-    wan = _wan_view(report, facts, wan_f is not None)
+        facts = router_answer(wan_f, max(0.0, budget_end - time.monotonic()))
+    wan = wan_view(report, facts, wan_f is not None)
     # Failures get the router's table for a sharper sentence (within the probe's time budget); successes don't wait.
     if table_f is not None and (needs_table or table_f.done()):
         try:
@@ -355,16 +286,6 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
 def _needs_wan(tlist: list[Target]) -> bool:
     """A hairpin target without an IP address dials the router's WAN address: it must wait for the router."""
     return any(t.via == "hairpin" and not (t.host and _is_ip(t.host)) for t in tlist)
-
-
-def _router_answer(wan_f: Future[RouterFacts] | None, wait: float | None) -> RouterFacts | None:
-    """The router's answer when it came within `wait` seconds (None: until the router's own timeout)."""
-    if wan_f is None:
-        return None
-    try:
-        return wan_f.result(timeout=wait)
-    except TimeoutError:
-        return None
 
 
 def _background(fn: Any, *args: Any) -> Future[Any]:
@@ -558,9 +479,9 @@ def _judge(job: _Job, views: dict[tuple[str, int, str], InsideView], facts: Rout
     listener = view.listener if view else None
     nonce_seen = bool(listener and out.data and listener.line.strip() in out.data)
     # the router's table holds IPv4 port mappings only: it says nothing about an IPv6 pinhole
-    forwards, elsewhere = _forwarding(facts, t) if t.via != "hairpin" and job.family == "ipv4" else (None, None)
+    forwards, elsewhere = forwarding(facts, t) if t.via != "hairpin" and job.family == "ipv4" else (None, None)
     seen = out.seen_as if t.via != "hairpin" else None
-    wan_problem = _cgnat_sentence(wan.cgnat, job) if job.family == "ipv4" and t.via != "hairpin" else None
+    wan_problem = cgnat_sentence(wan.cgnat, job.dialled, job.outside.outcome) if job.family == "ipv4" and t.via != "hairpin" else None
     if not wan_problem and seen and classify(seen) is AddrKind.CGNAT and t.via != "hairpin":
         wan_problem = explain_wan(seen)  # the outside saw us from a CGNAT address: it is not outside the CGN
     obs = Observation(
@@ -591,18 +512,6 @@ def _judge(job: _Job, views: dict[tuple[str, int, str], InsideView], facts: Rout
     if out.error and result.verdict is not Verdict.CHECKER_ERROR:
         extra["error"] = out.error
     return replace(result, extra=extra) if extra else result
-
-
-def _cgnat_sentence(cgnat: str | None, job: _Job) -> str | None:
-    """The CGNAT sentence saying truthfully whether this target was dialled. A router that said CGNAT only after
-    the dial-back started does not outvote a dial-back that reached this host."""
-    if not cgnat:
-        return None
-    if not job.dialled:
-        return cgnat + " (no outside dial-back was attempted)"
-    if job.outside.outcome == "open":
-        return None
-    return f"{cgnat} (the router said so after the outside dial-back had started; it got: {job.outside.outcome})"
 
 
 def _name_mismatch(t: Target, seen: str | None, family: str) -> str | None:

@@ -15,7 +15,8 @@ import pytest
 
 from natlink.config import load_config
 from natlink.portmap.session import RouterSession
-from natlink.probe.prober import _cgnat_sentence, _Job, Outside, Target, probe_all
+from natlink.probe.prober import probe_all
+from natlink.probe.wan_facts import cgnat_sentence
 from natlink.probe.reflector import Reflector, ReflectorSettings
 
 ROUTER_TIMEOUT = 30  # the router look would hold a waiting probe this long
@@ -132,11 +133,6 @@ def test_a_failed_dial_back_never_claims_cgnat_when_the_router_is_silent(tmp_pat
 CGN = "your router's WAN address 100.64.0.2 is carrier-grade NAT"
 
 
-def _job(dialled: bool, outcome: str) -> _Job:
-    t = Target("svc", "reflector", "tcp", 3390, probe=None)  # type: ignore[arg-type]
-    return _Job(t, "ipv4", outside=Outside(outcome), dialled=dialled)
-
-
 @pytest.mark.parametrize("cgnat,dialled,outcome,expected", [
     (None, True, "timeout", None),
     (CGN, False, "error", CGN + " (no outside dial-back was attempted)"),
@@ -144,4 +140,4 @@ def _job(dialled: bool, outcome: str) -> _Job:
     (CGN, True, "open", None),  # the outside reached this host: a late router answer does not outvote that
 ])
 def test_cgnat_sentence_says_whether_the_dial_back_was_attempted(cgnat, dialled, outcome, expected):
-    assert _cgnat_sentence(cgnat, _job(dialled, outcome)) == expected
+    assert cgnat_sentence(cgnat, dialled, outcome) == expected

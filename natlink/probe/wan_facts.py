@@ -1,0 +1,118 @@
+"""What a probe run learnt of the router (its WAN address, its table) and the sentences that follow from it.
+
+natlink states as fact only what it saw in this run: a router that never answered leaves the WAN address
+unverified, and a CGNAT sentence says whether a dial-back was attempted.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from natlink.errors import NatlinkError
+from natlink.netaddr import AddrKind, classify, explain_wan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RouterFacts:
+    wan_ip: str | None = None  # "" = the router says it has none
+    answered: bool = False
+    table: list[Any] | None = None  # natlink.portmap.base.Mapping entries
+
+
+def router_wan(router: Any) -> RouterFacts:
+    """The router's external address, through the caller's router session. Never raises."""
+    try:
+        wan = router.external_ip()
+        return RouterFacts(wan if wan is not None else "", True)
+    except (ImportError, NatlinkError, OSError) as exc:
+        log.debug("router WAN address unavailable: %s", exc)
+        return RouterFacts()
+
+
+def router_table(router: Any) -> list[Any] | None:
+    """The router's mapping table read now (over UPnP whenever it answered discovery); None when unavailable."""
+    try:
+        return router.table()
+    except Exception as exc:  # a table we cannot read only weakens the diagnosis
+        log.debug("router table unavailable: %s", exc)
+        return None
+
+
+def forwarding(facts: RouterFacts | None, t: Any) -> tuple[bool | None, str | None]:
+    """(router forwards this port here?, "ip:port" it forwards to when that is somewhere else)."""
+    if facts is None or facts.table is None:
+        return None, None
+    entry = next((m for m in facts.table if m.protocol == t.protocol and m.external_port == t.external_port), None)
+    if entry is None:
+        return False, None
+    if t.internal_ip is None:
+        return True, None
+    if entry.internal_ip == t.internal_ip and entry.internal_port == t.internal_port:
+        return True, None
+    return False, f"{entry.internal_ip}:{entry.internal_port}"
+
+
+def wan_sentences(report: Any, facts: RouterFacts | None) -> tuple[str | None, str | None]:
+    """(cgnat problem, double-NAT note) from a PublicIpReport and/or the router's own WAN address; the cgnat
+    sentence without the part saying whether a dial-back was attempted (the caller knows)."""
+    verdict = getattr(report, "verdict", None) if report is not None else None
+    wan = getattr(report, "router_wan_ipv4", None) if report is not None else None
+    if wan is None and facts is not None and facts.answered:
+        wan = facts.wan_ip  # "" when the router says it has no external address (miniupnpd behind CGNAT)
+    kind = classify(wan) if wan is not None else None
+    hopeless = (AddrKind.CGNAT, AddrKind.RESERVED, AddrKind.INVALID)
+    if verdict == "cgnat" or kind in hopeless:
+        problem = (explain_wan(wan) if kind in hopeless else None) or getattr(report, "problem", None) or \
+            "your ISP uses carrier-grade NAT: port mappings cannot be reached from the internet"
+        return problem, None
+    if verdict == "double-nat" or kind is AddrKind.PRIVATE:
+        return None, (explain_wan(wan) if kind is AddrKind.PRIVATE else None) or \
+            "another NAT is in front of your router (double NAT): map the port there too"
+    return None, None
+
+
+@dataclass(frozen=True)
+class WanView:
+    """What this run learnt of the router's WAN address, and when relative to the dial-back."""
+
+    cgnat: str | None = None
+    double_nat: str | None = None
+    unverified: str | None = None  # set when the router never answered: why the WAN address is unverified
+
+
+def wan_view(report: Any, facts: RouterFacts | None, asked: bool) -> WanView:
+    cgnat, double_nat = wan_sentences(report, facts)
+    if report is None and asked and (facts is None or not facts.answered):
+        why = "the router had not answered yet" if facts is None else "the router did not answer"
+        return WanView(unverified=f"the router's WAN address is unverified ({why}), so CGNAT is neither "
+                                  "confirmed nor ruled out; `natlink ip` checks it")
+    return WanView(cgnat, double_nat)
+
+
+def router_answer(wan_f: Future[RouterFacts] | None, wait: float | None) -> RouterFacts | None:
+    """The router's answer when it came within `wait` seconds (None: until the router's own timeout)."""
+    if wan_f is None:
+        return None
+    try:
+        return wan_f.result(timeout=wait)
+    except TimeoutError:
+        return None
+
+
+def cgnat_sentence(cgnat: str | None, dialled: bool, outcome: str) -> str | None:
+    """The CGNAT sentence saying truthfully whether this target was dialled. A router that said CGNAT only after
+    the dial-back started does not outvote a dial-back that reached this host."""
+    if not cgnat:
+        return None
+    if not dialled:
+        return cgnat + " (no outside dial-back was attempted)"
+    if outcome == "open":
+        return None
+    return f"{cgnat} (the router said so after the outside dial-back had started; it got: {outcome})"
+
+
