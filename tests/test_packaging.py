@@ -45,8 +45,10 @@ def env_dir(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv with the wheel installed (its dependencies from the system): no checkout on its sys.path."""
     env_dir = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    # --ignore-installed: where natlink is installed system-wide too (as .ci/run does), pip would otherwise call it
+    # "already satisfied" through the system site-packages and put nothing (no `natlink` command) in the venv
     subprocess.run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install", "--no-deps",
-                    "-q", str(wheel)], check=True, capture_output=True, timeout=120)
+                    "--ignore-installed", "-q", str(wheel)], check=True, capture_output=True, timeout=120)
     return env_dir
 
 
