@@ -1,6 +1,6 @@
 """The one table of DDNS providers: config schema, presets, keep-alive, etiquette and IPv4/IPv6 rule per provider.
 
-config.py asks it which keys an entry takes, the updater asks it for defaults and the factory; nothing else
+config/load_ddns.py asks it which keys an entry takes, the updater asks it for defaults and the factory; nothing else
 keeps a list of providers. Importing this module imports no provider module (they load when an entry uses one).
 
 Adding a provider is one module plus one entry here:

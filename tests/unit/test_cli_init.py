@@ -59,7 +59,7 @@ def test_standard_places(euid, path, state) -> None:
 
 def test_no_config_file_gives_the_defaults_only_when_asked(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("NATLINK_CONFIG", raising=False)
-    monkeypatch.setattr("natlink.config.DEFAULT_PATHS", (tmp_path / "a.toml", tmp_path / "b.toml"))
+    monkeypatch.setattr("natlink.config.files.DEFAULT_PATHS", (tmp_path / "a.toml", tmp_path / "b.toml"))
     cfg = load_config(None, defaults_ok=True)
     assert cfg.path is None and cfg.router.lan_ip == "auto" and cfg.router.protocols == ("upnp", "natpmp", "pcp")
     with pytest.raises(Exception) as err:
