@@ -37,12 +37,3 @@ class ConfigError(NatlinkError):
 
 class UsageError(NatlinkError):
     exit_code = EXIT_USAGE
-
-
-class NotImplementedYet(NatlinkError):
-    """A subcommand whose capability has not landed yet."""
-
-    exit_code = EXIT_USAGE
-
-    def __init__(self, command: str) -> None:
-        super().__init__(f"'natlink {command}' is not implemented yet", "see the project's open issues")

@@ -64,10 +64,6 @@ def classify(addr: str | ipaddress.IPv4Address | ipaddress.IPv6Address | None) -
     return AddrKind.PUBLIC
 
 
-def is_public(addr: object) -> bool:
-    return classify(addr) is AddrKind.PUBLIC  # type: ignore[arg-type]
-
-
 def explain_wan(addr: str | None) -> str | None:
     """One plain sentence when a router WAN address means mappings cannot work; None when it is public."""
     kind = classify(addr)

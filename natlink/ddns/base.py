@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("success", "fatal", "transient")
-
 
 @dataclass(frozen=True)
 class ProviderResult:

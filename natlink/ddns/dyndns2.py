@@ -48,7 +48,7 @@ def endpoint(server: str, path: str) -> str:
     if "://" not in server:
         server = "https://" + server
     scheme, rest = server.split("://", 1)
-    host, slash, own_path = rest.partition("/")
+    host, _, own_path = rest.partition("/")
     return f"{scheme}://{host}/{own_path}" if own_path.strip("/") else f"{scheme}://{host}{path}"
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from natlink.lab.netns import ip, write_sysctl
 
 LAN_PREFIX = "2600:1:1::/64"
-RENUMBERED_PREFIX = "2600:1:2::/64"  # what the ISP hands out after a "reconnect" in ipv6_renumber()
 WAN_PREFIX = "2600:1:ff::/64"
 HOST_IID = {"lan": "::201", "lan2": "::99", "rtr": "::1"}  # interface identifiers on the LAN
 WAN_ROUTER_IID = "::2"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from natlink.errors import NatlinkError
 from natlink.ipv6addr import Selection, default_gateway6, read_addresses, select
@@ -149,9 +149,9 @@ class Context:
     protocols: tuple[str, ...]
     timeout: float = 2.0
 
-    def firewalls(self) -> list[tuple[str, Any]]:
+    def firewalls(self) -> list[tuple[str, Callable[[], Firewall]]]:
         """(protocol, factory) in router.protocols order; NAT-PMP has no IPv6."""
-        out: list[tuple[str, Any]] = []
+        out: list[tuple[str, Callable[[], Firewall]]] = []
         for p in self.protocols:
             if p == "pcp" and self.gateway6:
                 out.append(("pcp", lambda: PcpFirewall(PcpPinholes(self.gateway6 or "", self.source, self.timeout))))
@@ -230,7 +230,7 @@ def remove_pinholes(cfg: Any, store: Any, names: list[str] | None = None, *, roo
 def _apply(report: PinholeReport, steps: list[Step], ctx: Context, store: Any) -> None:
     owned = load_owned(store)
     candidates = ctx.firewalls()  # (protocol, factory), the working one first once found
-    current: Any = None
+    current: Firewall | None = None
     tried: list[str] = []
     for step in steps:
         outcome = None
@@ -270,7 +270,7 @@ def _apply(report: PinholeReport, steps: list[Step], ctx: Context, store: Any) -
         report.notes.append(f"pinholes not recorded in the state: {exc.message}")
 
 
-def _run(step: Step, fw: Any, candidates: list[tuple[str, Any]], ctx: Context) -> Outcome:
+def _run(step: Step, fw: Firewall | None, candidates: list[tuple[str, Callable[[], Firewall]]], ctx: Context) -> Outcome:
     try:
         if step.action == DELETE:
             h = step.have
@@ -306,7 +306,7 @@ def _run(step: Step, fw: Any, candidates: list[tuple[str, Any]], ctx: Context) -
         return Outcome(step, False, exc.message, exc.hint)
 
 
-def _by_via(via: str, candidates: list[tuple[str, Any]]) -> Any:
+def _by_via(via: str, candidates: list[tuple[str, Callable[[], Firewall]]]) -> Firewall:
     for name, factory in candidates:
         if name == via:
             return factory()

@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 SERVICE = "urn:schemas-upnp-org:service:WANIPv6FirewallControl:1"
 PROTO_NUM = {"tcp": 6, "udp": 17}
 MAX_BODY = 256 * 1024
-LEASE_MAX = 86400  # the service's LeaseTime range is 1..86400
 
 # WANIPv6FirewallControl:1 error codes -> (what it means, how to fix)
 ERRORS: dict[int, tuple[str, str]] = {

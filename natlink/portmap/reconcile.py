@@ -186,7 +186,7 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
     granted_ports: dict[str, int] = {}
     for step in the_plan.steps:
         t0 = time.monotonic()
-        action = _apply(step, router, owned, now, cfg)
+        action = _apply(step, router, owned, now)
         action.elapsed = time.monotonic() - t0
         report.actions.append(action)
         if action.ok and action.external_port:
@@ -222,7 +222,7 @@ def _joined(checker: threading.Thread | None, result: list[str | None]) -> str |
     return result[0] if result else None
 
 
-def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float, cfg: Config) -> Action:
+def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float) -> Action:
     if step.action == KEEP:
         port = step.have.external_port if step.have else None
         if step.have is not None and step.name not in owned and not step.foreign:
@@ -339,17 +339,17 @@ def unmap(cfg: Config, store: Any, names: list[str] | None = None, router: Route
           session: RouterSession | None = None) -> list[Action]:
     """Delete natlink's own mappings (all, or ``names``) that point at this host; never anyone else's."""
     if router is not None:
-        return _unmap(cfg, store, names, router)
+        return _unmap(store, names, router)
     own = session is None
     use = session or RouterSession.for_config(cfg, store)
     try:
-        return use.run(lambda r: _unmap(cfg, store, names, r))
+        return use.run(lambda r: _unmap(store, names, r))
     finally:
         if own:
             use.close()
 
 
-def _unmap(cfg: Config, store: Any, names: list[str] | None, router: Router) -> list[Action]:
+def _unmap(store: Any, names: list[str] | None, router: Router) -> list[Action]:
     owned = load_owned(store)
     wanted = set(names) if names else None
     steps: list[Step] = []
@@ -370,7 +370,7 @@ def _unmap(cfg: Config, store: Any, names: list[str] | None, router: Router) -> 
     actions = []
     for step in steps:
         t0 = time.monotonic()
-        action = _apply(step, router, owned, time.time(), cfg)
+        action = _apply(step, router, owned, time.time())
         action.elapsed = time.monotonic() - t0
         actions.append(action)
     for name in list(owned):  # records whose entries are already gone

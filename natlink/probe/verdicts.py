@@ -26,9 +26,6 @@ class Verdict(str, Enum):
 
 OK_VERDICTS = frozenset({Verdict.VERIFIED, Verdict.OPEN})
 
-# Raw outcomes of one connect attempt, as a dialer (reflector, hairpin) reports them.
-OUTCOMES = ("open", "refused", "timeout", "unreachable", "error")
-
 
 class Inside(str, Enum):
     """What is behind the internal address, as seen from this host before the outside connect."""

@@ -6,6 +6,7 @@ Both only *trigger* a look at the router; the data in them is not trusted (any L
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import ipaddress
 import logging
@@ -96,7 +97,7 @@ def parse_netlink_addr(data: bytes) -> list[AddrChange]:
 # --------------------------------------------------------------------------- listeners
 
 
-class _Listener:
+class _Listener(abc.ABC):
     """A socket read on a daemon thread until stop(); each datagram is handed to handle()."""
 
     name = "listener"
@@ -107,11 +108,13 @@ class _Listener:
         self._thread: threading.Thread | None = None
         self._stop_r, self._stop_w = socket.socketpair()
 
+    @abc.abstractmethod
     def open(self) -> socket.socket:
-        raise NotImplementedError
+        """The bound socket to read (OSError: the listener does not start)."""
 
+    @abc.abstractmethod
     def handle(self, data: bytes, sender: object) -> None:
-        raise NotImplementedError
+        """One datagram from ``sender``."""
 
     def start(self) -> bool:
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_gateway import FakeGateway, Quirks
+from fake_gateway import FakeGateway
 from natlink.config import parse_config
 from natlink.portmap import discover
 from natlink.portmap.natpmp import NatPmpClient
