@@ -73,11 +73,14 @@ def test_wheel_contains_the_status_page_files(wheel: Path) -> None:
 
 
 def test_the_user_agent_names_only_a_page_the_metadata_gives(env_dir: Path, tmp_path: Path) -> None:
+    """The installed package's agent is its version plus pyproject's Homepage when there is one, nothing else."""
     import tomllib
+
+    from natlink import __version__
 
     py = env_dir / "bin" / "python"
     agent = subprocess.run([str(py), "-c", "from natlink.ddns.http import USER_AGENT; print(USER_AGENT)"],
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     urls = tomllib.loads((REPO / "pyproject.toml").read_text())["project"].get("urls", {})
-    assert agent.startswith("natlink/") and "pypi.org" not in agent
-    assert all(u in agent for u in list(urls.values())[:1])
+    home = next((u for label, u in urls.items() if label.lower() == "homepage"), None)
+    assert agent == f"natlink/{__version__} (DDNS updater{'; ' + home if home else ''})"

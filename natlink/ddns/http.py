@@ -24,17 +24,23 @@ from natlink.secrets import Secret
 log = logging.getLogger(__name__)
 
 # dyndns2 providers ban generic agents ("badagent"); No-IP asks for name/version and a contact.
+def user_agent(version: str, project_urls: list[str]) -> str:
+    """PURE: "natlink/<version> (DDNS updater)", plus the Homepage from the package metadata's Project-URL
+    entries ("Homepage, https://...") when it names one. natlink has no web page of its own yet: none is
+    invented here, so the contact appears the day pyproject's [project.urls] gets a Homepage."""
+    page = next((url.strip() for label, _, url in (u.partition(",") for u in project_urls)
+                 if label.strip().lower() == "homepage" and url.strip()), None)
+    return f"natlink/{version} (DDNS updater{'; ' + page if page else ''})"
+
+
 def _user_agent() -> str:
-    """name/version and the project page from the installed package's metadata (Project-URL), never a page
-    guessed here; a checkout that is not installed has no page to name."""
     try:
         from importlib.metadata import PackageNotFoundError, metadata
 
         urls = metadata("natlink").get_all("Project-URL") or []
-    except (ImportError, PackageNotFoundError):
+    except (ImportError, PackageNotFoundError):  # a checkout that is not installed has no metadata
         urls = []
-    page = next((u.split(",", 1)[1].strip() for u in urls if "," in u), None)
-    return f"natlink/{__version__} (DDNS updater{'; ' + page if page else ''})"
+    return user_agent(__version__, urls)
 
 
 USER_AGENT = _user_agent()
