@@ -138,6 +138,10 @@ def run(ctx, args: argparse.Namespace) -> int:
     scheme = "https" if settings.tls_cert else "http"
     where = f"[{host}]" if ":" in host else host
     tokens = len(server.tokens)
+    # a server runs until stopped: its one document says where it listens (--listen :0 picks the port)
+    ctx.out.json({"ok": True, "url": f"{scheme}://{where}:{port}", "token_required": bool(tokens),
+                  "tokens": tokens, "rate": settings.rate, "max_ports": settings.max_ports,
+                  "trusted_proxies": list(settings.trusted_proxies), "metrics": args.metrics or None})
     ctx.out.note(f"natlink reflector on {scheme}://{where}:{port} "
                  f"(token {f'required, {tokens} known' if tokens else 'off'}, {settings.rate:g} requests/min per "
                  f"address, {settings.max_ports} ports per request"
