@@ -13,6 +13,9 @@ Modules, one job each:
   alerts.py    webhook / command alerts (the event taxonomy), rate-limited; heartbeat pings
   metrics.py   Prometheus text exposition (off by default)
   notify.py    sd_notify over $NOTIFY_SOCKET
-  runner.py    wires all of the above; signals; the main loop
+  runner.py    Service: wires all of the above; the schedule, event sources, the main loop, reload, stop
+  runs.py      the four job bodies as the service runs them (mappings, router poll, DDNS, probe)
+  surfaces.py  the metrics page, the status page's actions, heartbeat pings
+  wakeup.py    the main loop's wake-up: signals and stop/reload requests from any thread
   statusview.py  reads the state directory for `natlink status`
 """
