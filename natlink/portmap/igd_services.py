@@ -64,7 +64,7 @@ class Observed:
 
     @property
     def public(self) -> bool:
-        return self.connected and netaddr.is_public((self.external_ip or "").strip())
+        return self.connected and netaddr.classify((self.external_ip or "").strip()) is netaddr.AddrKind.PUBLIC
 
     def describe(self) -> str:
         if self.problem:
