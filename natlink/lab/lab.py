@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
-import ipaddress
 import os
 import secrets
 import signal
@@ -25,59 +23,24 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TypeVar
 
 from natlink.lab import probes, registry
-from natlink.lab.prereq import tool
 from natlink.lab.dns import Knot, TsigKey
 from natlink.lab.errors import LabError
 from natlink.lab.ipv6 import Ipv6Topology
-from natlink.lab.netns import (
-    add_netns,
-    add_veth,
-    call_in_netns,
-    enter_netns,
-    ip,
-    run_cmd,
-    write_sysctl,
-)
-from natlink.lab.prereq import check_prerequisites
+from natlink.lab.netns import call_in_netns, enter_netns, run_cmd
+from natlink.lab.prereq import check_prerequisites, tool
 from natlink.lab.procs import stop_process
-from natlink.lab.router import Miniupnpd, RouterConfig, flush_miniupnpd_chains, install_ruleset, set_port_blocked
+from natlink.lab.router import Miniupnpd, RouterConfig, install_ruleset
+from natlink.lab.scenarios import NetworkEvents
 from natlink.lab.services import TcpService
+from natlink.lab.topology import SCENARIOS, build_network, wan_host_for
 
 T = TypeVar("T")
 
 HOSTS = registry.HOST_NAMES
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """Default WAN addressing per scenario; miniupnpd's reaction to the address does the rest."""
-
-    wan_ip: str
-    wan_host_ip: str
-    prefix: int = 24
-    ipv6: bool = False  # a LAN /64 and a WAN /64 beside IPv4 (natlink.lab.ipv6)
-    ipv6_firewall_control: bool = True  # False: the router offers no pinholes (no WANIPv6FirewallControl, no PCP over IPv6)
-
-
-SCENARIOS = {
-    # 11.0.0.0/24 is not reserved, so miniupnpd treats it as a public address.
-    "normal": Scenario("11.0.0.2", "11.0.0.1"),
-    # Carrier-grade NAT: miniupnpd sees 100.64/10, reports no external IP and refuses mappings (501).
-    "cgnat": Scenario("100.64.0.2", "100.64.0.1"),
-    # Behind another home router: same miniupnpd behaviour, private WAN address.
-    "double-nat": Scenario("192.168.100.2", "192.168.100.1"),
-    # Public IPv4 and a public IPv6 prefix.
-    "dual-stack": Scenario("11.0.0.2", "11.0.0.1", ipv6=True),
-    # The common case today: no public IPv4 (CGNAT), but a public IPv6 prefix.
-    "cgnat-ipv6": Scenario("100.64.0.2", "100.64.0.1", ipv6=True),
-    # IPv6 is routed, but the router's IPv6 firewall cannot be opened from the LAN (pinholes off).
-    "ipv6-no-pinholes": Scenario("11.0.0.2", "11.0.0.1", ipv6=True, ipv6_firewall_control=False),
-}
 
 
 def _sigterm_to_exit(signum: int, frame: FrameType | None) -> None:
@@ -85,7 +48,7 @@ def _sigterm_to_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-class Lab:
+class Lab(NetworkEvents):
     """A disposable network-namespace test bed. Use as ``with Lab() as lab:``."""
 
     lan_ip = "10.0.1.201"
@@ -117,7 +80,7 @@ class Lab:
         preset = SCENARIOS[scenario]
         self.wan_ip = wan_ip or preset.wan_ip
         self.wan_prefix = preset.prefix
-        self.wan_host_ip = self._wan_host_for(self.wan_ip, preset)
+        self.wan_host_ip = wan_host_for(self.wan_ip, preset)
         self.dns_server = self.wan_host_ip
         self.with_knot = knot
         self.with_miniupnpd = miniupnpd
@@ -154,14 +117,6 @@ class Lab:
         self._stopped = False
 
     # ------------------------------------------------------------------ naming / attributes
-
-    @staticmethod
-    def _wan_host_for(wan_ip: str, preset: Scenario) -> str:
-        net = ipaddress.ip_network(f"{wan_ip}/{preset.prefix}", strict=False)
-        if ipaddress.ip_address(preset.wan_host_ip) in net and preset.wan_host_ip != wan_ip:
-            return preset.wan_host_ip
-        first = str(net.network_address + 1)
-        return first if first != wan_ip else str(net.network_address + 2)
 
     def ns(self, host: str) -> str:
         """Real netns name of ``host`` (lan, lan2, rtr, wan)."""
@@ -317,7 +272,7 @@ class Lab:
         atexit.register(self.stop)
         self._install_sigterm_handler()
         try:
-            self._build_network()
+            build_network(self)
             install_ruleset(self._router_cfg)
             self._knot = Knot(
                 ns=self.ns("wan"),
@@ -369,42 +324,6 @@ class Lab:
         with contextlib.suppress(ValueError):
             if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
                 signal.signal(signal.SIGTERM, _sigterm_to_exit)
-
-    def _build_network(self) -> None:
-        for host in self.hosts:
-            add_netns(self.ns(host))
-        rtr, lan, wan = self.ns("rtr"), self.ns("lan"), self.ns("wan")
-        # LAN: a bridge in the router carries 10.0.1.1; each LAN host hangs off a bridge port.
-        ip("link", "add", self.lan_bridge, "type", "bridge", "forward_delay", "0", "stp_state", "0", ns=rtr)
-        ip("addr", "add", f"{self.gateway}/{self.lan_prefix}", "dev", self.lan_bridge, ns=rtr)
-        ip("link", "set", self.lan_bridge, "up", ns=rtr)
-        # If br_netfilter is loaded on the host (Docker loads it), bridged LAN-to-LAN frames
-        # would hit the router's forward chain (policy drop). A home router's switch does not
-        # filter; the knobs are per netns.
-        for knob in ("iptables", "ip6tables", "arptables"):
-            with contextlib.suppress(LabError):
-                if os.path.exists(f"/proc/sys/net/bridge/bridge-nf-call-{knob}"):
-                    write_sysctl(rtr, f"net.bridge.bridge-nf-call-{knob}", 0)
-        lan_hosts = [(lan, self.lan_ifname, self._rtr_lan_port, self.lan_ip)]
-        if self.with_lan2:
-            lan_hosts.append((self.ns("lan2"), self.lan2_ifname, self._rtr_lan2_port, self.lan2_ip))
-        for host_ns, ifname, port, addr in lan_hosts:
-            add_veth(ifname, host_ns, port, rtr)
-            ip("link", "set", port, "master", self.lan_bridge, "up", ns=rtr)
-            ip("addr", "add", f"{addr}/{self.lan_prefix}", "dev", ifname, ns=host_ns)
-            ip("link", "set", ifname, "up", ns=host_ns)
-            ip("route", "add", "default", "via", self.gateway, ns=host_ns)
-        # WAN: router <-> the outside host (ISP / internet / carrier side).
-        add_veth(self.wan_ifname, rtr, self.wan_host_ifname, wan)
-        write_sysctl(rtr, f"net.ipv4.conf.{self.wan_ifname}.promote_secondaries", 1)
-        write_sysctl(rtr, "net.ipv4.ip_forward", 1)
-        ip("addr", "add", f"{self.wan_ip}/{self.wan_prefix}", "dev", self.wan_ifname, ns=rtr)
-        ip("link", "set", self.wan_ifname, "up", ns=rtr)
-        ip("route", "add", "default", "via", self.wan_host_ip, "dev", self.wan_ifname, ns=rtr)
-        ip("addr", "add", f"{self.wan_host_ip}/{self.wan_prefix}", "dev", self.wan_host_ifname, ns=wan)
-        ip("link", "set", self.wan_host_ifname, "up", ns=wan)
-        if self._ipv6 is not None:
-            self._ipv6.build()
 
     # ------------------------------------------------------------------ readiness
 
@@ -490,87 +409,3 @@ class Lab:
         """Connect from ``host`` to addr:port and return what the server sent before closing.
         Raises ConnectionRefusedError / TimeoutError exactly as a real client would see."""
         return self.call(host, probes.tcp_read_banner, addr, port, timeout)
-
-    # ------------------------------------------------------------------ scenarios
-
-    def ip_change(self, new_ip: str) -> None:
-        """The ISP hands the router a new WAN address (like a PPPoE reconnect)."""
-        rtr, wan = self.ns("rtr"), self.ns("wan")
-        old_ip = self.wan_ip
-        if new_ip == old_ip:
-            return
-        ip("addr", "add", f"{new_ip}/{self.wan_prefix}", "dev", self.wan_ifname, ns=rtr)
-        ip("addr", "del", f"{old_ip}/{self.wan_prefix}", "dev", self.wan_ifname, ns=rtr)
-        # Removing the old address may take routes with it; re-assert them (onlink copes with
-        # a new address outside the WAN host's subnet).
-        ip("route", "replace", "default", "via", self.wan_host_ip, "dev", self.wan_ifname, "onlink", ns=rtr)
-        wan_net = ipaddress.ip_network(f"{self.wan_host_ip}/{self.wan_prefix}", strict=False)
-        if ipaddress.ip_address(new_ip) not in wan_net:
-            ip("route", "replace", f"{new_ip}/32", "dev", self.wan_host_ifname, ns=wan)
-        self.wan_ip = new_ip
-        if self._miniupnpd is not None and self._miniupnpd.pid is not None:
-            self._miniupnpd.signal(signal.SIGUSR1)  # miniupnpd re-reads the external address
-            self._wait_natpmp_sees(new_ip)
-
-    def _wait_natpmp_sees(self, new_ip: str, timeout: float = 2.0) -> None:
-        """Return once miniupnpd has handled SIGUSR1, so callers never race the signal.
-
-        It has when NAT-PMP reports the new address, or an error (a reserved address)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                answer = self.call("lan", probes.natpmp_public_address, self.gateway)
-                if answer.result != 0 or answer.address == new_ip:
-                    return
-            time.sleep(0.005)
-        raise LabError(f"miniupnpd did not pick up the new WAN address {new_ip} within {timeout}s")
-
-    def ipv6_renumber(self, new_prefix: str) -> None:
-        """The ISP delegates a new IPv6 prefix: the LAN is renumbered (hosts keep their interface identifiers),
-        the old addresses vanish. miniupnpd keeps its old pinholes (for addresses nobody has now)."""
-        self._v6().renumber(new_prefix)
-
-    def router_down(self) -> None:
-        """Stop miniupnpd only (UPnP/NAT-PMP/PCP stop answering; NAT keeps working)."""
-        if self._miniupnpd is not None:
-            self._miniupnpd.stop()
-
-    def router_up(self, timeout: float = 3.0) -> None:
-        """Start miniupnpd again and wait until it answers."""
-        if self._miniupnpd is None:
-            raise LabError("lab not started")
-        self._miniupnpd.start()
-        self.wait_ready(timeout=timeout)
-
-    def router_reboot(self, timeout: float = 3.0, while_down: Callable[[], object] | None = None) -> None:
-        """Mappings vanish and miniupnpd restarts (new NAT-PMP epoch); waits until it answers.
-
-        ``while_down`` runs while the router is down with its mappings gone (e.g. to show that)."""
-        self.router_down()
-        flush_miniupnpd_chains(self.ns("rtr"))
-        if while_down is not None:
-            while_down()
-        self.router_up(timeout=timeout)
-
-    def reconfigure_router(self, timeout: float = 3.0, **changes: Any) -> None:
-        """Restart miniupnpd with RouterConfig ``changes`` (e.g. http_port, system_uptime); its mappings vanish
-        as on a daemon restart. natlink.lab.faults builds the scenarios on this."""
-        self.router_down()
-        self._router_cfg = dataclasses.replace(self._router_cfg, **changes)
-        if self._miniupnpd is not None:
-            self._miniupnpd.cfg = self._router_cfg
-        flush_miniupnpd_chains(self.ns("rtr"))
-        self.router_up(timeout=timeout)
-
-    def blocked_port(self, port: int, proto: str = "tcp") -> None:
-        """The ISP silently drops inbound ``port`` before the router (clients see a timeout)."""
-        set_port_blocked(self.ns("rtr"), port, proto, blocked=True)
-
-    def unblock_port(self, port: int, proto: str = "tcp") -> None:
-        set_port_blocked(self.ns("rtr"), port, proto, blocked=False)
-
-    def set_conntrack_timeout(self, established_seconds: int, loose: bool = False) -> None:
-        """Router NAT idle timeout; with loose=False idle flows are really forgotten (RST)."""
-        rtr = self.ns("rtr")
-        write_sysctl(rtr, "net.netfilter.nf_conntrack_tcp_timeout_established", int(established_seconds))
-        write_sysctl(rtr, "net.netfilter.nf_conntrack_tcp_loose", 1 if loose else 0)
