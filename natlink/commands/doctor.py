@@ -80,7 +80,7 @@ def _show_links(ctx, report, link: int | None = None, *, final: bool = True) -> 
 def _measure(ctx, cfg, args: argparse.Namespace):
     from natlink.doctor.nat_timeout import measure
     from natlink.doctor.runner import save_nat_timeout
-    from natlink.probe.prober import probe_secret
+    from natlink.probe.targets import probe_secret
     from natlink.state import StateStore
 
     probe = next((p for p in cfg.probes if p.via == "reflector" and p.reflector), None)

@@ -25,7 +25,7 @@ def wanted(cfg: Any) -> bool:
 def outside(cfg: Any, mapping: Any) -> tuple[str, str] | None:
     """(outcome, address the reflector saw) of one IPv6 dial-back for the mapping's port; None without a
     reflector probe for it."""
-    from natlink.probe.prober import probe_secret
+    from natlink.probe.targets import probe_secret
     from natlink.probe.reflector_client import PortAsk, ask
 
     probe = next((p for p in cfg.probes if p.mapping == mapping.name and p.via == "reflector" and p.reflector), None)

@@ -32,7 +32,7 @@ def _subject(cfg: Config, probe_name: str) -> str:
 
 
 def probe_check(cfg: Config, r: Any) -> CheckResult:
-    """PURE: one natlink.probe ProbeResult as a chain link (subject = the mapping it probes)."""
+    """PURE: one natlink.probe TargetVerdict as a chain link (subject = the mapping it probes)."""
     verdict = getattr(r.verdict, "value", str(r.verdict))
     subject = _subject(cfg, r.name)
     data = r.to_json() if hasattr(r, "to_json") else {}

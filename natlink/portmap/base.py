@@ -108,8 +108,9 @@ class PortMapper(Protocol):
 
 
 @dataclass
-class ProbeResult:
-    """What a protocol probe found while opening a router (for `natlink doctor` and the output)."""
+class ProtocolAnswer:
+    """Whether one mapping protocol (upnp / natpmp / pcp) answered while natlink opened the router, and how
+    (for `natlink doctor` and the output)."""
 
     protocol: str
     ok: bool

@@ -13,7 +13,7 @@ from typing import Any
 from natlink.config import RouterCfg
 from natlink.errors import NatlinkError
 from natlink.portmap import discover, lanip
-from natlink.portmap.base import Granted, Mapping, NoRouter, PortMapper, ProbeResult
+from natlink.portmap.base import Granted, Mapping, NoRouter, PortMapper, ProtocolAnswer
 from natlink.portmap.epoch import epoch_lost
 from natlink.portmap.granted import LABELS
 
@@ -33,7 +33,7 @@ class Router:
     gateway_source: str
     igd_url: str | None = None
     igd_url_source: str | None = None  # "config" | "cache" | "ssdp"
-    probes: list[ProbeResult] = field(default_factory=list)
+    probes: list[ProtocolAnswer] = field(default_factory=list)
     open_time: float = 0.0
     epoch_dropped: bool = False  # the epoch went backwards since natlink last talked to this router
     previous_epoch: int | None = None
@@ -176,7 +176,7 @@ def open_router(cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | 
     router = Router(client=client, gateway=lan.gateway, lan_ip=lan.lan_ip, lan_ip_source=lan.lan_ip_source,
                     gateway_source=lan.gateway_source, igd_url=url if client.protocol == "upnp" else None,
                     igd_url_source=upnp.location_source if upnp is not None and client.protocol == "upnp" else None,
-                    probes=[ProbeResult(p, disc.heard[p].ok, disc.describe(p),
+                    probes=[ProtocolAnswer(p, disc.heard[p].ok, disc.describe(p),
                                         disc.heard[p].elapsed if disc.heard[p].elapsed is not None else disc.waited)
                             for p in protocols],
                     open_time=time.monotonic() - started, discovery=disc, upnp_url=url)

@@ -235,7 +235,7 @@ def _show(data: bytes | None) -> str:
 
 
 @dataclass(frozen=True)
-class ProbeResult:
+class TargetVerdict:
     """One target in one IP family: what the service, the doctor and `natlink probe --json` use."""
 
     name: str
@@ -265,20 +265,20 @@ class ProbeResult:
         }
 
 
-def result_from(obs: Observation, elapsed: float) -> ProbeResult:
+def result_from(obs: Observation, elapsed: float) -> TargetVerdict:
     d = decide(obs)
-    return ProbeResult(name=obs.name, target=obs.external, family=obs.family, verdict=d.verdict, detail=d.detail,
-                       elapsed=elapsed, via=obs.via, protocol=obs.protocol, external_port=obs.external_port,
-                       internal=obs.internal, identity=d.identity, outcome=obs.outcome)
+    return TargetVerdict(name=obs.name, target=obs.external, family=obs.family, verdict=d.verdict, detail=d.detail,
+                         elapsed=elapsed, via=obs.via, protocol=obs.protocol, external_port=obs.external_port,
+                         internal=obs.internal, identity=d.identity, outcome=obs.outcome)
 
 
-def cross_check(results: list[ProbeResult]) -> list[ProbeResult]:
+def cross_check(results: list[TargetVerdict]) -> list[TargetVerdict]:
     """Rewrite diagnoses that only make sense next to the other targets' results.
 
     A TCP timeout from outside while another port of the same family works means the path to the router
     is fine and something in front of it drops that one port: the ISP (or a firewall) blocks it.
     """
-    out: list[ProbeResult] = []
+    out: list[TargetVerdict] = []
     for r in results:
         if r.verdict is Verdict.TIMEOUT and r.protocol == "tcp" and r.via != "hairpin":
             working = [o for o in results if o is not r and o.ok and o.family == r.family and o.via != "hairpin"
@@ -293,6 +293,6 @@ def cross_check(results: list[ProbeResult]) -> list[ProbeResult]:
     return out
 
 
-def exit_code(results: list[ProbeResult]) -> int:
+def exit_code(results: list[TargetVerdict]) -> int:
     """0 when every target is verified/open, 1 otherwise (also when there was nothing to probe)."""
     return 0 if results and all(r.ok for r in results) else 1

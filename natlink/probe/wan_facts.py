@@ -7,6 +7,7 @@ unverified, and a CGNAT sentence says whether a dial-back was attempted.
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,49 @@ class RouterFacts:
     wan_ip: str | None = None  # "" = the router says it has none
     answered: bool = False
     table: list[Any] | None = None  # natlink.portmap.base.Mapping entries
+
+
+@dataclass
+class RouterAsks:
+    """A probe run's questions to the router, asked in the background; None: not asked."""
+
+    wan: Future[RouterFacts] | None = None
+    table: Future[list[Any] | None] | None = None
+
+
+def ask_router(cfg: Any, router: Any, *, wan: bool, table: bool) -> RouterAsks:
+    """Ask the router for its WAN address and/or its table, through the caller's router session (or open Router);
+    without one, through a session opened for this run and closed once its last answer is in (the table read
+    may outlive the probe run)."""
+    if not (wan or table):
+        return RouterAsks()
+    own = None
+    if router is None:
+        from natlink.portmap.session import RouterSession
+
+        router = own = RouterSession.for_config(cfg)
+    asks = RouterAsks(_background(router_wan, router) if wan else None,
+                      _background(router_table, router) if table else None)
+    if own is not None:
+        calls = [f for f in (asks.wan, asks.table) if f is not None]
+        for f in calls:
+            f.add_done_callback(lambda _f: own.close() if all(c.done() for c in calls) else None)
+    return asks
+
+
+def _background(fn: Any, *args: Any) -> Future[Any]:
+    """Run fn in a daemon thread. The router's table only sharpens diagnoses: a router that never answers must
+    not hold the process at exit (executor threads are joined at exit: that cost ~2 s per `natlink probe`)."""
+    fut: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever reads the future
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name="probe-router", daemon=True).start()
+    return fut
 
 
 def router_wan(router: Any) -> RouterFacts:

@@ -96,7 +96,7 @@ def update_ddns(cfg: Config, store: StateStore, report: Any, names: list[str] | 
 
 
 def probe(cfg: Config, store: StateStore, report: Any, session: RouterSession | None = None) -> list[Any]:
-    """-> list[ProbeResult(name, target, family, verdict, detail, elapsed, .ok)]; saved as state key "probe".
+    """-> list[TargetVerdict(name, target, family, verdict, detail, elapsed, .ok)]; saved as state key "probe".
     The router (WAN address, table) is asked through ``session``: no discovery of its own per run."""
     from natlink.probe.prober import probe_all, results_to_state
 

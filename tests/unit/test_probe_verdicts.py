@@ -7,7 +7,7 @@ import pytest
 from natlink.probe.verdicts import (
     Inside,
     Observation,
-    ProbeResult,
+    TargetVerdict,
     Verdict,
     cross_check,
     decide,
@@ -98,8 +98,8 @@ def test_decide(case, fields, verdict, identity, words):
         assert w in d.detail, (w, d.detail)
 
 
-def _r(name, port, verdict, family="ipv4", via="reflector", protocol="tcp") -> ProbeResult:
-    return ProbeResult(name=name, target=f"11.0.0.2:{port}", family=family, verdict=verdict, detail=f"{verdict.value}: x",
+def _r(name, port, verdict, family="ipv4", via="reflector", protocol="tcp") -> TargetVerdict:
+    return TargetVerdict(name=name, target=f"11.0.0.2:{port}", family=family, verdict=verdict, detail=f"{verdict.value}: x",
                        elapsed=0.1, via=via, protocol=protocol, external_port=port)
 
 
