@@ -177,7 +177,7 @@ def open_router(cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | 
                     gateway_source=lan.gateway_source, igd_url=url if client.protocol == "upnp" else None,
                     igd_url_source=upnp.location_source if upnp is not None and client.protocol == "upnp" else None,
                     probes=[ProtocolAnswer(p, disc.heard[p].ok, disc.describe(p),
-                                        disc.heard[p].elapsed if disc.heard[p].elapsed is not None else disc.waited)
+                                           disc.heard[p].elapsed if disc.heard[p].elapsed is not None else disc.waited)
                             for p in protocols],
                     open_time=time.monotonic() - started, discovery=disc, upnp_url=url)
     now = time.time()
