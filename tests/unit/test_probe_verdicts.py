@@ -100,7 +100,7 @@ def test_decide(case, fields, verdict, identity, words):
 
 def _r(name, port, verdict, family="ipv4", via="reflector", protocol="tcp") -> TargetVerdict:
     return TargetVerdict(name=name, target=f"11.0.0.2:{port}", family=family, verdict=verdict, detail=f"{verdict.value}: x",
-                       elapsed=0.1, via=via, protocol=protocol, external_port=port)
+                         elapsed=0.1, via=via, protocol=protocol, external_port=port)
 
 
 CROSS = [
