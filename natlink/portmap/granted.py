@@ -7,6 +7,7 @@ host can never go over it; whatever the router reports back as the internal side
 from __future__ import annotations
 
 from natlink.portmap.base import Granted, Mapping, MappingError
+from natlink.portmap.results import OTHER_PORT_FIX
 
 LABELS = {"upnp": "UPnP IGD", "natpmp": "NAT-PMP", "pcp": "PCP"}
 
@@ -20,6 +21,16 @@ def other_host_refusal(protocol: str, want: Mapping, self_ip: str | None) -> Map
                               f"asks ({self_ip}); nothing was sent",
                         f"run natlink on {want.internal_ip}, or enable UPnP IGD (or PCP with third-party "
                         "mappings) on the router", protocol="natpmp")
+
+
+def other_port_refusal(protocol: str, want: Mapping, offered: int, *, any_port: bool) -> MappingError | None:
+    """The error for a NAT-PMP/PCP gateway that offered another external port than asked, unless any port does.
+
+    The client gives the offered port back before raising it, rather than keep a mapping nobody configured."""
+    if offered == want.external_port or any_port:
+        return None
+    return MappingError(None, f"the gateway offered external port {offered} instead of {want.external_port} "
+                              "(taken by another host or mapping)", OTHER_PORT_FIX, protocol=protocol)
 
 
 def granted_mismatch(protocol: str, want: Mapping, granted: Granted) -> MappingError | None:

@@ -12,21 +12,23 @@ import struct
 from dataclasses import dataclass
 
 from natlink.portmap.base import Granted, Mapping, MappingError
-from natlink.portmap.granted import other_host_refusal
+from natlink.portmap.granted import other_host_refusal, other_port_refusal
+from natlink.portmap.results import NO_EXTERNAL_FIX, NO_RESOURCES_FIX, ResultTable
+from natlink.portmap.results import result_error as _result_error
 from natlink.portmap.udp import PORT, exchange
 
 VERSION = 0
 OP_PUBLIC = 0
 OP_MAP = {"udp": 1, "tcp": 2}
 
-RESULTS: dict[int, tuple[str, str, str]] = {
+RESULTS: ResultTable = {
     0: ("Success", "", ""),
     1: ("Unsupported Version", "the gateway does not speak NAT-PMP version 0", "use UPnP or PCP (router.protocols)"),
     2: ("Not Authorized/Refused", "the gateway refused the mapping (NAT-PMP switched off, or its policy forbids "
         "this port)", "allow the port in the router's NAT-PMP settings, or use a high external_port"),
     3: ("Network Failure", "the gateway has no external address (not connected, or behind another NAT / CGNAT)",
-        "run `natlink ip`; ask the ISP for a public IPv4 address if the router is behind CGNAT"),
-    4: ("Out of resources", "the gateway's mapping table is full", "remove unused mappings or reboot the router"),
+        NO_EXTERNAL_FIX),
+    4: ("Out of resources", "the gateway's mapping table is full", NO_RESOURCES_FIX),
     5: ("Unsupported opcode", "the gateway does not support this request", "use UPnP or PCP (router.protocols)"),
 }
 
@@ -99,9 +101,7 @@ def decode_reply(data: bytes) -> PublicAddressReply | MapReply:
 
 
 def result_error(result: int, *, what: str = "") -> MappingError:
-    name, cause, fix = RESULTS.get(result, (f"result {result}", f"the gateway answered with unknown result code "
-                                                                f"{result}", "see the router's log"))
-    return MappingError(result, f"{cause} ({name}){': ' + what if what else ''}", fix, protocol="natpmp")
+    return _result_error(RESULTS, result, protocol="natpmp", what=what)
 
 
 def _parser(kind: type, protocol: str | None = None):
@@ -160,13 +160,10 @@ class NatPmpClient:
         reply = self._map(want.protocol, want.internal_port, want.external_port, lifetime)
         if reply.result != 0:
             raise result_error(reply.result, what=f"{want.protocol.upper()} {want.external_port}")
-        if reply.external_port != want.external_port and not any_port:
-            # The gateway gave another port: give it back rather than keep a mapping nobody configured.
-            self._map(want.protocol, want.internal_port, 0, 0)
-            raise MappingError(None, f"the gateway offered external port {reply.external_port} instead of "
-                                     f"{want.external_port} (taken by another host or mapping)",
-                               "free the port, choose another external_port, or set allow_other_port = true",
-                               protocol="natpmp")
+        refusal = other_port_refusal(self.protocol, want, reply.external_port, any_port=any_port)
+        if refusal is not None:
+            self._map(want.protocol, want.internal_port, 0, 0)  # give it back (see other_port_refusal)
+            raise refusal
         # NAT-PMP has no internal-address field: the mapping always goes to the sender (RFC 6886 3.3).
         return Granted(reply.external_port, reply.lifetime, self._address.address if self._address else None,
                        internal_ip=self.self_ip, internal_port=reply.internal_port)

@@ -12,6 +12,9 @@ import struct
 from dataclasses import dataclass
 
 from natlink.portmap.base import Granted, Mapping, MappingError
+from natlink.portmap.granted import other_port_refusal
+from natlink.portmap.results import NO_EXTERNAL_FIX, NO_RESOURCES_FIX, OTHER_PORT_FIX, ResultTable
+from natlink.portmap.results import result_error as _result_error
 from natlink.portmap.udp import PORT, exchange
 
 VERSION = 2
@@ -23,7 +26,7 @@ HEADER = 24
 MAP_BODY = 36
 OPT_THIRD_PARTY = 1  # RFC 6887 13.1: map for another internal host; mandatory to process (code < 128)
 
-RESULTS: dict[int, tuple[str, str, str]] = {
+RESULTS: ResultTable = {
     0: ("SUCCESS", "", ""),
     1: ("UNSUPP_VERSION", "the gateway does not speak PCP version 2", "use UPnP or NAT-PMP (router.protocols)"),
     2: ("NOT_AUTHORIZED", "the gateway's policy refuses this mapping (PCP switched off, port not allowed, or a "
@@ -33,13 +36,12 @@ RESULTS: dict[int, tuple[str, str, str]] = {
     5: ("UNSUPP_OPTION", "the gateway does not support a PCP option natlink sent", "report this as a natlink bug"),
     6: ("MALFORMED_OPTION", "the gateway rejected a PCP option", "report this as a natlink bug"),
     7: ("NETWORK_FAILURE", "the gateway has no working external address (not connected, or behind CGNAT/another "
-        "NAT)", "run `natlink ip`; ask the ISP for a public IPv4 address if the router is behind CGNAT"),
-    8: ("NO_RESOURCES", "the gateway is out of mapping resources", "remove unused mappings or reboot the router"),
+        "NAT)", NO_EXTERNAL_FIX),
+    8: ("NO_RESOURCES", "the gateway is out of mapping resources", NO_RESOURCES_FIX),
     9: ("UNSUPP_PROTOCOL", "the gateway cannot map this transport protocol", "use tcp or udp"),
     10: ("USER_EX_QUOTA", "this host has used up its mapping quota on the gateway",
          "remove unused mappings (natlink unmap, or other clients')"),
-    11: ("CANNOT_PROVIDE_EXTERNAL", "the gateway cannot give the requested external port",
-         "free the port, choose another external_port, or set allow_other_port = true"),
+    11: ("CANNOT_PROVIDE_EXTERNAL", "the gateway cannot give the requested external port", OTHER_PORT_FIX),
     12: ("ADDRESS_MISMATCH", "the gateway saw another source address than the one natlink put in the request "
          "(a NAT between this host and the gateway)", "map the port on the router this host is directly behind"),
     13: ("EXCESSIVE_REMOTE_PEERS", "the gateway cannot create the filters asked for", "report this as a natlink bug"),
@@ -146,9 +148,7 @@ def decode_reply(data: bytes) -> Reply:
 
 
 def result_error(result: int, what: str = "") -> MappingError:
-    name, cause, fix = RESULTS.get(result, (f"result {result}", f"the gateway answered with unknown PCP result "
-                                                                f"code {result}", "see the router's log"))
-    return MappingError(result, f"{cause} ({name}){': ' + what if what else ''}", fix, protocol="pcp")
+    return _result_error(RESULTS, result, protocol="pcp", what=what, unknown="unknown PCP result code")
 
 
 class PcpClient:
@@ -221,13 +221,11 @@ class PcpClient:
                                    f"run natlink on {third}, or enable UPnP IGD on the router, or allow "
                                    "third-party PCP mappings (miniupnpd: pcp_allow_thirdparty=yes)", protocol="pcp")
             raise result_error(reply.result, f"{want.protocol.upper()} {want.external_port}")
-        if reply.external_port != want.external_port and not any_port:
+        refusal = other_port_refusal(self.protocol, want, reply.external_port, any_port=any_port)
+        if refusal is not None:  # give it back (see other_port_refusal)
             self._ask(encode_map(self.client_ip, raw, want.protocol, want.internal_port, 0, 0), OP_MAP, raw,
                       "PCP MAP")
-            raise MappingError(None, f"the gateway offered external port {reply.external_port} instead of "
-                                     f"{want.external_port} (taken by another host or mapping)",
-                               "free the port, choose another external_port, or set allow_other_port = true",
-                               protocol="pcp")
+            raise refusal
         # The answer names no internal host: without a THIRD_PARTY echo it is the requester (RFC 6887 11.1).
         return Granted(reply.external_port, reply.lifetime, reply.external_ip or None, raw.hex(),
                        internal_ip=reply.third_party or third or self.client_ip, internal_port=reply.internal_port)

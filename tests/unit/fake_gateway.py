@@ -29,6 +29,7 @@ class Quirks:
     forget_adds: bool = False  # answer success, store nothing
     list_garbage: bool = False  # GetListOfPortMappings answers broken chunked encoding
     pcp_third_party: bool = False
+    offer_port: int | None = None  # NAT-PMP/PCP: map this external port instead of the one asked (it was taken)
 
 
 @dataclass
@@ -138,6 +139,7 @@ class FakeGateway:
             return struct.pack("!BBHI4s", 0, 128, 0, self.epoch, socket.inet_aton(self.quirks.external_ip or "0.0.0.0"))
         _, _, _, internal, external, lifetime = struct.unpack("!BBHHHI", data[:12])
         proto = {1: "udp", 2: "tcp"}[op]
+        external = self.quirks.offer_port or external if lifetime else external
         with self._lock:
             if lifetime == 0:
                 for key in [k for k, e in self.table.items() if k[0] == proto and e.internal_port == internal]:
@@ -153,6 +155,7 @@ class FakeGateway:
             return head
         nonce, (proto_num, internal, external) = data[24:36], struct.unpack_from("!B3xHH", data, 36)
         proto = {6: "tcp", 17: "udp"}[proto_num]
+        external = self.quirks.offer_port or external if lifetime else external
         target, result = sender, 0
         if len(data) >= 80 and data[60] == 1:  # THIRD_PARTY
             target = str(ipaddress.IPv6Address(data[64:80]).ipv4_mapped)

@@ -131,6 +131,17 @@ def test_pcp_third_party(gw, tmp_path, allowed):
         assert "pcp_allow_thirdparty" in report.errors[0].error.hint and ("tcp", 3390) not in gw.table
 
 
+@pytest.mark.parametrize("protocol", ["natpmp", "pcp"])
+def test_another_port_offered_is_given_back(gw, tmp_path, protocol):
+    gw.quirks.offer_port = 3391  # 3390 taken: the gateway maps another port
+    cfg, store = config(tmp_path), StateStore(str(tmp_path / "state"))
+    report = reconcile(cfg, store, router=router_for(gw, protocol))
+    err = report.errors[0].error
+    assert not report.ok and "offered external port 3391 instead of 3390" in err.message
+    assert "allow_other_port" in err.hint and err.protocol == protocol
+    assert gw.table == {}  # the offered port went back to the gateway
+
+
 # --------------------------------------------------------------------------- UPnP quirks
 
 
