@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from natlink.portmap import natpmp, pcp
 from natlink.service.policy import ANNOUNCE, HOST_ADDRESS
 
 log = logging.getLogger(__name__)
@@ -46,16 +47,17 @@ class Event:
 
 def parse_announcement(data: bytes) -> Event | None:
     """A NAT-PMP public-address announcement (version 0, opcode 128) or a PCP ANNOUNCE response
-    (version 2, opcode 0x80); None for anything else."""
-    if len(data) >= 12 and data[0] == 0 and data[1] == 128:
-        result, epoch = struct.unpack_from("!HI", data, 2)
-        if result != 0:
+    (version 2, opcode 0x80), read by the protocols' own codecs; None for anything else."""
+    with contextlib.suppress(natpmp.MalformedReply):
+        reply = natpmp.decode_reply(data)
+        if not isinstance(reply, natpmp.PublicAddressReply) or reply.result != 0:
             return None
-        ip = str(ipaddress.IPv4Address(data[8:12]))
-        return Event(ANNOUNCE, f"NAT-PMP announcement: external address {ip}, epoch {epoch}", epoch, ip)
-    if len(data) >= 24 and data[0] == 2 and data[1] == 0x80:
-        (epoch,) = struct.unpack_from("!I", data, 8)
-        return Event(ANNOUNCE, f"PCP ANNOUNCE, epoch {epoch}", epoch)
+        return Event(ANNOUNCE, f"NAT-PMP announcement: external address {reply.address}, epoch {reply.epoch}",
+                     reply.epoch, reply.address)
+    with contextlib.suppress(pcp.MalformedReply):
+        answer = pcp.decode_reply(data)
+        if answer.opcode == pcp.OP_ANNOUNCE:
+            return Event(ANNOUNCE, f"PCP ANNOUNCE, epoch {answer.epoch}", answer.epoch)
     return None
 
 
