@@ -37,6 +37,7 @@ def _connection(c: dict, verbose: bool) -> str:
 
 
 def run(ctx, args: argparse.Namespace) -> int:
+    from natlink.portmap.plan import owned_name
     from natlink.portmap.reconcile import load_owned
     from natlink.portmap.router import open_router
     from natlink.state import StateStore
@@ -52,15 +53,12 @@ def run(ctx, args: argparse.Namespace) -> int:
         rows = []
         if table is not None:
             for m in table:
-                name = m.owner_name
-                rec = owned.get(name) if name else None
-                if name is None:  # made through NAT-PMP/PCP (the router writes its own description)?
+                name = owned_name(m, owned, router.lan_ip)
+                if name is None and m.owner_name is None:  # made through NAT-PMP/PCP (the router's description)?
                     rec = next((r for r in owned.values() if r.via != "upnp" and r.protocol == m.protocol
                                 and r.external_port == m.external_port and r.internal_ip == m.internal_ip), None)
                     name = rec.name if rec else None
-                ours = name is not None and (m.internal_ip == router.lan_ip or (
-                    rec is not None and rec.external_port == m.external_port and rec.protocol == m.protocol))
-                rows.append({**m.to_json(), "ours": ours, "name": name if ours else None})
+                rows.append({**m.to_json(), "ours": name is not None, "name": name})
         else:
             now = time.time()
             for name, rec in sorted(owned.items()):

@@ -84,6 +84,9 @@ class Firewall(Protocol):
     def delete(self, h: Hole) -> None: ...
 
 
+Factories = list[tuple[str, Callable[[], Firewall]]]  # (protocol, how to reach its firewall), in order
+
+
 @dataclass
 class PcpFirewall:
     client: PcpPinholes
@@ -149,9 +152,9 @@ class Context:
     protocols: tuple[str, ...]
     timeout: float = 2.0
 
-    def firewalls(self) -> list[tuple[str, Callable[[], Firewall]]]:
+    def firewalls(self) -> Factories:
         """(protocol, factory) in router.protocols order; NAT-PMP has no IPv6."""
-        out: list[tuple[str, Callable[[], Firewall]]] = []
+        out: Factories = []
         for p in self.protocols:
             if p == "pcp" and self.gateway6:
                 out.append(("pcp", lambda: PcpFirewall(PcpPinholes(self.gateway6 or "", self.source, self.timeout))))
@@ -270,7 +273,7 @@ def _apply(report: PinholeReport, steps: list[Step], ctx: Context, store: Any) -
         report.notes.append(f"pinholes not recorded in the state: {exc.message}")
 
 
-def _run(step: Step, fw: Firewall | None, candidates: list[tuple[str, Callable[[], Firewall]]], ctx: Context) -> Outcome:
+def _run(step: Step, fw: Firewall | None, candidates: Factories, ctx: Context) -> Outcome:
     try:
         if step.action == DELETE:
             h = step.have
@@ -306,7 +309,7 @@ def _run(step: Step, fw: Firewall | None, candidates: list[tuple[str, Callable[[
         return Outcome(step, False, exc.message, exc.hint)
 
 
-def _by_via(via: str, candidates: list[tuple[str, Callable[[], Firewall]]]) -> Firewall:
+def _by_via(via: str, candidates: Factories) -> Firewall:
     for name, factory in candidates:
         if name == via:
             return factory()

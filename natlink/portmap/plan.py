@@ -152,21 +152,25 @@ def _forced(the_plan: Plan) -> Plan:
     return Plan(steps, the_plan.epoch_lost)
 
 
-def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str, Owned], *, self_ip: str) -> Plan:
-    def ours(m: Mapping) -> str | None:
-        name = owner_name(m.description)
-        if name is None:
-            return None
-        rec = owned.get(name)
-        if m.internal_ip == self_ip or (rec is not None and rec.protocol == m.protocol
-                                        and rec.external_port == m.external_port):
-            return name
-        return None  # another natlink instance's mapping (points at another host): not ours to touch
+def owned_name(m: Mapping, owned: dict[str, Owned], self_ip: str) -> str | None:
+    """The natlink name of a router entry that is this host's to manage, else None: its description says
+    "natlink:<name>" and it points at this host, or natlink's record of <name> is this very entry (a mapping
+    made for another LAN host). Another natlink instance's entry (another host, not in our records) is not ours."""
+    name = owner_name(m.description)
+    if name is None:
+        return None
+    rec = owned.get(name)
+    if m.internal_ip == self_ip or (rec is not None and rec.protocol == m.protocol
+                                    and rec.external_port == m.external_port):
+        return name
+    return None
 
+
+def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str, Owned], *, self_ip: str) -> Plan:
     by_key = {m.key: m for m in actual}
     ours_by_name: dict[str, list[Mapping]] = {}
     for m in actual:
-        name = ours(m)
+        name = owned_name(m, owned, self_ip)
         if name is not None:
             ours_by_name.setdefault(name, []).append(m)
 

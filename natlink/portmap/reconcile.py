@@ -18,7 +18,7 @@ from natlink.portmap import lanip
 from natlink.portmap.base import Granted, Mapping, MappingError, owner_description
 from natlink.portmap.granted import granted_mismatch, other_host_refusal
 from natlink.portmap.plan import (CONFLICT, DELETE, KEEP, RENEW, REPLACE, REQUESTS, VERIFY, Desired, Owned,
-                                  Plan, Step, plan, renew_time)
+                                  Plan, Step, owned_name, plan, renew_time)
 from natlink.portmap.router import Router, save_cache
 from natlink.portmap.session import RouterSession
 
@@ -355,13 +355,9 @@ def _unmap(store: Any, names: list[str] | None, router: Router) -> list[Action]:
     steps: list[Step] = []
     if router.can_list:
         for m in router.list() or []:
-            name = m.owner_name
+            name = owned_name(m, owned, router.lan_ip)
             if name is None or (wanted is not None and name not in wanted):
                 continue
-            rec = owned.get(name)
-            if m.internal_ip != router.lan_ip and not (rec and rec.external_port == m.external_port
-                                                       and rec.protocol == m.protocol):
-                continue  # another host's mapping (another natlink instance): not ours
             steps.append(Step(DELETE, name, None, m, "unmap"))
     else:
         for name, rec in sorted(owned.items()):
