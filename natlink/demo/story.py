@@ -14,47 +14,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from natlink.config import Config, MappingCfg, load_config
-from natlink.errors import NatlinkError
+from natlink.config import Config, load_config
+from natlink.demo.render import FAILED, SKIPPED, Printer, StepResult
+from natlink.demo.sandbox import Sandbox, natlink_argv
+from natlink.demo.sandboxcfg import SandboxConfig, SandboxFacts, default_config, user_config, user_zones
+from natlink.demo.story_links import ChainLinks, Mapped, one_line
+from natlink.demo.story_service import ServiceLinks
 from natlink.output import Output
 from natlink.state import StateStore
-
-from natlink.durations import plain_duration
-from natlink.demo.render import FAILED, OK, SKIPPED, Printer, StepResult, fmt_time
-from natlink.demo.sandbox import DemoError, Sandbox, natlink_argv, wait_until
-from natlink.demo.sandboxcfg import SandboxConfig, SandboxFacts, default_config, user_config, user_zones
 
 log = logging.getLogger(__name__)
 
 NEW_WAN_IP = "11.0.0.3"  # what the "ISP" hands out on reconnect (same non-reserved sandbox subnet)
-FOLLOW_TIMEOUT = 6.0  # how long natlink gets to follow an address change / repair a reboot
 EXIT_INTERRUPTED = 130
 
 
 @dataclass
-class Mapped:
-    """A TCP mapping natlink created in the sandbox: what the outside checks dial."""
+class Story(ChainLinks, ServiceLinks):
+    """One `natlink demo` run: the sandbox, what each link found, the printed and JSON account. The links are in
+    story_links.py (in-process) and story_service.py (the real service)."""
 
-    cfg: MappingCfg
-    external_port: int
-
-    def describe(self, lan_ip: str) -> str:
-        return f"{self.cfg.protocol.upper()} {self.external_port} → {self.cfg.internal_ip or lan_ip}:{self.cfg.internal_port}"
-
-
-def one_line(exc: BaseException) -> str:
-    """A failed step's detail: what went wrong, without a class name unless it is a bug (not natlink's or
-    the lab's own error)."""
-    from natlink.lab.errors import LabError
-
-    if isinstance(exc, (NatlinkError, LabError)):
-        return str(exc).splitlines()[0] if str(exc) else "failed"
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-@dataclass
-class Story:
     out: Output
     user_cfg: Config | None = None
     keep: bool = False
@@ -207,261 +186,6 @@ class Story:
                                  f"{lab.wan_host_ip} (knot DNS for {', '.join((lab.zone, *lab.extra_zones))}; "
                                  f"natlink reflector :{self.sb.reflector_url.rsplit(':', 1)[1]})",
                           data={"tag": lab.tag, "namespaces": [lab.ns(h) for h in lab.hosts]})
-
-    def find_router(self) -> StepResult:
-        from natlink.portmap.router import LABELS, open_router
-
-        assert self.sb is not None and self.cfg is not None
-        started = time.monotonic()
-        self.router = self.sb.in_lan(open_router, self.cfg.router, self.store)
-        elapsed = time.monotonic() - started
-        r = self.router
-        also = [f"{LABELS[p.protocol]} {fmt_time(p.elapsed)}" for p in r.probes if p.ok and p.protocol != r.protocol]
-        where = r.igd_url or r.gateway
-        # what discovery did not hear within its window is said as such, never as "no answer"
-        unheard = [f"{LABELS[p.protocol]}: {p.detail}" for p in r.probes if not p.ok]
-        detail = f"{r.label} at {where}" + (f" (also answered: {', '.join(also)})" if also else "") + \
-            (f"; {'; '.join(unheard)}" if unheard else "")
-        return StepResult("router", "router found", detail=detail, elapsed=elapsed,
-                          data={"protocol": r.protocol, "gateway": r.gateway,
-                                "probes": [p.to_json() for p in r.probes]})
-
-    def wan_address(self) -> StepResult:
-        from natlink.publicip import detect
-
-        assert self.sb is not None
-        started = time.monotonic()
-        rep = self.ip_report = self.sb.in_lan(detect, self.cfg, router=self.router)
-        elapsed = time.monotonic() - started
-        data = {"verdict": rep.verdict, "public_ipv4": rep.public_ipv4, "router_wan_ipv4": rep.router_wan_ipv4}
-        if rep.verdict == "public" and rep.public_ipv4:
-            return StepResult("wan", "WAN address public", detail=f"{rep.public_ipv4}, reported by the router "
-                              "(not carrier-grade NAT, not behind another router)", elapsed=elapsed, data=data)
-        return StepResult("wan", "WAN address public", FAILED, f"verdict {rep.verdict}: {rep.problem or 'no address'}",
-                          elapsed=elapsed, data=data)
-
-    def create_mappings(self) -> list[StepResult]:
-        from natlink.portmap.reconcile import reconcile
-
-        assert self.sb is not None and self.cfg is not None
-        lan_ip = self.lab.lan_ip
-        if not self.cfg.mappings:
-            return [StepResult("mapping", "mapping", SKIPPED, "no [[mapping]] in the config")]
-        report = self.sb.in_lan(reconcile, self.cfg, self.store, router=self.router)
-        if report.wan_problem:
-            return [StepResult("mapping", "mapping created", FAILED, report.wan_problem, elapsed=report.elapsed)]
-        results = []
-        single = len(report.actions) == 1
-        for a in report.actions:
-            m = self.cfg.mapping(a.name)
-            if m is None:
-                continue
-            port = a.external_port or m.external_port
-            what = f"{m.protocol.upper()} {port} → {m.internal_ip or lan_ip}:{m.internal_port}"
-            elapsed = report.elapsed if single else a.elapsed
-            data = {"action": a.action, "external_port": port, "internal": f"{m.internal_ip}:{m.internal_port}",
-                    "lease": a.lease}
-            if a.ok:
-                if m.protocol == "tcp":
-                    self.mapped.append(Mapped(m, port))
-                lease = "permanent" if a.lease == 0 else f"lease {plain_duration(a.lease)}" if a.lease else ""
-                detail = f"{what} on the router ({self.router.label}{', ' + lease if lease else ''})"
-                results.append(StepResult("mapping", "mapping created", detail=detail, elapsed=elapsed,
-                                          subject=m.name, data=data))
-            else:
-                why = one_line(a.error) if a.error else a.detail
-                fix = f" — {a.error.fix}" if a.error and a.error.fix and a.error.fix not in why else ""
-                results.append(StepResult("mapping", "mapping created", FAILED, f"{what}: {why}{fix}",
-                                          elapsed=elapsed, subject=m.name, data=data))
-        return results
-
-    def publish(self) -> list[StepResult]:
-        from natlink.ddns.updater import update_all
-
-        assert self.sb is not None and self.cfg is not None
-        if not self.cfg.ddns:
-            return [StepResult("ddns", "DDNS", SKIPPED, "no [[ddns]] entry in the config")]
-        results = []
-        for entry in self.cfg.ddns:
-            started = time.monotonic()
-            [r] = self.sb.in_lan(update_all, self.cfg, self.store, self.ip_report, names=[entry.name])
-            if r.failed:
-                results.append(StepResult("ddns", "DDNS name published", FAILED, r.message, subject=entry.name,
-                                          elapsed=time.monotonic() - started))
-                continue
-            ip = self.ip_report.public_ipv4
-            seen = {h: wait_until(lambda h=h: self.sb.resolve(h), lambda v: v == [ip], 1.0) for h in entry.hostnames}
-            elapsed = time.monotonic() - started
-            wrong = {h: w.last for h, w in seen.items() if not w.ok}
-            names = ", ".join(entry.hostnames)
-            data = {"hostnames": list(entry.hostnames), "address": ip, "outcome": r.outcome}
-            if wrong:
-                results.append(StepResult("ddns", "DDNS name published", FAILED, f"{names} updated, but the DNS server "
-                                          f"answers {wrong}", subject=entry.name, elapsed=elapsed, data=data))
-                continue
-            self.published.extend(entry.hostnames)
-            results.append(StepResult("ddns", "DDNS name published",
-                                      detail=f"{names} → {ip} sent by RFC 2136 (TSIG) to knot on "
-                                             f"{self.lab.dns_server}, and resolved from the internet host",
-                                      subject=entry.name, elapsed=elapsed, data=data))
-        return results
-
-    def probe(self) -> list[StepResult]:
-        from natlink.probe.prober import probe_all
-
-        assert self.sb is not None and self.cfg is not None
-        if not self.cfg.probes:
-            return [StepResult("reach", "reachable from outside", SKIPPED, "no TCP mapping to check")]
-        started = time.monotonic()
-        results = self.sb.in_lan(probe_all, self.cfg, report=self.ip_report)
-        elapsed = time.monotonic() - started
-        out = []
-        for r in results:
-            where = f"outside TCP connect from the reflector on {self.lab.wan_host_ip}"
-            out.append(StepResult("reach", "reachable from outside", OK if r.ok else FAILED,
-                                  f"{where}: {r.detail}", elapsed=r.elapsed if len(results) > 1 else elapsed,
-                                  subject=r.name, data={"verdict": r.verdict.value, "target": r.target}))
-        return out
-
-    def close_router(self) -> None:
-        if self.router is not None and self.sb is not None:
-            try:
-                self.sb.in_lan(self.router.close)
-            except Exception as exc:
-                log.debug("closing the router: %s", exc)
-            self.router = None
-
-    def health(self) -> dict[str, Any]:
-        assert self.store is not None
-        return self.store.load("service", {}) or {}
-
-    def start_service(self) -> StepResult:
-        assert self.sb is not None
-        started = time.monotonic()
-        ready = self.sb.start_service()
-        self.note_pids()
-
-        def first_round(doc: dict[str, Any]) -> bool:
-            jobs = doc.get("jobs") or {}
-            return all((jobs.get(j) or {}).get("runs", 0) >= 1 for j in ("mappings", "public_ip", "ddns"))
-
-        waited = wait_until(self.health, first_round, 5.0, 0.01)
-        self.service_up = waited.ok  # running, even if its first round failed (later steps still apply)
-        if not waited.ok:
-            raise DemoError("natlink run started but did not finish its first round within 5 s")
-        jobs = waited.last["jobs"]
-        outcome = ", ".join(f"{j} {jobs[j].get('last_outcome')}" for j in ("mappings", "ddns"))
-        failed = [j for j in ("mappings", "public_ip", "ddns") if (jobs.get(j) or {}).get("failures")]
-        if failed:  # started, but its first round did not work: never a ✓
-            errors = "; ".join(f"{j}: {jobs[j].get('last_error') or 'failed'}" for j in failed)
-            return StepResult("service", "natlink run started", FAILED,
-                              f"the real service (pid {self.sb.service_pid}) runs, but its first round failed: "
-                              f"{errors}", elapsed=time.monotonic() - started,
-                              data={"pid": self.sb.service_pid, "ready": round(ready, 4)})
-        return StepResult("service", "natlink run started",
-                          detail=f"the real service (pid {self.sb.service_pid}) on the LAN host, ready in "
-                                 f"{fmt_time(ready)}; first round: {outcome}; listening for the router's "
-                                 "announcements", elapsed=time.monotonic() - started,
-                          data={"pid": self.sb.service_pid, "ready": round(ready, 4)})
-
-    def _mapping_runs(self) -> int:
-        return int(((self.health().get("jobs") or {}).get("mappings") or {}).get("runs", 0))
-
-    def _announcements(self) -> int:
-        return int((self.health().get("counters") or {}).get("event:announce", 0))
-
-    def address_change(self) -> StepResult:
-        assert self.sb is not None
-        sb, lab = self.sb, self.lab
-        old, new = lab.wan_ip, self.new_wan_ip
-        heard_before = self._announcements()
-        started = time.monotonic()
-        lab.ip_change(new)
-        parts, failed = [], []
-        data: dict[str, Any] = {"old": old, "new": new, "dns": [], "connects": []}
-        # The service's own view first: its router poll (saved in its health state) sees the new address.
-        w = wait_until(lambda: (self.health().get("router") or {}).get("external_ip"), lambda v: v == new,
-                       FOLLOW_TIMEOUT)
-        took = time.monotonic() - started
-        data["service_saw"] = round(took, 4)
-        if w.ok:
-            parts.append(f"saw {new} in {fmt_time(took)}")
-        else:
-            failed.append(f"the service still reports {w.last or 'no address'}")
-        for h in self.published:
-            w = wait_until(lambda h=h: sb.resolve(h), lambda v: v == [new], FOLLOW_TIMEOUT - (time.monotonic() - started))
-            took = time.monotonic() - started
-            data["dns"].append({"hostname": h, "ok": w.ok, "elapsed": round(took, 4)})
-            if w.ok:
-                parts.append(f"updated {h} → {new} in {fmt_time(took)}")
-            else:
-                failed.append(f"{h} still resolves to {', '.join(w.last) if isinstance(w.last, list) else w.last}")
-        for m in self.mapped:
-            w = wait_until(lambda m=m: sb.connect_from_outside(new, m.external_port), bool,
-                           max(0.5, FOLLOW_TIMEOUT - (time.monotonic() - started)))
-            took = time.monotonic() - started
-            data["connects"].append({"external_port": m.external_port, "ok": w.ok, "elapsed": round(took, 4)})
-            if w.ok:
-                parts.append(f"{new}:{m.external_port} answers from outside ({fmt_time(took)})")
-            else:
-                failed.append(f"{new}:{m.external_port} not reachable from outside ({one_line(w.last)})")
-        elapsed = time.monotonic() - started
-        # The service saves its counters after the job that the event triggered: give it a moment.
-        heard = wait_until(self._announcements, lambda n: n > heard_before, 1.0, 0.01).ok
-        how = "heard the router's announcement and " if heard else ""
-        data["announcement_heard"] = bool(how)
-        head = f"the ISP changed the WAN address {old} → {new}; natlink {how}"
-        if failed:
-            return StepResult("ip-change", "ISP address change followed", FAILED,
-                              f"the ISP changed the WAN address {old} → {new}; after {fmt_time(elapsed)}: "
-                              + "; ".join(failed), elapsed=elapsed, data=data)
-        return StepResult("ip-change", "ISP address change followed", detail=head + "; ".join(parts),
-                          elapsed=elapsed, data=data)
-
-    def router_reboot(self) -> StepResult:
-        assert self.sb is not None
-        sb, lab = self.sb, self.lab
-        if not self.mapped:
-            return StepResult("reboot", "router reboot", SKIPPED, "no TCP mapping to repair")
-        gone: dict[int, str] = {}
-
-        def while_down() -> None:  # the reboot really lost the mappings: nothing answers from outside
-            for m in self.mapped:
-                try:
-                    sb.connect_from_outside(lab.wan_ip, m.external_port, 0.3)
-                    gone[m.external_port] = "still answered"
-                except OSError as exc:
-                    gone[m.external_port] = "refused" if isinstance(exc, ConnectionRefusedError) else one_line(exc)
-
-        runs_before = self._mapping_runs()
-        started = time.monotonic()
-        lab.router_reboot(while_down=while_down)
-        up = time.monotonic()
-        self.note_pids()
-        repaired, failed = [], []
-        for m in self.mapped:
-            w = wait_until(lambda m=m: sb.connect_from_outside(lab.wan_ip, m.external_port), bool,
-                           max(0.5, FOLLOW_TIMEOUT - (time.monotonic() - up)))
-            if w.ok:
-                repaired.append(m)
-            else:
-                failed.append(f"{lab.wan_ip}:{m.external_port} still not reachable ({one_line(w.last)})")
-        elapsed = time.monotonic() - started
-        after_up = time.monotonic() - up
-        runs_after = wait_until(self._mapping_runs, lambda n: n > runs_before, 2.0, 0.01).last
-        down = ", ".join(f"{lab.wan_ip}:{p} {v}" for p, v in gone.items())
-        data = {"while_down": [{"external_port": int(p), "verdict": v} for p, v in gone.items()],
-                "after_router_up": round(after_up, 4),
-                "service_mapping_runs": runs_after - runs_before}
-        if failed:
-            return StepResult("reboot", "router reboot repaired", FAILED,
-                              f"the router rebooted and forgot its mappings ({down}); " + "; ".join(failed),
-                              elapsed=elapsed, data=data)
-        what = ", ".join(m.describe(lab.lan_ip) for m in repaired)
-        return StepResult("reboot", "router reboot repaired",
-                          detail=f"the router rebooted and forgot its mappings (outside connect: {down}); natlink "
-                                 f"re-created {what} {fmt_time(after_up)} after the router answered again, and the "
-                                 "outside connect works", elapsed=elapsed, data=data)
 
     # ------------------------------------------------------------------ the end
 
