@@ -79,7 +79,7 @@ def test_the_user_agent_names_only_a_page_the_metadata_gives(env_dir: Path, tmp_
     from natlink import __version__
 
     py = env_dir / "bin" / "python"
-    agent = subprocess.run([str(py), "-c", "from natlink.ddns.http import USER_AGENT; print(USER_AGENT)"],
+    agent = subprocess.run([str(py), "-c", "from natlink.net.http import USER_AGENT; print(USER_AGENT)"],
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     urls = tomllib.loads((REPO / "pyproject.toml").read_text())["project"].get("urls", {})
     home = next((u for label, u in urls.items() if label.lower() == "homepage"), None)

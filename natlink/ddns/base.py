@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from natlink.ddns.http import HttpClient
+from natlink.net.http import HttpClient
 from natlink.secrets import Secret, redact
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, short, success, transient, worst
-from natlink.ddns.http import HttpError
+from natlink.net.http import HttpError
 
 log = logging.getLogger(__name__)
 

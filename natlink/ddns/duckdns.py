@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient
-from natlink.ddns.http import HttpError
+from natlink.net.http import HttpError
 
 DEFAULT_SERVER = "https://www.duckdns.org"
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient, worst
-from natlink.ddns.http import HttpError
+from natlink.net.http import HttpError
 from natlink.ddns.registry import SEPARATE, TOGETHER
 
 log = logging.getLogger(__name__)

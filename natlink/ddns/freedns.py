@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient, worst
-from natlink.ddns.http import HttpError
+from natlink.net.http import HttpError
 
 TOKENS = {4: "token", 6: "token_v6"}
 _ADDRESS = re.compile(r"\bto ([0-9A-Fa-f:.]+)")

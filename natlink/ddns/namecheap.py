@@ -18,7 +18,7 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient
-from natlink.ddns.http import HttpError
+from natlink.net.http import HttpError
 
 MAX_ANSWER = 16 * 1024  # a real answer is under 1 KB
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")

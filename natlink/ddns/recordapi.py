@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, success, transient, worst
-from natlink.ddns.http import HttpError, HttpResponse
+from natlink.net.http import HttpError, HttpResponse
 from natlink.secrets import Secret
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from natlink.ddns import authoritative, hosts, registry
 from natlink.ddns.base import ProviderResult, transient, worst
-from natlink.ddns.http import HttpClient
+from natlink.net.http import HttpClient
 from natlink.ddns.policy import (FAMILY_KEYS, Decision, EntryState, after_attempt, config_hash, cooldown, decide,
                                  secret_hash, stopped_hint)
 from natlink.ddns.registry import IPV4_ONLY, SEPARATE

@@ -14,7 +14,7 @@ import subprocess
 import time
 from typing import Any, Protocol
 
-from natlink.ddns.http import HttpClient, HttpError
+from natlink.net.http import HttpClient, HttpError
 from natlink.publicip.verdict import SourceAnswer
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def _show(text: str) -> str:
 
 
 def query_echo(url: str, family: int, timeout: float) -> SourceAnswer:
-    client = HttpClient(timeout=timeout, family=socket.AF_INET6 if family == 6 else socket.AF_INET,
+    client = HttpClient(timeout=timeout, family="ipv6" if family == 6 else "ipv4",
                         max_body=MAX_ECHO_BODY)
     started = time.monotonic()
     try:

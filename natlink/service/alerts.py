@@ -20,6 +20,9 @@ from natlink.service.policy import alert_allowed
 log = logging.getLogger(__name__)
 
 HOOK_TIMEOUT = 10.0
+# HttpError.kind -> the word a failed delivery is reported with (never the URL: it may carry a token)
+FAILURES = {"connect": "ConnectionError", "timeout": "Timeout", "tls": "TLSError", "protocol": "ProtocolError",
+            "too-large": "AnswerTooLarge"}
 SCHEMA = 1  # the "schema" field of every alert document; bumped only on an incompatible change
 
 # The event taxonomy: event -> severity. One JSON shape for all (README, "Alerts").
@@ -162,16 +165,17 @@ def ping_heartbeat(url: str, ok: bool, text: str) -> str | None:
 
 def _post(url: str, body: bytes, content_type: str, what: str, key: str) -> str | None:
     """POST; -> None on a 2xx answer, else why not (also logged, naming only the URL's host)."""
-    import requests  # lazy: most services never alert
+    from natlink.net.http import HttpClient, HttpError
 
     try:
-        resp = requests.post(url, data=body, headers={"Content-Type": content_type}, timeout=HOOK_TIMEOUT)
-    except requests.RequestException as exc:
-        problem = f"failed: {type(exc).__name__}"
+        resp = HttpClient(timeout=HOOK_TIMEOUT, max_body=64 * 1024).request(
+            "POST", url, body=body, headers={"Content-Type": content_type})
+    except HttpError as exc:
+        problem = f"failed: {FAILURES[exc.kind]}"
     else:
-        if resp.status_code < 300:
+        if resp.status < 300:
             return None
-        problem = f"answered HTTP {resp.status_code}"
+        problem = f"answered HTTP {resp.status}"
     log.error("%s at %s %s — check service.alerts.%s", what, _host(url), problem, key)
     return problem
 

@@ -9,7 +9,7 @@ import pytest
 
 from natlink.ddns import registry
 from natlink.ddns.dyndns2 import Dyndns2Provider, endpoint, parse_answer
-from natlink.ddns.http import HttpClient
+from natlink.net.http import HttpClient
 from natlink.secrets import read_secret
 from test_ddns_fakes import PASSWORD, Dyndns2Fake, dyndns2_toml, load, write_secret
 

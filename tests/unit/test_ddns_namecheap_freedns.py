@@ -14,7 +14,7 @@ import pytest
 from werkzeug import Request, Response
 
 from natlink.ddns import registry
-from natlink.ddns.http import HttpClient
+from natlink.net.http import HttpClient
 from natlink.ddns.namecheap import parse_answer as namecheap_answer, relative_host
 from natlink.ddns.updater import update_all
 from natlink.publicip import PublicIpReport

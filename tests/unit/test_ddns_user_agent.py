@@ -1,7 +1,7 @@
 """The DDNS User-Agent names natlink and its version, and a project page only when the package metadata gives
 a Homepage (no invented URL: natlink has none yet)."""
 
-from natlink.ddns.http import user_agent
+from natlink.net.http import user_agent
 
 
 def test_without_project_urls_only_name_and_version():

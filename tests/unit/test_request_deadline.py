@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from natlink.ddns.http import REQUEST_DEADLINE, HttpClient, HttpError
+from natlink.net.http import REQUEST_DEADLINE, HttpClient, HttpError
 from natlink.probe.httpcall import CheckerError, call
 from natlink.service.runner import HUNG_JOB
 

@@ -3,14 +3,13 @@
 A socket timeout bounds each read, not the request: a server that trickles one byte every 2 s keeps
 every read under any timeout and can hold a request (and the service job waiting on it) for as long as
 it likes. So a timer shuts the connection's socket down when the deadline passes; the blocked read
-returns at once, and the caller reports a timeout however http.client chose to fail (or not) on it.
+returns at once, and the caller reports a timeout however the HTTP library chose to fail (or not) on it.
 Connect attempts get at most the time left. Name resolution is bounded by the system resolver only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import socket
 import threading
 import time
@@ -20,9 +19,9 @@ from collections.abc import Iterator
 class RequestDeadline:
     """Wall-clock limit for one request; ``expired`` tells afterwards whether the timer cut it short.
 
-    Every socket of the request is tracked as it is made (the raw one, then the TLS one): http.client
-    may hand the socket over to the response object (``Connection: close``), so the connection object
-    cannot be asked for it when the time comes."""
+    Every socket of the request is tracked as it is made (the raw one, and the TLS one before its
+    handshake): the connection may hand its socket over to the response object (``Connection: close``),
+    so the connection object cannot be asked for it when the time comes."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -72,11 +71,3 @@ class RequestDeadline:
                     with contextlib.suppress(OSError):
                         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
-
-def connect_tls(conn: http.client.HTTPSConnection, raw: socket.socket, deadline: RequestDeadline) -> None:
-    """Wrap ``raw`` for ``conn``, tracked *before* the handshake, so a deadline can cut a handshake that
-    trickles too."""
-    tls = conn._context.wrap_socket(raw, server_hostname=conn.host,  # type: ignore[attr-defined]
-                                    do_handshake_on_connect=False)
-    conn.sock = deadline.track(tls)
-    tls.do_handshake()
