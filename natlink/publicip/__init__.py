@@ -40,6 +40,10 @@ class PublicIpReport:
                 "sources": [s.to_json() for s in self.sources]}
 
 
+# One source's question: (its answer, whether a router answered at all — only the router source can say yes).
+Task = Callable[[], tuple[SourceAnswer, bool]]
+
+
 def _default_opener(store: Any) -> Callable[[Any], RouterLike]:
     def open_with_cache(router_cfg: Any) -> RouterLike:
         from natlink.portmap.session import RouterSession
@@ -59,41 +63,36 @@ def detect(cfg: Any, router: RouterLike | None = None,
     """
     pcfg = cfg.public_ip
     timeout = float(pcfg.timeout)
-    tasks: list[tuple[str, Callable[[], Any]]] = []
+    tasks: list[tuple[str, Task]] = []
     for src in pcfg.sources:
         if src == "router":
             tasks.append(("router", lambda: query_router(router, open_router or _default_opener(store), cfg.router)))
         elif src.startswith("interface:"):
             name = src.split(":", 1)[1]
-            tasks.append((src, lambda name=name: query_interface(name, 4)))
+            tasks.append((src, lambda name=name: (query_interface(name, 4), False)))
             if pcfg.ipv6:
-                tasks.append((src + "#6", lambda name=name: query_interface(name, 6)))
+                tasks.append((src + "#6", lambda name=name: (query_interface(name, 6), False)))
         else:
-            tasks.append((src, lambda url=src: query_echo(url, 4, timeout)))
+            tasks.append((src, lambda url=src: (query_echo(url, 4, timeout), False)))
             if pcfg.ipv6:
-                tasks.append((src + "#6", lambda url=src: query_echo(url, 6, timeout)))
+                tasks.append((src + "#6", lambda url=src: (query_echo(url, 6, timeout), False)))
     if pcfg.ipv6 and not any(s.startswith("interface:") for s in pcfg.sources):
-        tasks.append(("host#6", lambda: query_interface(None, 6)))
+        tasks.append(("host#6", lambda: (query_interface(None, 6), False)))
 
     budget = timeout + (float(cfg.router.timeout) if "router" in pcfg.sources else 0.0) + 1.0
     results = _run_all(tasks, budget)
-
-    router_answered = False
-    answers: list[SourceAnswer] = []
-    for label, value in results:
-        if isinstance(value, tuple):  # the router source also says whether a router answered at all
-            value, router_answered = value
-        answers.append(value)
+    answers = [answer for _, (answer, _) in results]
+    router_answered = any(answered for _, (_, answered) in results)
     return judge(answers, router_answered, pcfg.quorum)
 
 
-def _run_all(tasks: list[tuple[str, Callable[[], Any]]], budget: float) -> list[tuple[str, Any]]:
+def _run_all(tasks: list[tuple[str, Task]], budget: float) -> list[tuple[str, tuple[SourceAnswer, bool]]]:
     if not tasks:
         return []
     pool = cf.ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="publicip")
     futures = {pool.submit(fn): label for label, fn in tasks}
     done, _ = cf.wait(futures, timeout=budget)
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, tuple[SourceAnswer, bool]]] = []
     for fut, label in futures.items():
         source = label.split("#")[0]
         family = 6 if label.endswith("#6") else 4
@@ -107,7 +106,7 @@ def _run_all(tasks: list[tuple[str, Callable[[], Any]]], budget: float) -> list[
         else:
             answer = SourceAnswer(source, _kind(source), family, error=f"no answer within {budget:g}s",
                                   elapsed=budget)
-        out.append((label, (answer, False) if source == "router" else answer))
+        out.append((label, (answer, False)))
     pool.shutdown(wait=False, cancel_futures=True)
     return out
 
