@@ -118,8 +118,17 @@ def pick_interface_address(addr_info: list[dict[str, Any]], family: int) -> str 
     return candidates[0] if candidates else None
 
 
+class NoSuchInterface(OSError):
+    """The interface named in public_ip.sources does not exist (here, now)."""
+
+
 def interface_addresses(name: str | None) -> list[dict[str, Any]]:
     """addr_info of one interface (or of all when name is None) via iproute2's JSON output."""
+    if name:
+        try:
+            socket.if_nametoindex(name)
+        except OSError:  # the kernel's answer, rather than reading the wording of ip's error message
+            raise NoSuchInterface(f"no interface {name}") from None
     argv = ["ip", "-j", "addr", "show"] + (["dev", name] if name else [])
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=5, check=False)
     if proc.returncode != 0:
@@ -134,7 +143,7 @@ def query_interface(name: str | None, family: int) -> SourceAnswer:
     try:
         info = interface_addresses(name)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        why = f"no interface {name}" if name and "not exist" in str(exc) else str(exc)
+        why = str(exc)
         return SourceAnswer(label, "interface", family, error=why, elapsed=time.monotonic() - started)
     addr = pick_interface_address(info, family)
     if addr is None:

@@ -67,6 +67,10 @@ def test_missing_interface_is_an_error_not_a_crash() -> None:
     assert answer.address is None and answer.error
 
 
+def test_missing_interface_is_named() -> None:
+    assert query_interface("natlink-nonexistent0", 6).error == "no interface natlink-nonexistent0"
+
+
 def _echo(httpserver: Any, path: str, body: str, content_type: str = "text/plain", delay: float = 0.0,
           status: int = 200) -> str:
     def handler(request: Request) -> Response:
