@@ -68,7 +68,7 @@ class Decision:
 
 def config_hash(items: dict[str, Any]) -> str:
     """Stable short hash of an entry's config (DdnsCfg.config_hash_items(): no secret values)."""
-    text = json.dumps(items, sort_keys=True, default=str, separators=(",", ":"))
+    text = json.dumps(items, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -72,7 +72,7 @@ def fingerprint(view: View) -> str:
     """What changes the page: every fact but the render time (ages tick in the browser)."""
     doc = view.to_json()
     doc.pop("generated")
-    return json.dumps(doc, sort_keys=True, default=str)
+    return json.dumps(doc, sort_keys=True)
 
 
 class _Server(ThreadingHTTPServer):
@@ -189,7 +189,7 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
 
         def _json(self, status: int, doc: Any) -> None:
-            self._send(status, json.dumps(doc, default=str), "application/json")
+            self._send(status, json.dumps(doc), "application/json")
 
         def _redirect(self, where: str, headers: dict[str, str] | None = None) -> None:
             self._send(303, "", "text/plain", {"Location": where, **(headers or {})})
