@@ -40,6 +40,7 @@ ALERT_FLUSH = 2.0  # seconds the stop waits for alerts still being delivered
 HUNG_JOB = float(ServiceCfg.hung_job)  # default of service.hung_job: a job running longer stops the watchdog pings
 TRIGGER_ORDER = [PUBLIC_IP, DDNS, MAPPINGS, PROBE]
 HEARTBEAT_PING_EVERY = 60.0  # seconds between pings of service.alerts.heartbeat
+ALIVE = "natlink-scheduler-alive"  # a job (on its own executor) that shows the scheduler's loop still runs jobs
 
 
 class Service(JobRuns, Surfaces):
@@ -85,6 +86,8 @@ class Service(JobRuns, Surfaces):
         self._metrics: MetricsServer | None = None
         self._web: Any = None  # the status page (natlink.web.server.WebServer) while service.web is set
         self.scheduler: Any = None
+        self._tick = min(HEARTBEAT_EVERY, self.notifier.watchdog_interval or HEARTBEAT_EVERY)  # main loop wake-ups
+        self._alive_at = time.monotonic()  # when the scheduler last ran the ALIVE job
         self.slots: dict[str, JobSlot] = {}
         self._build_slots()
 
@@ -182,9 +185,10 @@ class Service(JobRuns, Surfaces):
         return (f"router {ip or '?'}; " if ip is not None else "") + ", ".join(parts)
 
     def _watchdog_ok(self) -> bool:
-        """Ping systemd only while the scheduler thread lives and no job hangs."""
-        thread = getattr(self.scheduler, "_thread", None)
-        if thread is not None and not thread.is_alive():
+        """Ping systemd only while the scheduler runs jobs and no job hangs."""
+        if time.monotonic() - self._alive_at > 2 * self._tick + 1:
+            log.error("the scheduler ran no job for %.0fs; letting the watchdog restart the service",
+                      time.monotonic() - self._alive_at)
             return False
         now = time.time()
         for name, slot in self.slots.items():
@@ -215,14 +219,10 @@ class Service(JobRuns, Surfaces):
         self.lock.acquire()  # before anything is written: a second instance stops here ("already running, pid N")
         if self.once:
             return self.run_once()
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.schedulers.background import BackgroundScheduler
-
         self._install_signals()
         self._start_metrics()
         self._start_web()
-        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max_workers=4)},
-                                             timezone=timezone.utc)
+        self.scheduler = self._new_scheduler()
         now = datetime.now(timezone.utc)
         for name, slot in self.slots.items():
             # mappings, router poll and DDNS right away; the probe after the first mappings run
@@ -239,11 +239,27 @@ class Service(JobRuns, Surfaces):
         self._main_loop()
         return self._shutdown()
 
+    def _new_scheduler(self) -> Any:
+        """The jobs' scheduler, with the ALIVE job on an executor of its own: busy or hung jobs never delay it,
+        only a scheduler loop that stopped does (what _watchdog_ok checks, without apscheduler's internals)."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max_workers=4),
+                                                   ALIVE: ThreadPoolExecutor(max_workers=1)}, timezone=timezone.utc)
+        self._alive_at = time.monotonic()
+        scheduler.add_job(self._scheduler_alive, "interval", seconds=self._tick, id=ALIVE, executor=ALIVE,
+                          next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1,
+                          misfire_grace_time=None)
+        return scheduler
+
+    def _scheduler_alive(self) -> None:
+        self._alive_at = time.monotonic()
+
     def _main_loop(self) -> None:
-        tick = min(HEARTBEAT_EVERY, self.notifier.watchdog_interval or HEARTBEAT_EVERY)
         last_beat = time.monotonic()
         while not self._stopping:
-            self._wait_for_command(tick)
+            self._wait_for_command(self._tick)
             if self._stopping:
                 break
             if self._reload_requested:
