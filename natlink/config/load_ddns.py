@@ -52,8 +52,8 @@ def _ddns_entry(loader: Loader, s: Section, names: set[str]) -> DdnsCfg:
     known_secret_keys = tuple(k + suf for k in schema.secrets + schema.optional_secrets for suf in SECRET_SUFFIXES)
     allow = s.no_cleartext("server", options.get("server") if secrets else None, f"the {provider} credentials")
     entry = DdnsCfg(name=name, provider=provider, hostnames=hostnames, options=options, secrets=secrets,
-                    ipv4=s.boolean("ipv4", True), ipv6=s.boolean("ipv6", False),
-                    keepalive=s.duration("keepalive", None), verify=s.boolean("verify", True),
+                    ipv4=s.boolean("ipv4", DdnsCfg.ipv4), ipv6=s.boolean("ipv6", DdnsCfg.ipv6),
+                    keepalive=s.duration("keepalive", None), verify=s.boolean("verify", DdnsCfg.verify),
                     line=loader.locator.line(s.path), allow_insecure_http=allow)
     if not entry.ipv4 and not entry.ipv6:
         s.fail("ipv4", "ipv4 and ipv6 are both false: this entry would never update anything")

@@ -35,7 +35,7 @@ def _probe(loader: Loader, s: Section, names: set[str], mapping_names: list[str]
     echoip = s.url("echoip", required=via == "echoip")
     token = s.secret("token", required=False)
     allow = s.no_cleartext("reflector", reflector if token is not None else None, "the reflector token")
-    timeout = s.seconds("timeout", 3.0)
+    timeout = s.seconds("timeout", ProbeCfg.timeout)
     if timeout > PROBE_TIMEOUT_MAX:  # the checker's HTTP request gets this plus 3 s: far under the job's hang limit
         s.fail("timeout", f"{timeout:g} s is longer than a probe may wait (at most {PROBE_TIMEOUT_MAX:g} s)")
     probe = ProbeCfg(name=name, mapping=mapping, target=target, via=via or "reflector", reflector=reflector,

@@ -24,8 +24,8 @@ def router(s: Section) -> RouterCfg:
         gateway=s.ip("gateway"),
         igd_url=s.url("igd_url"),
         lan_ip=s.ip("lan_ip", allow_auto=True) or "auto",
-        lease=s.duration("lease", 3600) or 0,
-        timeout=s.seconds("timeout", 2.0),
+        lease=s.duration("lease", RouterCfg.lease) or 0,
+        timeout=s.seconds("timeout", RouterCfg.timeout),
     )
     if cfg.lease > 604800:
         s.fail("lease", f"{cfg.lease} s is longer than routers accept (at most 7 days, \"7d\"); use 0 for permanent")
@@ -51,9 +51,7 @@ def _mapping(s: Section, names: set[str], ports: dict[tuple[int, str], str], rou
         s.fail("external_port", f"{protocol.upper()} {external} is already used by mapping {ports[(external, protocol)]!r}")
     ports[(external, protocol)] = name
     internal_ip = s.ip("internal_ip")
-    if internal_ip is None and router.lan_ip != "auto":
-        internal_ip = router.lan_ip
-    lease = s.duration("lease", None)
+    lease = s.duration("lease", router.lease) or 0
     ipv6 = s.get("ipv6", bool, None)
     ipv6_host = s.string("ipv6_host")
     if ipv6_host is not None:
@@ -64,7 +62,7 @@ def _mapping(s: Section, names: set[str], ports: dict[tuple[int, str], str], rou
         except ValueError as exc:
             s.fail("ipv6_host", f"{exc} (an interface identifier like \"::201\" or \"mac:52:54:00:12:34:56\")")
     m = MappingCfg(name=name, protocol=protocol, external_port=external, internal_port=internal,
-                   internal_ip=internal_ip, allow_other_port=s.boolean("allow_other_port", False),
+                   internal_ip=internal_ip, allow_other_port=s.boolean("allow_other_port", MappingCfg.allow_other_port),
                    lease=lease, description=s.string("description", "") or "", ipv6=ipv6, ipv6_host=ipv6_host)
     s.finish()
     return m
@@ -79,10 +77,10 @@ def public_ip(s: Section) -> PublicIpCfg:
         parsed = urlparse(src)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             s.fail("sources", f"{shown(src)} is not a source; use \"router\", \"interface:NAME\" or an http(s) echo URL")
-    quorum = s.get("quorum", int, 0)
+    quorum = s.get("quorum", int, PublicIpCfg.quorum)
     if quorum < 0:
         s.fail("quorum", "must be 0 (all answering sources agree) or a positive count")
-    cfg = PublicIpCfg(sources=sources, ipv6=s.boolean("ipv6", False), quorum=quorum,
-                      timeout=s.seconds("timeout", 3.0))
+    cfg = PublicIpCfg(sources=sources, ipv6=s.boolean("ipv6", PublicIpCfg.ipv6), quorum=quorum,
+                      timeout=s.seconds("timeout", PublicIpCfg.timeout))
     s.finish()
     return cfg

@@ -38,7 +38,7 @@ def service(loader: Loader, s: Section) -> ServiceCfg:
         a = Section(loader, alerts_data, "service.alerts", keys(AlertsCfg))
         command = a.str_list("command", nonempty=True)
         alerts = AlertsCfg(webhook=a.url("webhook"), command=command,
-                           min_interval=a.duration("min_interval", 600) or 0, heartbeat=a.url("heartbeat"))
+                           min_interval=a.duration("min_interval", AlertsCfg.min_interval) or 0, heartbeat=a.url("heartbeat"))
         a.finish()
     state_dir = s.string("state_dir", None)
     if state_dir is None:
@@ -46,7 +46,7 @@ def service(loader: Loader, s: Section) -> ServiceCfg:
     hung_job = s.duration("hung_job", ServiceCfg.hung_job) or 0
     if hung_job < 1:
         s.fail("hung_job", "must be at least 1s (a job running longer counts as hung); the default is 5m")
-    cfg = ServiceCfg(state_dir=str(loader.relative(state_dir)), unmap_on_stop=s.boolean("unmap_on_stop", False),
+    cfg = ServiceCfg(state_dir=str(loader.relative(state_dir)), unmap_on_stop=s.boolean("unmap_on_stop", ServiceCfg.unmap_on_stop),
                      metrics=metrics, web=web, web_password=web_password, alerts=alerts, hung_job=hung_job)
     s.finish()
     return cfg

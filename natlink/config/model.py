@@ -22,7 +22,7 @@ class RouterCfg:
     gateway: str | None = None  # None: the default route's gateway
     igd_url: str | None = None  # None: SSDP discovery (result cached in state)
     lan_ip: str = "auto"  # "auto": source address toward the gateway
-    lease: int = 3600
+    lease: int = 3600  # seconds; 0 = permanent; a [[mapping]] without its own lease gets this one
     timeout: float = 2.0  # how long to wait for a router before saying it is absent
 
 
@@ -32,9 +32,10 @@ class MappingCfg:
     protocol: str  # "tcp" | "udp"
     external_port: int
     internal_port: int
-    internal_ip: str | None  # None: router.lan_ip resolved at run time ("auto")
+    internal_ip: str | None  # None: this host, router.lan_ip (resolved once, at run time, where "auto" is too)
     allow_other_port: bool = False  # accept another external port when the wanted one is taken
-    lease: int | None = None  # None: router.lease
+    lease: int = RouterCfg.lease  # requested seconds (0 = permanent); the loader puts [router] lease here when
+    # the entry gives none, so every reader takes it as it is
     description: str = ""
     ipv6: bool | None = None  # open an IPv6 pinhole too; None: public_ip.ipv6 (Config.mapping_ipv6)
     ipv6_host: str | None = None  # interface identifier of another LAN host ("::201", "mac:..."); None: this host

@@ -118,9 +118,7 @@ def user_config(cfg: Config, facts: SandboxFacts) -> SandboxConfig:
                          "LAN host; a router in secure mode only maps to the host that asks)")
         entry: dict[str, Any] = {"name": m.name, "protocol": m.protocol, "external_port": m.external_port,
                                  "internal_port": m.internal_port, "internal_ip": facts.lan_ip,
-                                 "allow_other_port": m.allow_other_port}
-        if m.lease is not None:
-            entry["lease"] = m.lease
+                                 "allow_other_port": m.allow_other_port, "lease": m.lease}
         if m.description:
             entry["description"] = m.description
         if m.protocol == "udp":

@@ -72,8 +72,7 @@ def wants(cfg: Any, selection: Selection) -> list[Want]:
         if not cfg.mapping_ipv6(m):
             continue
         address = combine(selection.address, selection.prefixlen, m.ipv6_host) if m.ipv6_host else selection.address
-        lease = cfg.router.lease if m.lease is None else m.lease
-        out.append(Want(m.name, m.protocol, m.internal_port, address, lease or LEASE_PERMANENT, m.external_port))
+        out.append(Want(m.name, m.protocol, m.internal_port, address, m.lease or LEASE_PERMANENT, m.external_port))
     return out
 
 

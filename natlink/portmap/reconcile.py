@@ -119,7 +119,7 @@ def save_owned(store: Any, owned: dict[str, Owned]) -> None:
 
 def desired_mappings(cfg: Config, lan_ip: str) -> list[Desired]:
     return [Desired(m.name, m.protocol, m.external_port, m.internal_ip or lan_ip, m.internal_port,
-                    owner_description(m.name, m.description), cfg.router.lease if m.lease is None else m.lease,
+                    owner_description(m.name, m.description), m.lease,
                     m.allow_other_port) for m in cfg.mappings]
 
 

@@ -115,7 +115,7 @@ def job_intervals(cfg: "Config", owned_mappings: bool) -> dict[str, int]:
     is absent (it does not run on events either). Jobs with nothing to do are absent too."""
     s = cfg.schedule
     router = router_needed(cfg, owned_mappings)
-    leases = [m.lease if m.lease is not None else cfg.router.lease for m in cfg.mappings]
+    leases = [m.lease for m in cfg.mappings]
     wanted = {
         MAPPINGS: mappings_interval(s.mappings, leases) if cfg.mappings or owned_mappings else 0,
         PUBLIC_IP: s.public_ip if router else 0,
