@@ -1,13 +1,19 @@
 """The IPv6 half of `natlink map` / `natlink unmap`: pinholes beside the IPv4 mappings, and the per-family
-verdicts (natlink.families)."""
+verdicts (natlink.families).
+
+The pinhole code (UPnP's WANIPv6FirewallControl over http.client, PCP, address selection) is imported only
+when this run touches IPv6: for an IPv4-only config it is a quarter of `natlink map`'s start-up.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from natlink import families
-from natlink.portmap.pinhole import VIA, PinholeReport, current_selection, plan, reconcile_pinholes, remove_pinholes, wants
+
+if TYPE_CHECKING:
+    from natlink.portmap.pinhole import PinholeReport
 
 
 def print_outcomes(ctx: Any, report: PinholeReport) -> None:
@@ -31,18 +37,25 @@ def pinholes(ctx: Any, cfg: Any, store: Any, root_url: str | None, dry_run: bool
     """Open/renew the configured pinholes (dry run: print the plan); None when no mapping asks for IPv6 and
     natlink owns no pinhole."""
     out = ctx.out
+    wanted = any(cfg.mapping_ipv6(m) for m in cfg.mappings)
     if dry_run:
+        if not wanted:
+            return None
+        from natlink.portmap.pinhole import PinholeReport, current_selection, load_owned, plan, wants
+
         selection = current_selection(cfg)
         want = wants(cfg, selection)
-        if not any(cfg.mapping_ipv6(m) for m in cfg.mappings):
-            return None
-        from natlink.portmap.pinhole import load_owned
-
         out.line(f"IPv6 pinholes (dry run) for {selection.address or 'no address: ' + str(selection.problem)}:")
         for step in plan(want, load_owned(store)):
             item = step.want or step.have
             out.line(f"  {step.action:<8} {step.name:<14} {item.label if item else ''}")
         return PinholeReport(selection)
+    from natlink.portmap.pinhole_plan import load_owned
+
+    if not wanted and not load_owned(store):
+        return None  # what reconcile_pinholes would find, without importing it
+    from natlink.portmap.pinhole import VIA, reconcile_pinholes
+
     report = reconcile_pinholes(cfg, store, root_url=root_url)
     if not report.outcomes and report.problem is None:
         return None
@@ -61,6 +74,8 @@ def verdicts(cfg: Any, recon: Any, v6: PinholeReport | None) -> tuple[families.F
 
 
 def unmap_pinholes(ctx: Any, cfg: Any, store: Any, names: list[str] | None) -> PinholeReport:
+    from natlink.portmap.pinhole import remove_pinholes
+
     report = remove_pinholes(cfg, store, names)
     print_outcomes(ctx, report)
     return report

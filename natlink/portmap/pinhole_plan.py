@@ -5,9 +5,10 @@ between them. No NAT66: a pinhole opens the internal port on the target's global
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from natlink.ipv6addr import Selection, combine
+if TYPE_CHECKING:
+    from natlink.ipv6addr import Selection
 
 STATE_KEY = "pinholes"
 LEASE_PERMANENT = 86400  # a pinhole cannot be permanent: lease 0 becomes a day, renewed like any other
@@ -65,6 +66,8 @@ class Step:
 
 def wants(cfg: Any, selection: Selection) -> list[Want]:
     """The pinholes the config asks for, at the selected address (or ``ipv6_host`` in its prefix)."""
+    from natlink.ipv6addr import combine
+
     out = []
     if selection.address is None:
         return out
