@@ -41,7 +41,7 @@ def describe_router(ctx, router, external_ip) -> None:
 
 
 def run(ctx, args: argparse.Namespace) -> int:
-    from natlink.portmap.reconcile import reconcile
+    from natlink.portmap.session import RouterSession
     from natlink.state import StateStore
 
     cfg = ctx.config()
@@ -51,10 +51,19 @@ def run(ctx, args: argparse.Namespace) -> int:
         out.json({"ok": True, "plan": [], "actions": []})
         return EXIT_OK
     store = StateStore(cfg.service.state_dir)
+    with RouterSession.for_config(cfg, store) as session:
+        session.start()  # the discovery burst waits for the router while the rest of the command loads
+        from natlink.portmap.reconcile import reconcile
+
+        report = reconcile(cfg, store, dry_run=args.dry_run, session=session)
+    return _report(ctx, args, cfg, store, report)
+
+
+def _report(ctx, args: argparse.Namespace, cfg, store, report) -> int:
     from natlink import families
     from natlink.commands import map_ipv6
 
-    report = reconcile(cfg, store, dry_run=args.dry_run)
+    out = ctx.out
     describe_router(ctx, report.router, report.external_ip)
     if report.wan_problem:
         # No plan lines: with no usable WAN address nothing is planned, and a list of adds would read as if

@@ -16,8 +16,11 @@ a LOCATION naming another host than the gateway is re-pointed at the gateway (as
 from __future__ import annotations
 
 import logging
+import os
 import select
 import socket
+import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -123,6 +126,7 @@ class _Sockets:
 def _udp(gateway: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
+    _timestamps(sock)
     sock.connect((gateway, port))  # only the gateway's answers reach us; ICMP unreachable shows as refused
     return sock
 
@@ -130,6 +134,7 @@ def _udp(gateway: str, port: int) -> socket.socket:
 def _ssdp_socket(bind_ip: str) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     sock.setblocking(False)
+    _timestamps(sock)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 2)
     try:
         if bind_ip:
@@ -138,6 +143,37 @@ def _ssdp_socket(bind_ip: str) -> socket.socket:
     except OSError:
         sock.bind(("", 0))
     return sock
+
+
+@dataclass(frozen=True)
+class _Start:
+    mono: float  # time.monotonic() at the burst
+    wall: float  # time.time() at the burst, to compare with the kernel's receive timestamps
+
+
+# The kernel stamps each datagram on arrival (SO_TIMESTAMPNS, CLOCK_REALTIME): an answer's "answered in N ms"
+# stays the router's time when it is read late (RouterSession.start sends, the command loads, then collects).
+# Python 3.11's socket module lacks the constant: Linux's generic value (not sparc's or parisc's).
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", None) or (
+    35 if sys.platform == "linux" and not os.uname().machine.startswith(("sparc", "parisc")) else None)
+_TIMESTAMP_SPACE = socket.CMSG_SPACE(16) if _SO_TIMESTAMPNS is not None else 0
+
+
+def _timestamps(sock: socket.socket) -> None:
+    if _SO_TIMESTAMPNS is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        except OSError:
+            pass
+
+
+def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive time (time.time() scale) from recvmsg's ancillary data, if it sent one."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("@qq", data[:16])
+            return seconds + nanoseconds / 1e9
+    return None
 
 
 def _send(sock: socket.socket | None, payload: bytes, dest: tuple[str, int] | None = None) -> None:
@@ -152,80 +188,110 @@ def _send(sock: socket.socket | None, payload: bytes, dest: tuple[str, int] | No
 def burst(gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: float,
           known_url: tuple[str, str] | None = None, open_url: Callable[[str], Any] | None = None,
           window: float = WINDOW, pmp_port: int = PORT, ssdp_port: int = 1900, multicast: bool = True) -> Discovery:
-    """Ask over every protocol in ``protocols`` at once; see the module docstring.
+    """Ask over every protocol in ``protocols`` at once and collect the answers; see the module docstring.
 
     known_url: (url, "config" | "cache"); open_url builds a UPnP client from it (raises when it does not work).
     pmp_port / ssdp_port / multicast: other ports and no multicast for the in-process fake gateway's tests.
     """
-    started = time.monotonic()
-    deadline = started + timeout
-    heard = {p: Heard(p) for p in protocols}
-    disc = Discovery(heard)
-    socks = _Sockets()
-    wake_r, wake_w = socket.socketpair()
-    checker: threading.Thread | None = None
-    try:
-        for name in ("natpmp", "pcp", "upnp"):
-            if name not in protocols:
-                continue
-            try:
-                sock = _ssdp_socket(lan_ip) if name == "upnp" else _udp(gateway, pmp_port)
-            except OSError as exc:  # e.g. no route to the gateway: that protocol cannot be asked at all
-                heard[name].state, heard[name].detail = FAILED, f"cannot reach {gateway}: {exc.strerror or exc}"
-                continue
-            setattr(socks, "ssdp" if name == "upnp" else name, sock)
-        if socks.ssdp is not None:
-            if known_url is not None and open_url is not None:
-                checker = threading.Thread(target=_check_url, args=(heard["upnp"], known_url, open_url, started,
-                                                                   wake_w), daemon=True, name="natlink-igd-url")
-                checker.start()
+    return Burst(gateway, lan_ip, protocols, timeout=timeout, known_url=known_url, open_url=open_url, window=window,
+                 pmp_port=pmp_port, ssdp_port=ssdp_port, multicast=multicast).collect()
 
-        def send_all() -> None:
-            if heard.get("natpmp") and not heard["natpmp"].ok:
-                _send(socks.natpmp, natpmp.encode_public_request())
-            if heard.get("pcp") and not heard["pcp"].ok:
-                _send(socks.pcp, pcp.encode_announce(lan_ip))
-            if heard.get("upnp") and not heard["upnp"].ok:
-                for st in ssdp.SEARCH_TARGETS[:2]:
-                    _send(socks.ssdp, ssdp.encode_search(st, f"{gateway}:{ssdp_port}"), (gateway, ssdp_port))
-                    if multicast:
-                        _send(socks.ssdp, ssdp.encode_search(st), ssdp.SSDP_GROUP)
 
-        send_all()
-        resend_at, wait = started + 0.25, 0.5
-        first_answer: float | None = None
-        while True:
-            now = time.monotonic()
-            if all(h.state in (ANSWERED, REFUSED, FAILED) for h in heard.values()) and not _pending(checker, heard):
-                break
-            collected = first_answer is not None and now >= max(started + window, first_answer + GRACE)
-            if now >= deadline or (collected and disc.answered):
-                break
-            if now >= resend_at:
-                send_all()
-                resend_at, wait = now + wait, wait * 2
-            until = min(resend_at, deadline)
-            if now < started + window:
-                until = min(until, started + window)  # look again when the window closes
-            if first_answer is not None:
-                until = min(until, max(started + window, first_answer + GRACE))
-            ready, _, _ = select.select([*socks.all(), wake_r], [], [], max(0.0, until - now))
-            for sock in ready:
-                if sock is wake_r:
-                    wake_r.recv(64)
+class Burst:
+    """A burst in flight: the constructor sends it, collect() gathers the answers (see burst()).
+
+    Between the two the caller may do other work: answers wait in the sockets' buffers, and the kernel's
+    arrival stamp keeps each "answered in N ms" true however late they are read.
+    """
+
+    def __init__(self, gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: float,
+                 known_url: tuple[str, str] | None = None, open_url: Callable[[str], Any] | None = None,
+                 window: float = WINDOW, pmp_port: int = PORT, ssdp_port: int = 1900,
+                 multicast: bool = True) -> None:
+        self.gateway, self.lan_ip, self.window = gateway, lan_ip, window
+        self.ssdp_port, self.multicast = ssdp_port, multicast
+        self.start = _Start(time.monotonic(), time.time())
+        self.deadline = self.start.mono + timeout
+        self.heard = {p: Heard(p) for p in protocols}
+        self.disc = Discovery(self.heard)
+        self.socks = _Sockets()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self.checker: threading.Thread | None = None
+        try:
+            for name in ("natpmp", "pcp", "upnp"):
+                if name not in protocols:
                     continue
-                _receive(sock, socks, heard, disc, gateway, started)
-            if first_answer is None and disc.answered:
-                first_answer = time.monotonic()
-        disc.waited = time.monotonic() - started
-        for h in heard.values():
-            if h.state == SILENT and h.detail:
-                h.state = FAILED  # e.g. the known URL failed and SSDP stayed silent
-        return disc
-    finally:
-        socks.close()
-        wake_r.close()
-        wake_w.close()
+                try:
+                    sock = _ssdp_socket(lan_ip) if name == "upnp" else _udp(gateway, pmp_port)
+                except OSError as exc:  # e.g. no route to the gateway: that protocol cannot be asked at all
+                    self.heard[name].state = FAILED
+                    self.heard[name].detail = f"cannot reach {gateway}: {exc.strerror or exc}"
+                    continue
+                setattr(self.socks, "ssdp" if name == "upnp" else name, sock)
+            if self.socks.ssdp is not None and known_url is not None and open_url is not None:
+                self.checker = threading.Thread(target=_check_url, args=(self.heard["upnp"], known_url, open_url,
+                                                                        self.start.mono, self._wake_w),
+                                                daemon=True, name="natlink-igd-url")
+                self.checker.start()
+            self._send_all()
+        except BaseException:
+            self.close()
+            raise
+
+    def _send_all(self) -> None:
+        heard, socks, gateway = self.heard, self.socks, self.gateway
+        if heard.get("natpmp") and not heard["natpmp"].ok:
+            _send(socks.natpmp, natpmp.encode_public_request())
+        if heard.get("pcp") and not heard["pcp"].ok:
+            _send(socks.pcp, pcp.encode_announce(self.lan_ip))
+        if heard.get("upnp") and not heard["upnp"].ok:
+            for st in ssdp.SEARCH_TARGETS[:2]:
+                _send(socks.ssdp, ssdp.encode_search(st, f"{gateway}:{self.ssdp_port}"), (gateway, self.ssdp_port))
+                if self.multicast:
+                    _send(socks.ssdp, ssdp.encode_search(st), ssdp.SSDP_GROUP)
+
+    def collect(self) -> Discovery:
+        """Wait for the answers (the window, the early end, the resends), then close the sockets."""
+        heard, disc, socks, checker = self.heard, self.disc, self.socks, self.checker
+        started, window, deadline = self.start.mono, self.window, self.deadline
+        try:
+            resend_at, wait = started + 0.25, 0.5
+            first_answer: float | None = None
+            while True:
+                now = time.monotonic()
+                if all(h.state in (ANSWERED, REFUSED, FAILED) for h in heard.values()) and not _pending(checker, heard):
+                    break
+                collected = first_answer is not None and now >= max(started + window, first_answer + GRACE)
+                if now >= deadline or (collected and disc.answered):
+                    break
+                if now >= resend_at:
+                    self._send_all()
+                    resend_at, wait = now + wait, wait * 2
+                until = min(resend_at, deadline)
+                if now < started + window:
+                    until = min(until, started + window)  # look again when the window closes
+                if first_answer is not None:
+                    until = min(until, max(started + window, first_answer + GRACE))
+                ready, _, _ = select.select([*socks.all(), self._wake_r], [], [], max(0.0, until - now))
+                for sock in ready:
+                    if sock is self._wake_r:
+                        self._wake_r.recv(64)
+                        continue
+                    _receive(sock, socks, heard, disc, self.gateway, self.start)
+                if first_answer is None and disc.answered:  # when it arrived, not when it was read
+                    first_answer = min(time.monotonic(), started + min(heard[p].elapsed or 0.0 for p in disc.answered))
+            disc.waited = time.monotonic() - started
+            for h in heard.values():
+                if h.state == SILENT and h.detail:
+                    h.state = FAILED  # e.g. the known URL failed and SSDP stayed silent
+            return disc
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.socks.close()
+        self._wake_r.close()
+        self._wake_w.close()
 
 
 def _pending(checker: threading.Thread | None, heard: dict[str, Heard]) -> bool:
@@ -261,9 +327,9 @@ def _close(client: Any) -> None:
 
 
 def _receive(sock: socket.socket, socks: _Sockets, heard: dict[str, Heard], disc: Discovery, gateway: str,
-             started: float) -> None:
+             started: _Start) -> None:
     try:
-        data, (addr, _port) = sock.recvfrom(2048)
+        data, ancillary, _flags, (addr, _port) = sock.recvmsg(2048, _TIMESTAMP_SPACE)
     except ConnectionRefusedError:
         protocol = "natpmp" if sock is socks.natpmp else "pcp"
         h = heard[protocol]
@@ -272,7 +338,8 @@ def _receive(sock: socket.socket, socks: _Sockets, heard: dict[str, Heard], disc
         return
     except OSError:
         return
-    elapsed = time.monotonic() - started
+    arrived = _arrival(ancillary)
+    elapsed = arrived - started.wall if arrived is not None else time.monotonic() - started.mono
     if sock is socks.ssdp:
         _ssdp_answer(data, addr, heard["upnp"], disc, gateway, elapsed)
     elif sock is socks.natpmp:

@@ -148,6 +148,7 @@ def reconcile(cfg: Config, store: Any, dry_run: bool = False, router: Router | N
     else:
         own = session is None
         use = session or RouterSession.for_config(cfg, store)
+        started = min(started, use.opening_since or started)  # the router's opening, begun for this call, counts
         try:
             report = use.run(lambda r: _reconcile(cfg, store, r, dry_run, force_renew))
         finally:

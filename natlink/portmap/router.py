@@ -142,54 +142,74 @@ def open_router(cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | 
 
     other_host: internal addresses of configured mappings; one that is not this host prefers UPnP, then PCP.
     use_cache=False skips the cached IGD URL (the session's reopen after the router stopped answering)."""
-    started = time.monotonic()
-    remember = protocols is None  # a narrowed set must not change the remembered choice
-    protocols = tuple(protocols or cfg.protocols)
-    lan = lanip.resolve(cfg.gateway, cfg.lan_ip)
-    cached: dict[str, Any] = (store.load(STATE_KEY, {}) if store is not None else {}) or {}
-    same_net = cached.get("gateway") == lan.gateway
+    return Opening(cfg, store, protocols, other_host=other_host, use_cache=use_cache).finish()
 
-    def open_url(url: str) -> PortMapper:
-        from natlink.portmap.upnp import UpnpClient
 
-        return UpnpClient(url, lan.lan_ip, cfg.timeout)
+class Opening:
+    """open_router in two halves: the constructor sends the discovery burst, finish() collects the answers and
+    builds the client. Work done between them overlaps the router's answers (miniupnpd holds SSDP's 50 ms)."""
 
-    disc = discover.burst(lan.gateway, lan.lan_ip, protocols, timeout=cfg.timeout,
-                          known_url=_known_url(cfg, cached, lan.gateway, use_cache), open_url=open_url)
-    order = discover.choose(disc.answered, protocols, cached=cached.get("protocol") if same_net else None,
-                            other_host=any(ip != lan.lan_ip for ip in other_host))
-    client: PortMapper | None = None
-    for name in order:
-        try:
-            client = _client(name, disc.heard[name], cfg, lan)
-            break
-        except NatlinkError as exc:
-            h = disc.heard[name]
-            h.state, h.detail = discover.FAILED, exc.message
-    if client is None:
-        details = "; ".join(f"{LABELS[p]}: {disc.describe(p)}" for p in protocols)
-        raise NoRouter(f"no router answered at {lan.gateway} within {cfg.timeout:g} s ({details})",
+    def __init__(self, cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | list[str] | None = None, *,
+                 other_host: tuple[str, ...] = (), use_cache: bool = True) -> None:
+        self.cfg, self.store, self.other_host = cfg, store, other_host
+        self.started = time.monotonic()
+        self.remember = protocols is None  # a narrowed set must not change the remembered choice
+        self.protocols = tuple(protocols or cfg.protocols)
+        self.lan = lan = lanip.resolve(cfg.gateway, cfg.lan_ip)
+        self.cached: dict[str, Any] = (store.load(STATE_KEY, {}) if store is not None else {}) or {}
+
+        def open_url(url: str) -> PortMapper:
+            from natlink.portmap.upnp import UpnpClient
+
+            return UpnpClient(url, lan.lan_ip, cfg.timeout)
+
+        self.burst = discover.Burst(lan.gateway, lan.lan_ip, self.protocols, timeout=cfg.timeout,
+                                    known_url=_known_url(cfg, self.cached, lan.gateway, use_cache),
+                                    open_url=open_url)
+
+    def close(self) -> None:
+        """Give up without collecting (the sockets close; nothing was chosen)."""
+        self.burst.close()
+
+    def finish(self) -> Router:
+        cfg, store, cached, lan, protocols = self.cfg, self.store, self.cached, self.lan, self.protocols
+        same_net = cached.get("gateway") == lan.gateway
+        disc = self.burst.collect()
+        order = discover.choose(disc.answered, protocols, cached=cached.get("protocol") if same_net else None,
+                                other_host=any(ip != lan.lan_ip for ip in self.other_host))
+        client: PortMapper | None = None
+        for name in order:
+            try:
+                client = _client(name, disc.heard[name], cfg, lan)
+                break
+            except NatlinkError as exc:
+                h = disc.heard[name]
+                h.state, h.detail = discover.FAILED, exc.message
+        if client is None:
+            details = "; ".join(f"{LABELS[p]}: {disc.describe(p)}" for p in protocols)
+            raise NoRouter(f"no router answered at {lan.gateway} within {cfg.timeout:g} s ({details})",
                            "check that the router is on and UPnP or NAT-PMP/PCP is enabled in its settings; "
                            "set router.gateway if the default route does not point at it")
-    upnp = disc.heard.get("upnp")
-    url = upnp.location if upnp is not None and upnp.ok else None
-    router = Router(client=client, gateway=lan.gateway, lan_ip=lan.lan_ip, lan_ip_source=lan.lan_ip_source,
-                    gateway_source=lan.gateway_source, igd_url=url if client.protocol == "upnp" else None,
-                    igd_url_source=upnp.location_source if upnp is not None and client.protocol == "upnp" else None,
-                    probes=[ProtocolAnswer(p, disc.heard[p].ok, disc.describe(p),
-                                           disc.heard[p].elapsed if disc.heard[p].elapsed is not None else disc.waited)
-                            for p in protocols],
-                    open_time=time.monotonic() - started, discovery=disc, upnp_url=url)
-    now = time.time()
-    if router.epoch is not None and cached.get("epoch") is not None and same_net:
-        router.previous_epoch = int(cached["epoch"])
-        router.epoch_dropped = epoch_lost(int(cached["epoch"]), float(cached.get("epoch_at", 0)), router.epoch, now)
-        if router.epoch_dropped:
-            log.warning("the router's epoch went from %s to %s: it lost its mappings (reboot or new WAN address)",
-                        cached["epoch"], router.epoch)
-    if store is not None:
-        save_cache(store, router, cached, remember_protocol=remember)
-    return router
+        upnp = disc.heard.get("upnp")
+        url = upnp.location if upnp is not None and upnp.ok else None
+        mapping_upnp = upnp is not None and client.protocol == "upnp"
+        router = Router(client=client, gateway=lan.gateway, lan_ip=lan.lan_ip, lan_ip_source=lan.lan_ip_source,
+                        gateway_source=lan.gateway_source, igd_url=url if client.protocol == "upnp" else None,
+                        igd_url_source=upnp.location_source if mapping_upnp else None,
+                        probes=[ProtocolAnswer(p, h.ok, disc.describe(p), h.elapsed if h.elapsed is not None
+                                               else disc.waited) for p, h in ((p, disc.heard[p]) for p in protocols)],
+                        open_time=time.monotonic() - self.started, discovery=disc, upnp_url=url)
+        now = time.time()
+        if router.epoch is not None and cached.get("epoch") is not None and same_net:
+            router.previous_epoch = int(cached["epoch"])
+            router.epoch_dropped = epoch_lost(int(cached["epoch"]), float(cached.get("epoch_at", 0)), router.epoch,
+                                              now)
+            if router.epoch_dropped:
+                log.warning("the router's epoch went from %s to %s: it lost its mappings (reboot or new WAN address)",
+                            cached["epoch"], router.epoch)
+        if store is not None:
+            save_cache(store, router, cached, remember_protocol=self.remember)
+        return router
 
 
 def save_cache(store: Any, router: Router, cached: dict[str, Any] | None = None, *,

@@ -5,6 +5,10 @@ prober and the doctor in turn, serialised by a lock (protocol clients are not th
 stops answering mid-way — e.g. it rebooted and its UPnP HTTP server moved to another port, so the cached
 control URL is refused — the session drops the router, rediscovers without the cache and runs the same call
 once more: the caller sees the answer, not the error.
+
+``start()`` sends the discovery burst and returns: the router takes its time to answer (miniupnpd holds every
+SSDP answer 50 ms) while the command goes on loading its own code; the first call that needs the router
+collects the answers (no thread: the kernel stamps each answer's arrival, so its "answered in N ms" stays true).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, TypeVar
 from natlink.config import RouterCfg
 from natlink.errors import NatlinkError
 from natlink.portmap.base import Mapping, RouterUnavailable
-from natlink.portmap.router import Router, open_router
+from natlink.portmap.router import Opening, Router, open_router
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,6 +46,7 @@ class RouterSession:
         self.internal_ips = tuple(ip for ip in internal_ips if ip)
         self.opens = 0  # how often the router was (re)discovered, for tests and the bench
         self._router: Router | None = None
+        self._opening: Opening | None = None
         self._lock = threading.RLock()
 
     @classmethod
@@ -51,13 +56,31 @@ class RouterSession:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def start(self) -> None:
+        """Send the discovery burst now, collect it on first use (no-op when open or started); see the docstring."""
+        with self._lock:
+            if self._router is None and self._opening is None:
+                self._opening = Opening(self.cfg, self.store, other_host=self.internal_ips)
+                self.opens += 1
+        if "upnp" in self.cfg.protocols:
+            preload_upnp()
+
     def router(self, *, use_cache: bool = True) -> Router:
         """The open router (discovered on first use). Callers outside run() must hold the session's lock."""
         with self._lock:
+            if self._opening is not None:
+                opening, self._opening = self._opening, None
+                self._router = opening.finish()  # raises what open_router raises
             if self._router is None:
                 self._router = open_router(self.cfg, self.store, other_host=self.internal_ips, use_cache=use_cache)
                 self.opens += 1
             return self._router
+
+    @property
+    def opening_since(self) -> float | None:
+        """time.monotonic() when start() sent a burst that nobody has collected yet, else None."""
+        opening = self._opening
+        return opening.started if opening is not None else None
 
     @property
     def is_open(self) -> bool:
@@ -66,6 +89,9 @@ class RouterSession:
     def invalidate(self, why: str = "") -> None:
         """Forget the router (after a failure, a config reload, a network change); the next call rediscovers."""
         with self._lock:
+            if self._opening is not None:  # started but never used
+                opening, self._opening = self._opening, None
+                opening.close()
             if self._router is not None:
                 log.info("router session closed%s", f": {why}" if why else "")
                 try:
@@ -115,3 +141,9 @@ class RouterSession:
     @property
     def igd_url(self) -> str | None:
         return self._router.igd_url if self._router is not None else None
+
+
+def preload_upnp() -> None:
+    """Import the UPnP client while the SSDP answer is on its way (it is needed the moment it arrives)."""
+    import encodings.idna  # noqa: F401 - socket.getaddrinfo imports it on the first SOAP call
+    from natlink.portmap import upnp, upnp_list  # noqa: F401
