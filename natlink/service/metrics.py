@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Facts:
-    """What the service knows besides its own job records."""
+class LastOutcomes:
+    """What the jobs found on their last run, per subject (the gauges beside the job records)."""
 
     mappings_present: int | None = None
     probes: dict[str, bool] = field(default_factory=dict)  # probe name -> reachable
@@ -39,8 +39,8 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def render(health: dict[str, Any], facts: Facts) -> str:
-    """PURE: the metrics page from a Health.snapshot() and Facts."""
+def render(health: dict[str, Any], outcomes: LastOutcomes) -> str:
+    """PURE: the metrics page from a Health.snapshot() and the LastOutcomes."""
     out: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> None:
@@ -66,16 +66,16 @@ def render(health: dict[str, Any], facts: Facts) -> str:
     metric("natlink_alerts_total", "counter", "alerts delivered", [({}, counters.get("alerts", 0))])
     metric("natlink_ddns_requests_total", "counter", "requests sent to DDNS providers",
            [({}, counters.get("ddns_requests", 0))])
-    if facts.mappings_present is not None:
+    if outcomes.mappings_present is not None:
         metric("natlink_mappings", "gauge", "natlink-owned mappings present on the router",
-               [({}, facts.mappings_present)])
+               [({}, outcomes.mappings_present)])
     metric("natlink_probe_reachable", "gauge", "1 when the last probe reached the service from outside",
-           [({"probe": n}, 1 if ok else 0) for n, ok in sorted(facts.probes.items())])
+           [({"probe": n}, 1 if ok else 0) for n, ok in sorted(outcomes.probes.items())])
     metric("natlink_ddns_ok", "gauge", "1 when the DDNS entry's last outcome was good",
-           [({"entry": n}, 1 if ok else 0) for n, ok in sorted(facts.ddns.items())])
-    if facts.public_ip_verdict:
+           [({"entry": n}, 1 if ok else 0) for n, ok in sorted(outcomes.ddns.items())])
+    if outcomes.public_ip_verdict:
         metric("natlink_public_ip_verdict", "gauge", "the router's situation (public, cgnat, double-nat, unknown)",
-               [({"verdict": facts.public_ip_verdict}, 1)])
+               [({"verdict": outcomes.public_ip_verdict}, 1)])
     return "\n".join(out) + "\n"
 
 

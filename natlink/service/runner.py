@@ -19,7 +19,7 @@ from natlink.service.events import Event
 from natlink.service.health import HEARTBEAT_EVERY, Health
 from natlink.service.history import History
 from natlink.service.listening import Listening
-from natlink.service.metrics import Facts, MetricsServer
+from natlink.service.metrics import LastOutcomes, MetricsServer
 from natlink.service.notify import Notifier
 from natlink.service.policy import (
     ANNOUNCE, DDNS, MAPPINGS, PROBE, PUBLIC_IP, RouterObservation, job_intervals, jobs_for_event, router_needed,
@@ -66,7 +66,7 @@ class Service(JobRuns, Surfaces):
         self._last_ping = 0.0
         self._pinged_ok: bool | None = None  # what the last heartbeat ping said
         self.notifier = Notifier.from_env()
-        self.facts = Facts()
+        self.outcomes = LastOutcomes()
         self.report: Any = None  # the last PublicIpReport
         # One router session shared by every job (mappings, router poll, detection, probe): discovered once,
         # serialised by its lock, rediscovered after a failure (natlink.portmap.session).

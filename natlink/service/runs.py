@@ -1,5 +1,5 @@
 """The four jobs of `natlink run` as the service runs them: mappings (+ IPv6 pinholes), the router poll,
-public address + DDNS, probe; what each did goes to the watch (alerts), health, facts (metrics) and round.
+public address + DDNS, probe; what each did goes to the watch (alerts), health, outcomes (metrics) and round.
 
 A mixin of Service (natlink/service/runner.py), which owns the state these read and the schedule."""
 
@@ -28,7 +28,7 @@ class JobRuns:
     report: Any
     health: Any
     watch: Any
-    facts: Any
+    outcomes: Any
     history: Any
     notifier: Any
     _session: Any
@@ -57,7 +57,7 @@ class JobRuns:
         if force and (report.wan_problem or any(a.action == "renew" for a in report.errors)):
             self._renew_all.set()
         actions = list(report.actions)
-        self.facts.mappings_present = sum(1 for a in actions if a.ok and a.action != "delete")
+        self.outcomes.mappings_present = sum(1 for a in actions if a.ok and a.action != "delete")
         outcomes: dict[str, str | None] = {m.name: report.wan_problem for m in self.cfg.mappings}
         for a in actions:
             if a.action != "delete" and a.name in outcomes and not report.wan_problem:
@@ -158,7 +158,7 @@ class JobRuns:
     def _job_ddns(self, reason: str) -> Result:
         report = self._detect() if "router" in self.cfg.public_ip.sources else jobs.detect(self.cfg)
         previous, self.report = self.report, report
-        self.facts.public_ip_verdict = getattr(report, "verdict", None)
+        self.outcomes.public_ip_verdict = getattr(report, "verdict", None)
         self.store.save("publicip", jobs.to_json(report))
         ip = getattr(report, "public_ipv4", None)
         self.watch.public_ip(previous, report)
@@ -173,7 +173,7 @@ class JobRuns:
         self.round[DDNS]["entries"] = [r.to_json() for r in results]
         self.health.count("ddns_requests", sum(r.requests for r in results))
         for r in results:
-            self.facts.ddns[r.name] = not r.failed
+            self.outcomes.ddns[r.name] = not r.failed
         for name in [n for n in self.watch.stopped if n not in {d.name for d in self.cfg.ddns}]:
             del self.watch.stopped[name]  # removed from the config
         errors = self.watch.ddns(results)
@@ -186,7 +186,7 @@ class JobRuns:
     def _job_probe(self, reason: str) -> Result:
         results = jobs.probe(self.cfg, self.store, self.report, self._session)
         for r in results:
-            self.facts.probes[f"{r.name}/{r.family}"] = r.ok
+            self.outcomes.probes[f"{r.name}/{r.family}"] = r.ok
         self.round[PROBE] = {"results": [jobs.to_json(r) for r in results]}
         failed = self.watch.probes(results)
         if failed:

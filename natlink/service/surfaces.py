@@ -30,7 +30,7 @@ class Surfaces:
     _pinged_ok: bool | None
 
     def metrics_page(self) -> str:
-        return render(self.health.snapshot(), self.facts)
+        return render(self.health.snapshot(), self.outcomes)
 
     def _start_metrics(self) -> None:
         if self.cfg.service.metrics:

@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 
 from natlink.errors import NatlinkError
-from natlink.service.metrics import Facts, MetricsServer, render
+from natlink.service.metrics import LastOutcomes, MetricsServer, render
 
 HEALTH = {
     "jobs": {
@@ -19,7 +19,7 @@ HEALTH = {
 
 
 def test_render():
-    page = render(HEALTH, Facts(mappings_present=1, probes={"rdp/ipv4": True, "web/ipv4": False},
+    page = render(HEALTH, LastOutcomes(mappings_present=1, probes={"rdp/ipv4": True, "web/ipv4": False},
                                 ddns={"home": True, "dyn": False}, public_ip_verdict="public"))
     lines = page.splitlines()
     for expected in [
@@ -45,12 +45,12 @@ def test_render():
 
 
 def test_label_values_are_escaped():
-    page = render({"jobs": {'we"ird\\job': {"outcomes": {"ok": 1}}}}, Facts())
+    page = render({"jobs": {'we"ird\\job': {"outcomes": {"ok": 1}}}}, LastOutcomes())
     assert 'natlink_job_runs_total{job="we\\"ird\\\\job",outcome="ok"} 1' in page.splitlines()
 
 
 def test_endpoint_serves_the_page():
-    server = MetricsServer("127.0.0.1:0", lambda: render(HEALTH, Facts())).start()
+    server = MetricsServer("127.0.0.1:0", lambda: render(HEALTH, LastOutcomes())).start()
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as resp:
             assert resp.status == 200
@@ -72,5 +72,5 @@ def test_port_in_use_is_a_clear_error():
 @pytest.mark.parametrize("value, text", [(1796180412.25, "1796180412.25"), (1796180412.0, "1796180412"),
                                          (1796180412, "1796180412"), (0.5, "0.5"), (3, "3")])
 def test_timestamps_and_counts_are_exact(value, text):
-    page = render({"jobs": {"ddns": {"last_success": value, "outcomes": {}}}}, Facts())
+    page = render({"jobs": {"ddns": {"last_success": value, "outcomes": {}}}}, LastOutcomes())
     assert f'natlink_job_last_success_timestamp_seconds{{job="ddns"}} {text}' in page.splitlines()
