@@ -5,6 +5,7 @@ Mirrors miniupnpc's addr_is_reserved.c and adds the IPv6 special ranges.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from enum import Enum
 
@@ -33,6 +34,7 @@ class AddrKind(str, Enum):
     INVALID = "invalid"
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and asked once per probed target about the same few addresses
 def classify(addr: str | ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> AddrKind:
     """What kind of address this is, from the point of view of "can the internet reach it"."""
     if addr is None or addr == "":

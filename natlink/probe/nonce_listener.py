@@ -22,6 +22,7 @@ from natlink.probe.dial import family_of
 log = logging.getLogger(__name__)
 
 PREFIX = b"NATLINK-PROBE "
+_SEND_FLAGS = socket.MSG_DONTWAIT | socket.MSG_MORE
 
 
 def new_nonce_line() -> bytes:
@@ -49,9 +50,11 @@ class NonceHub:
 
     def remove(self, sock: socket.socket) -> None:
         with self._lock, contextlib.suppress(KeyError, ValueError):
-            self._sel.unregister(sock)
+            if not self._closed:  # a closed hub serves nobody: nothing to unregister
+                self._sel.unregister(sock)
 
     def close(self) -> None:
+        """Stop serving every listener at once (then each listener's stop() counts its queue and closes)."""
         with self._lock:
             self._closed = True
         with contextlib.suppress(OSError):
@@ -93,7 +96,7 @@ class NonceListener:
         """Bind and serve (on `hub`, or a hub of its own); raises OSError (EADDRINUSE: something listens;
         EADDRNOTAVAIL: not our address)."""
         kind = socket.SOCK_DGRAM if self.protocol == "udp" else socket.SOCK_STREAM
-        sock = socket.socket(family_of(self.ip), kind)
+        sock = socket.socket(family_of(self.ip), kind | socket.SOCK_NONBLOCK)
         try:
             # TCP: SO_REUSEADDR skips TIME_WAIT leftovers only (Linux still refuses while another socket
             # listens). UDP has no TIME_WAIT, and there SO_REUSEADDR would let natlink bind beside a service
@@ -103,7 +106,6 @@ class NonceListener:
             sock.bind((self.ip, self.port))
             if kind == socket.SOCK_STREAM:
                 sock.listen(64)
-            sock.setblocking(False)
         except OSError:
             sock.close()
             raise
@@ -137,8 +139,9 @@ class NonceListener:
                     conn, peer = sock.accept()
                     self._record(peer)
                     with contextlib.suppress(OSError), conn:
-                        conn.setblocking(False)  # a fresh socket's send buffer takes the line at once
-                        conn.send(self.line)
+                        # never blocks (a fresh socket's buffer takes the line); MSG_MORE holds it for the close,
+                        # so the line and the FIN leave in one segment
+                        conn.send(self.line, _SEND_FLAGS)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:

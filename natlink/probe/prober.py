@@ -84,12 +84,10 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
                 j.dialled = True
             run_outside(pool, runnable, tokens)
         finally:
-            listeners = [v.listener for v in views.values() if v.listener is not None]
-            for listener in listeners:
-                listener.request_stop()
-            for listener in listeners:
-                listener.stop()
-            hub.close()
+            hub.close()  # every listener stops answering at once; each then counts its queue and closes
+            for view in views.values():
+                if view.listener is not None:
+                    view.listener.stop()
     needs_table = any(j.outside.outcome != "open" for j in jobs)
     if facts is None and wan_f is not None and (needs_table or wan_f.done()):
         # A failure may be explained by CGNAT: the router's late answer is waited for within the time budget.
@@ -120,6 +118,7 @@ def _checks(cfg: Config, tlist: list[Target], report: Any, facts: RouterFacts | 
     if not public4 and facts is not None and facts.wan_ip and classify(facts.wan_ip) is AddrKind.PUBLIC:
         public4 = facts.wan_ip
     six = six or {}
+    resolved: dict[str, dict[str, str] | CheckerError] = {}  # checker URL -> its families (resolved once)
     for t in tlist:
         read = read_len(views, t)
         if t.via == "hairpin":
@@ -130,10 +129,14 @@ def _checks(cfg: Config, tlist: list[Target], report: Any, facts: RouterFacts | 
             jobs.append(TargetCheck(t, fam, address, read=read))
             continue
         url = t.probe.reflector if t.via == "reflector" else t.probe.echoip
-        try:
-            fams = families(url or "")
-        except CheckerError as exc:
-            jobs.append(TargetCheck(t, "ipv4", public4, Outside("error", str(exc)), read))
+        fams = resolved.get(url or "")
+        if fams is None:
+            try:
+                fams = resolved[url or ""] = families(url or "")
+            except CheckerError as exc:
+                fams = resolved[url or ""] = exc
+        if isinstance(fams, CheckerError):
+            jobs.append(TargetCheck(t, "ipv4", public4, Outside("error", str(fams)), read))
             continue
         wanted = [f for f in ("ipv4", "ipv6") if f in fams and (f == "ipv4" or cfg.public_ip.ipv6 or t.name in six
                                                                  or (t.host is not None and ":" in t.host))]

@@ -310,7 +310,7 @@ class ReflectorServer:
 
     async def _probe(self, address: str, specs: list[PortSpec], timeout: float, writer: asyncio.StreamWriter,
                      entry: LogEntry) -> None:
-        outcomes = await asyncio.gather(*(self._dial(address, s, timeout) for s in specs))
+        outcomes = await self._dial_all(address, specs, timeout)
         results = []
         for spec, out in zip(specs, outcomes):
             self.metrics.dialbacks[out.outcome] += 1
@@ -321,13 +321,26 @@ class ReflectorServer:
         family = "ipv6" if ":" in address else "ipv4"
         await self._send_json(writer, entry, 200, {"address": address, "family": family, "results": results})
 
-    async def _dial(self, address: str, spec: PortSpec, timeout: float) -> DialOutcome:
+    async def _dial_all(self, address: str, specs: list[PortSpec], timeout: float) -> list[DialOutcome]:
+        """Every port of one request at once (TCP as one batch of loop callbacks), outcomes in request order."""
+        tcp = [i for i, s in enumerate(specs) if s.protocol != "udp"]
+        udp = [i for i, s in enumerate(specs) if s.protocol == "udp"]
+        found = await asyncio.gather(
+            reflector_dial.dial_tcp_many(address, [(specs[i].port, specs[i].read) for i in tcp], timeout,
+                                         self._dial_slots),
+            *(self._dial_udp(address, specs[i], timeout) for i in udp))
+        outcomes: list[DialOutcome] = [DialOutcome("error", 0.0)] * len(specs)
+        for i, out in zip(tcp, found[0]):
+            outcomes[i] = out
+        for i, out in zip(udp, found[1:]):
+            outcomes[i] = out
+        return outcomes
+
+    async def _dial_udp(self, address: str, spec: PortSpec, timeout: float) -> DialOutcome:
         assert self._dial_slots is not None
         async with self._dial_slots:  # the reflector's total of concurrent dial-backs is bounded
-            if spec.protocol == "udp":
-                payload = spec.send if spec.send is not None else UDP_PAYLOAD
-                return await reflector_dial.dial_udp(address, spec.port, timeout, payload, read=max(spec.read, 1))
-            return await reflector_dial.dial_tcp(address, spec.port, timeout, read=spec.read)
+            payload = spec.send if spec.send is not None else UDP_PAYLOAD
+            return await reflector_dial.dial_udp(address, spec.port, timeout, payload, read=max(spec.read, 1))
 
     async def _hold(self, address: str, lifetime: float, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     entry: LogEntry) -> None:
