@@ -1,9 +1,9 @@
 """The reflector's dial-backs on its event loop: the same outcomes as natlink.probe.dial, without a thread each.
 
-A request's TCP dials run as one batch of plain loop callbacks (dial_tcp_many): no task, future or timeout
-context per dial, so a port costs the loop its syscalls and little Python. A dial ends with a reset
-(SO_LINGER 0) once its outcome is known: one packet instead of a FIN/ACK exchange, and no TIME_WAIT entry left
-in the requester's router's connection table for every port probed.
+A request's TCP dials run as one batch of plain loop callbacks (TcpBatch): no task, future or timeout context
+per dial, so a port costs the loop its syscalls and little Python. An open dial's socket is kept until the
+answer is sent, then reset (SO_LINGER 0): the requester does not wait for the closes, a close is one packet
+instead of a FIN/ACK exchange, and no TIME_WAIT entry is left in the requester's router for every port probed.
 """
 
 from __future__ import annotations
@@ -23,43 +23,49 @@ READ_WINDOW = 2.0  # at most this long for the peer's first bytes (a nonce, a gr
 _RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
-async def dial_tcp_many(address: str, asks: list[tuple[int, int]], timeout: float,
-                        slots: asyncio.Semaphore | None = None) -> list[DialOutcome]:
+class TcpBatch:
     """Dial `address` on every (port, read) at once; each read waits for up to `read` bytes the peer sends first.
-    A dial holds one of `slots` (the reflector's bound on concurrent dial-backs) from its start to its end."""
-    if not asks:
-        return []
-    loop = asyncio.get_running_loop()
-    all_done = loop.create_future()
-    outcomes: list[DialOutcome | None] = [None] * len(asks)
-    left = [len(asks)]
+    ``outcomes = await batch.run()``, answer, then ``batch.close()``. A dial holds one of `slots` (the reflector's
+    bound on concurrent dial-backs) until its outcome is known."""
 
-    def finished(i: int, outcome: DialOutcome) -> None:
-        outcomes[i] = outcome
-        if slots is not None:
-            slots.release()
-        left[0] -= 1
-        if left[0] == 0 and not all_done.done():
-            all_done.set_result(None)
+    def __init__(self, address: str, asks: list[tuple[int, int]], timeout: float,
+                 slots: asyncio.Semaphore | None = None) -> None:
+        self.address, self.asks, self.timeout, self.slots = address, asks, timeout, slots
+        self.outcomes: list[DialOutcome | None] = [None] * len(asks)
+        self._dials: list[_TcpDial] = []
+        self._left = len(asks)
+        self._all_done: asyncio.Future[None] | None = None
 
-    dials: list[_TcpDial] = []
-    try:
-        for i, (port, read) in enumerate(asks):
-            if slots is not None:
-                await slots.acquire()
-            dial = _TcpDial(loop, address, port, read, timeout, lambda out, i=i: finished(i, out))
-            dials.append(dial)
-            dial.start()
-        await all_done
-    finally:  # cancelled (the server stops): close what is still open
-        for dial in dials:
-            dial.abort()
-    return [o if o is not None else DialOutcome("error", 0.0, error="not dialled") for o in outcomes]
+    async def run(self) -> list[DialOutcome]:
+        loop = asyncio.get_running_loop()
+        self._all_done = loop.create_future()
+        if self._left:
+            for i, (port, read) in enumerate(self.asks):
+                if self.slots is not None:
+                    await self.slots.acquire()
+                dial = _TcpDial(loop, self.address, port, read, self.timeout, lambda out, i=i: self._finished(i, out))
+                self._dials.append(dial)
+                dial.start()
+            await self._all_done
+        return [o if o is not None else DialOutcome("error", 0.0, error="not dialled") for o in self.outcomes]
+
+    def _finished(self, i: int, outcome: DialOutcome) -> None:
+        self.outcomes[i] = outcome
+        if self.slots is not None:
+            self.slots.release()
+        self._left -= 1
+        if self._left == 0 and self._all_done is not None and not self._all_done.done():
+            self._all_done.set_result(None)
+
+    def close(self) -> None:
+        """Reset every connected dial and stop any still running (the request ended or was cancelled)."""
+        for dial in self._dials:
+            dial.close()
 
 
 class _TcpDial:
     """One non-blocking connect, then a read of the peer's first bytes, as loop callbacks; `done` gets the
-    outcome exactly once."""
+    outcome exactly once. A connected socket stays open until close()."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, address: str, port: int, read: int, timeout: float,
                  done: Callable[[DialOutcome], None]) -> None:
@@ -76,17 +82,22 @@ class _TcpDial:
     def start(self) -> None:
         self.started = time.monotonic()
         try:
-            self.sock = socket.socket(family_of(self.address), socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-            err = self.sock.connect_ex((self.address, self.port))
+            sock = self.sock = socket.socket(family_of(self.address), socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            err = sock.connect_ex((self.address, self.port))
         except OSError as exc:
             self._fail(exc)
             return
         if err not in (0, errno.EINPROGRESS):
             self._fail(OSError(err, os.strerror(err)))
             return
-        self.loop.add_writer(self.sock.fileno(), self._writable)
-        self.watching = "w"
-        self.timer = self.loop.call_later(self.timeout, self._expired)
+        try:  # a LAN or loopback peer has often completed the handshake within connect(): skip the wait for it
+            sock.getpeername()
+        except OSError:
+            self.loop.add_writer(sock.fileno(), self._writable)
+            self.watching = "w"
+            self.timer = self.loop.call_later(self.timeout, self._expired)
+            return
+        self._connected()
 
     def _writable(self) -> None:
         assert self.sock is not None
@@ -94,15 +105,17 @@ class _TcpDial:
         if err:
             self._fail(OSError(err, os.strerror(err)))
             return
+        self._unwatch()
+        self._connected()
+
+    def _connected(self) -> None:
+        assert self.sock is not None
         self.connected = time.monotonic() - self.started
         if self.read <= 0:
-            self._end("open")
+            self._end()
             return
-        self.loop.remove_writer(self.sock.fileno())
         self.loop.add_reader(self.sock.fileno(), self._readable)
         self.watching = "r"
-        if self.timer is not None:
-            self.timer.cancel()
         self.timer = self.loop.call_later(min(self.timeout, READ_WINDOW), self._expired)
 
     def _readable(self) -> None:
@@ -112,51 +125,55 @@ class _TcpDial:
         except (BlockingIOError, InterruptedError):
             return
         except OSError:  # a reset after the connect: keep what we have
-            self._end("open")
+            self._end()
             return
         if chunk:
             self.chunks.append(chunk)
             self.got += len(chunk)
         if not chunk or self.got >= self.read:
-            self._end("open")
+            self._end()
 
     def _expired(self) -> None:
         self.timer = None
         if self.watching == "w":
             self._fail(TimeoutError())
         else:  # the read window closed: a silent peer yields b""
-            self._end("open")
+            self._end()
 
     def _fail(self, exc: OSError) -> None:
         outcome, error = classify_error(exc)
-        self._close(DialOutcome(outcome, time.monotonic() - self.started, error=error))
+        self._report(DialOutcome(outcome, time.monotonic() - self.started, error=error))
+        self.close()  # never connected: closing sends nothing
 
-    def _end(self, outcome: str) -> None:
-        self._close(DialOutcome(outcome, self.connected or 0.0, b"".join(self.chunks)))
+    def _end(self) -> None:
+        self._report(DialOutcome("open", self.connected or 0.0, b"".join(self.chunks)))
 
-    def abort(self) -> None:
-        """Stop a dial still running (its batch was cancelled); its slot is given back like any other end."""
-        if self.done is not None:
-            self._close(DialOutcome("error", time.monotonic() - self.started, error="cancelled"))
-
-    def _close(self, outcome: DialOutcome) -> None:
+    def _unwatch(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if self.sock is not None:
+            if self.watching == "w":
+                self.loop.remove_writer(self.sock.fileno())
+            elif self.watching == "r":
+                self.loop.remove_reader(self.sock.fileno())
+        self.watching = ""
+
+    def _report(self, outcome: DialOutcome) -> None:
+        self._unwatch()
+        done, self.done = self.done, None
+        if done is not None:
+            done(outcome)
+
+    def close(self) -> None:
+        if self.done is not None:  # still running: the batch was cancelled
+            self._report(DialOutcome("error", time.monotonic() - self.started, error="cancelled"))
         sock, self.sock = self.sock, None
         if sock is not None:
-            if self.watching == "w":
-                self.loop.remove_writer(sock.fileno())
-            elif self.watching == "r":
-                self.loop.remove_reader(sock.fileno())
-            self.watching = ""
             if self.connected is not None:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
             sock.close()
-        done, self.done = self.done, None
-        if done is not None:
-            done(outcome)
 
 
 async def dial_udp(address: str, port: int, timeout: float, payload: bytes = UDP_PAYLOAD,

@@ -8,6 +8,7 @@ import contextlib
 import http
 import json
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,8 +95,11 @@ def response(status: int, doc: dict[str, Any] | bytes, headers: dict[str, str] |
             f"Content-Length: {len(body)}\r\nConnection: close\r\n{extra}\r\n").encode() + body
 
 
-async def write(writer: asyncio.StreamWriter, data: bytes) -> None:
+async def write(writer: asyncio.StreamWriter, data: bytes, written: Callable[[], None] | None = None) -> None:
+    """Send data; `written` runs once the transport has it (before waiting for a slow reader to take it)."""
     writer.write(data)
+    if written is not None:
+        written()
     async with asyncio.timeout(WRITE_TIMEOUT):
         await writer.drain()
 

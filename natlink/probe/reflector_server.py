@@ -18,6 +18,7 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -310,31 +311,32 @@ class ReflectorServer:
 
     async def _probe(self, address: str, specs: list[PortSpec], timeout: float, writer: asyncio.StreamWriter,
                      entry: LogEntry) -> None:
-        outcomes = await self._dial_all(address, specs, timeout)
-        results = []
-        for spec, out in zip(specs, outcomes):
-            self.metrics.dialbacks[out.outcome] += 1
-            results.append({"port": spec.port, "protocol": spec.protocol, "outcome": out.outcome,
-                            "elapsed": round(out.elapsed, 4), "data": base64.b64encode(out.data).decode(),
-                            "error": out.error})
-        entry.detail = "probed=" + ",".join(f"{r['port']}/{r['protocol']}:{r['outcome']}" for r in results)
-        family = "ipv6" if ":" in address else "ipv4"
-        await self._send_json(writer, entry, 200, {"address": address, "family": family, "results": results})
-
-    async def _dial_all(self, address: str, specs: list[PortSpec], timeout: float) -> list[DialOutcome]:
-        """Every port of one request at once (TCP as one batch of loop callbacks), outcomes in request order."""
+        """Every port of one request at once (TCP as one batch of loop callbacks); the TCP dials are reset after
+        the answer is sent, so the requester does not wait for the closes."""
         tcp = [i for i, s in enumerate(specs) if s.protocol != "udp"]
         udp = [i for i, s in enumerate(specs) if s.protocol == "udp"]
-        found = await asyncio.gather(
-            reflector_dial.dial_tcp_many(address, [(specs[i].port, specs[i].read) for i in tcp], timeout,
-                                         self._dial_slots),
-            *(self._dial_udp(address, specs[i], timeout) for i in udp))
-        outcomes: list[DialOutcome] = [DialOutcome("error", 0.0)] * len(specs)
-        for i, out in zip(tcp, found[0]):
-            outcomes[i] = out
-        for i, out in zip(udp, found[1:]):
-            outcomes[i] = out
-        return outcomes
+        batch = reflector_dial.TcpBatch(address, [(specs[i].port, specs[i].read) for i in tcp], timeout,
+                                        self._dial_slots)
+        try:
+            found = await asyncio.gather(batch.run(), *(self._dial_udp(address, specs[i], timeout) for i in udp))
+            outcomes: list[DialOutcome] = [DialOutcome("error", 0.0)] * len(specs)
+            for i, out in zip(tcp, found[0]):
+                outcomes[i] = out
+            for i, out in zip(udp, found[1:]):
+                outcomes[i] = out
+            results = []
+            for spec, out in zip(specs, outcomes):
+                self.metrics.dialbacks[out.outcome] += 1
+                results.append({"port": spec.port, "protocol": spec.protocol, "outcome": out.outcome,
+                                "elapsed": round(out.elapsed, 4), "data": base64.b64encode(out.data).decode(),
+                                "error": out.error})
+            entry.detail = "probed=" + ",".join(f"{r['port']}/{r['protocol']}:{r['outcome']}" for r in results)
+            family = "ipv6" if ":" in address else "ipv4"
+            # the dials are reset once the answer is with the transport, not after a slow reader took it
+            await self._send_json(writer, entry, 200, {"address": address, "family": family, "results": results},
+                                  written=batch.close)
+        finally:
+            batch.close()
 
     async def _dial_udp(self, address: str, spec: PortSpec, timeout: float) -> DialOutcome:
         assert self._dial_slots is not None
@@ -359,13 +361,14 @@ class ReflectorServer:
             self.metrics.held_connections -= 1
             self.limits.unhold(address)
 
-    async def _send_json(self, writer: asyncio.StreamWriter, entry: LogEntry, status: int, doc: dict[str, Any]) -> None:
-        await self._send(writer, entry, status, json.dumps(doc).encode(), "application/json")
+    async def _send_json(self, writer: asyncio.StreamWriter, entry: LogEntry, status: int, doc: dict[str, Any],
+                         written: Callable[[], None] | None = None) -> None:
+        await self._send(writer, entry, status, json.dumps(doc).encode(), "application/json", written)
 
     async def _send(self, writer: asyncio.StreamWriter, entry: LogEntry, status: int, body: bytes,
-                    kind: str) -> None:
+                    kind: str, written: Callable[[], None] | None = None) -> None:
         entry.status = status
-        await write(writer, response(status, body, {}, kind))
+        await write(writer, response(status, body, {}, kind), written)
 
 
 _ENDPOINTS = {"/v1/health", "/", "/v1/probe", "/v1/hold", "/metrics"}
