@@ -68,6 +68,21 @@ def _wait_up(lab, cert: str | None, host: str, port: int) -> None:
         time.sleep(0.1)
 
 
+def _wait_listening(lab, host: str, port: int) -> None:
+    """Until a TCP connect to host:port is accepted (the instance's socket is listening)."""
+    def listening() -> bool:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 15
+    while not lab.call("wan", listening):
+        assert time.monotonic() < deadline, f"{host}:{port} did not start listening"
+        time.sleep(0.1)
+
+
 def behind_haproxy(lab, tls: bool) -> str | None:
     """Two instances trusting only HAProxy's address (the WAN host's), HAProxy in front; the CA file or None."""
     host = lab.wan_host_ip
@@ -83,6 +98,8 @@ def behind_haproxy(lab, tls: bool) -> str | None:
             f"    server r{port} {host}:{port} send-proxy-v2" for port in INSTANCES)))
     lab.popen("wan", ["haproxy", "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_up(lab, cert, host, 8765)
+    for port in INSTANCES:  # HAProxy answering means one instance listens; tests also talk to each one directly
+        _wait_listening(lab, host, port)
     return cert
 
 
