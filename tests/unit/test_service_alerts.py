@@ -11,15 +11,7 @@ from natlink.config import AlertsCfg
 import pytest
 
 from natlink.service.alerts import Alert, Alerter, heartbeat_url, ping_heartbeat
-
-
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+from waiting import wait_until
 
 
 def test_webhook_gets_json_and_repeats_are_rate_limited(httpserver):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -15,6 +14,7 @@ from natlink.service.gena import (
     parse_timeout, renew_after,
 )
 from natlink.service.policy import GENA, MAPPINGS, PUBLIC_IP, jobs_for_event
+from waiting import wait_until
 
 
 def propset(**variables: str) -> bytes:
@@ -176,13 +176,6 @@ def notify(sub: GenaSubscriber, body: bytes, sid: str | None = None, seq: int = 
         return exc.code
 
 
-def wait(pred, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 @pytest.fixture
 def igd():
     fake = FakeIgd()
@@ -195,7 +188,7 @@ def test_subscriber_subscribes_takes_notifies_and_unsubscribes(igd):
     sub = GenaSubscriber(events.append, igd.root_url, "127.0.0.1", "127.0.0.1")
     assert sub.start()
     try:
-        wait(lambda: sub.sid)
+        assert wait_until(lambda: sub.sid, timeout=3.0)
         method, headers = igd.requests[0]
         assert method == "SUBSCRIBE" and headers["NT"] == "upnp:event" and headers["TIMEOUT"] == "Second-1800"
         assert headers["CALLBACK"] == f"<{sub.callback}>"
@@ -220,7 +213,7 @@ def test_notify_from_another_address_is_refused(igd):
     sub = GenaSubscriber(lambda e: None, igd.root_url, "127.0.0.1", "127.0.0.9")  # the "gateway" is elsewhere
     assert sub.start()
     try:
-        wait(lambda: sub.sid)
+        assert wait_until(lambda: sub.sid, timeout=3.0)
         assert notify(sub, propset(ExternalIPAddress="11.0.0.9")) == 403
     finally:
         sub.stop()
@@ -235,13 +228,14 @@ def test_renews_at_half_and_resubscribes_when_the_router_forgot_the_sid(igd, mon
     sub = GenaSubscriber(events.append, igd.root_url, "127.0.0.1", "127.0.0.1")
     assert sub.start()
     try:
-        wait(lambda: sub.sid)
+        assert wait_until(lambda: sub.sid, timeout=3.0)
         first = sub.sid
-        wait(lambda: any(m == "SUBSCRIBE" and h.get("SID") == first for m, h in igd.requests))
+        assert wait_until(lambda: any(m == "SUBSCRIBE" and h.get("SID") == first for m, h in igd.requests),
+                          timeout=3.0)
         assert sub.sid == first  # renewed, same SID
         igd.sids.clear()  # router reboot: its subscriptions are gone
-        wait(lambda: sub.sid not in (None, first), timeout=5)
-        wait(lambda: events)
+        assert wait_until(lambda: sub.sid not in (None, first), timeout=5)
+        assert wait_until(lambda: events, timeout=3.0)
         assert events[0].kind == GENA and "lost" in events[0].detail
     finally:
         sub.stop()

@@ -33,12 +33,22 @@ def service(tmp_path: Path) -> Iterator[Service]:
             signal.signal(s, handler)
 
 
-def signal_from_another_thread(signum: int) -> threading.Thread:
+def signal_from_another_thread(service: Service, signum: int) -> threading.Thread:
     """The case that used to be lost: while the main thread sleeps, the signal runs its C handler on another
-    thread; a Python handler setting a threading.Event then left the main thread asleep for the whole tick."""
+    thread; a Python handler setting a threading.Event then left the main thread asleep for the whole tick.
+    The signal goes once the main thread has entered the service's wait (an event, not a guessed delay)."""
+    waiting = threading.Event()
+    wait = service._wakeup.wait
+
+    def wait_and_say(timeout: float) -> bytes:
+        waiting.set()
+        return wait(timeout)
+
+    service._wakeup.wait = wait_and_say  # type: ignore[method-assign]
+
     def send() -> None:
-        time.sleep(0.2)  # the main thread is blocked by then
-        signal.pthread_kill(threading.get_ident(), signum)
+        waiting.wait(10)
+        signal.pthread_kill(threading.get_ident(), signum)  # to this thread: its C handler runs here
 
     t = threading.Thread(target=send)
     t.start()
@@ -46,7 +56,7 @@ def signal_from_another_thread(signum: int) -> threading.Thread:
 
 
 def test_sighup_taken_by_another_thread_wakes_the_main_loop(service: Service) -> None:
-    sender = signal_from_another_thread(signal.SIGHUP)
+    sender = signal_from_another_thread(service, signal.SIGHUP)
     t0 = time.monotonic()
     service._wait_for_command(10)
     assert time.monotonic() - t0 < 5
@@ -55,7 +65,7 @@ def test_sighup_taken_by_another_thread_wakes_the_main_loop(service: Service) ->
 
 
 def test_sigterm_taken_by_another_thread_stops(service: Service) -> None:
-    sender = signal_from_another_thread(signal.SIGTERM)
+    sender = signal_from_another_thread(service, signal.SIGTERM)
     t0 = time.monotonic()
     service._wait_for_command(10)
     assert time.monotonic() - t0 < 5
