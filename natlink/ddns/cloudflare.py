@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+from natlink.ddns import urls
 from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, short, success, transient, worst
 from natlink.net.http import HttpError
 
@@ -30,13 +31,7 @@ class _Stop(Exception):
 
 
 def base_url(server: str | None) -> str:
-    if not server:
-        return DEFAULT_SERVER
-    if "://" not in server:
-        server = "https://" + server
-    scheme, rest = server.split("://", 1)
-    host, _, path = rest.partition("/")
-    return f"{scheme}://{host}/{path.strip('/')}" if path.strip("/") else f"{scheme}://{host}/client/v4"
+    return urls.base_url(server, "/client/v4") if server else DEFAULT_SERVER
 
 
 def classify_error(status: int, payload: Any, body: str, retry_after: str | None) -> ProviderResult:

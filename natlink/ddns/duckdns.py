@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient
+from natlink.ddns.urls import base_url
 from natlink.net.http import HttpError
 
 DEFAULT_SERVER = "https://www.duckdns.org"
@@ -55,9 +56,7 @@ class DuckdnsProvider(Provider):
     name = "duckdns"
 
     def update(self, addresses: dict[int, str]) -> ProviderResult:
-        server = str(self.option("server", DEFAULT_SERVER)).rstrip("/")
-        if "://" not in server:
-            server = "https://" + server
+        server = base_url(str(self.option("server", DEFAULT_SERVER)))
         params = {"domains": ",".join(subdomain(h) for h in self.hostnames),
                   "token": self.secrets["token"].value, "verbose": "true"}
         if 4 in addresses:

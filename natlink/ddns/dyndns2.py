@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient, worst
+from natlink.ddns.urls import endpoint
 from natlink.net.http import HttpError
 from natlink.ddns.registry import SEPARATE, TOGETHER
 
@@ -41,15 +42,6 @@ _TRANSIENT = {
     "dnserr": "the provider's DNS had an error; natlink retries later",
     "911": "the provider reports a server problem or maintenance; natlink retries later",
 }
-
-
-def endpoint(server: str, path: str) -> str:
-    """Base URL from the `server` option plus the preset's path unless the option names a path itself."""
-    if "://" not in server:
-        server = "https://" + server
-    scheme, rest = server.split("://", 1)
-    host, _, own_path = rest.partition("/")
-    return f"{scheme}://{host}/{own_path}" if own_path.strip("/") else f"{scheme}://{host}{path}"
 
 
 def parse_answer(status: int, body: str, sent: dict[int, str], label: str, hostname: str,

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient, worst
+from natlink.ddns.urls import base_url
 from natlink.net.http import HttpError
 
 TOKENS = {4: "token", 6: "token_v6"}
@@ -63,8 +64,7 @@ class FreednsProvider(Provider):
 
     def base(self, family: int) -> str:
         server = self.option("server") or self.preset("server_v6" if family == 6 else "server")
-        server = str(server).rstrip("/")
-        return server if "://" in server else "https://" + server
+        return base_url(str(server))
 
     def update(self, addresses: dict[int, str]) -> ProviderResult:
         results = []

@@ -18,6 +18,7 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient
+from natlink.ddns.urls import base_url
 from natlink.net.http import HttpError
 
 MAX_ANSWER = 16 * 1024  # a real answer is under 1 KB
@@ -96,8 +97,7 @@ class NamecheapProvider(Provider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        server = str(self.option("server", self.preset("server"))).rstrip("/")
-        self.url = (server if "://" in server else "https://" + server) + "/update"
+        self.url = base_url(str(self.option("server", self.preset("server")))) + "/update"
 
     def update(self, addresses: dict[int, str]) -> ProviderResult:
         if 4 not in addresses:

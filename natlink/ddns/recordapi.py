@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, success, transient, worst
+from natlink.ddns.urls import base_url
 from natlink.net.http import HttpError, HttpResponse
 from natlink.secrets import Secret
 
@@ -123,8 +124,7 @@ class RecordApiProvider(Provider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._names: dict[str, Name] = {}
-        server = str(self.option("server", self.default_server)).rstrip("/")
-        self.base = server if "://" in server else "https://" + server
+        self.base = base_url(str(self.option("server", self.default_server)))
 
     # ---- to implement -------------------------------------------------------------------------------
 
