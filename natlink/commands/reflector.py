@@ -58,11 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _address(option: str, text: str) -> tuple[str, int]:
-    from natlink.config import parse_target
+    from natlink.hostport import parse_target
 
-    listen = parse_target(text)
-    if listen is None and text.endswith(":0"):  # port 0 = any free port (tests)
-        listen = (text.rsplit(":", 1)[0].strip("[]"), 0)
+    listen = parse_target(text, any_port=True)  # port 0 = any free port (tests)
     if listen is None:
         port = text.rsplit(":", 1)[-1]
         if ":" in text and port.isdigit():

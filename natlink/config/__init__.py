@@ -15,7 +15,7 @@ from natlink.config.model import (PROBE_TIMEOUT_MAX, PROTOCOLS, VIAS, AlertsCfg,
 from natlink.config.parse import parse_config
 from natlink.config.problems import MAX_PROBLEMS
 from natlink.config.section import shown
-from natlink.config.values import parse_target
+from natlink.hostport import parse_target
 
 __all__ = [
     "DEFAULT_PATHS", "MAX_CONFIG_BYTES", "MAX_PROBLEMS", "PROBE_TIMEOUT_MAX", "PROTOCOLS", "VIAS", "AlertsCfg",

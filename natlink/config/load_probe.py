@@ -8,7 +8,8 @@ from natlink import cleartext
 from natlink.config.model import PROBE_TIMEOUT_MAX, VIAS, MappingCfg, ProbeCfg
 from natlink.config.problems import Loader
 from natlink.config.section import Section, did_you_mean, keys, shown, tables
-from natlink.config.values import entry_name, parse_target
+from natlink.config.values import entry_name
+from natlink.hostport import parse_target
 
 
 def probes(loader: Loader, data: Any, mappings: tuple[MappingCfg, ...]) -> tuple[ProbeCfg, ...]:

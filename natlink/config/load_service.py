@@ -9,7 +9,8 @@ from pathlib import Path
 from natlink.config.model import AlertsCfg, DoctorCfg, ScheduleCfg, ServiceCfg
 from natlink.config.problems import Loader
 from natlink.config.section import Section, keys, shown
-from natlink.config.values import loopback, parse_target
+from natlink.config.values import loopback
+from natlink.hostport import parse_target
 from natlink.secrets import SecretRef
 
 

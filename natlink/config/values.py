@@ -1,4 +1,4 @@
-"""Value rules several sections share: entry names, host:port targets, DNS names, loopback hosts."""
+"""Value rules several sections share: entry names, DNS names, loopback hosts (host:port: natlink.hostport)."""
 
 from __future__ import annotations
 
@@ -46,15 +46,6 @@ def ascii_name(name: str) -> str:
 
 def hostname_ok(name: str) -> bool:
     return bool(re.fullmatch(r"(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9\-_]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9\-_]{0,61}[A-Za-z0-9_])?\.?", name))
-
-
-def parse_target(text: str) -> tuple[str, int] | None:
-    """"host:port" or "[v6]:port" -> (host, port); None when malformed."""
-    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([^:\s\[\]]+):(\d{1,5})", text)
-    if not m:
-        return None
-    host, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-    return (host, int(port)) if 1 <= int(port) <= 65535 else None
 
 
 def loopback(host: str) -> bool:

@@ -23,6 +23,8 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
+from natlink import hostport
+
 log = logging.getLogger(__name__)
 
 RTYPE = {4: "A", 6: "AAAA"}
@@ -42,18 +44,8 @@ class LiveRecord:
 
 
 def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
-    """"11.0.0.1", "11.0.0.1:5353", "ns1.example.net", "[2001:db8::1]:53", "2001:db8::1" -> (host, port)."""
-    text = text.strip()
-    if text.startswith("[") and "]" in text:
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default_port
-    try:
-        ipaddress.ip_address(text)
-        return text, default_port
-    except ValueError:
-        pass
-    host, sep, port = text.rpartition(":")
-    return (host, int(port)) if sep and port.isdigit() else (text, default_port)
+    """A DNS server, port 53 unless it names one (natlink.hostport.parse_server)."""
+    return hostport.parse_server(text, default_port)
 
 
 def _addresses(resolver: dns.resolver.Resolver, host: str) -> list[str]:

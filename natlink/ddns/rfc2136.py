@@ -25,6 +25,7 @@ import dns.tsig
 import dns.update
 
 from natlink.ddns.base import Provider, ProviderResult, fatal, success, transient
+from natlink.hostport import parse_server
 from natlink.secrets import Secret
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,8 @@ class Rfc2136Provider(Provider):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         server = str(self.option("server"))
-        host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
-        self.server_name = host or server
-        self.port = int(self.option("port") or port or 53)
+        self.server_name, port = parse_server(server, 53)
+        self.port = int(self.option("port") or port)
         self.key: TsigKey | None = None
         if "tsig_key" in self.secrets:
             ref = self.entry.secrets["tsig_key"]

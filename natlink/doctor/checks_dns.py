@@ -17,6 +17,7 @@ import dns.resolver
 
 from natlink.config import Config, DdnsCfg
 from natlink.doctor.model import CheckResult, fail, ok, skipped, warn
+from natlink.hostport import parse_server
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,9 @@ def dns_check(entry: str, lookup: Lookup, public_ip: str | None) -> CheckResult:
 
 
 def _server_address(server: str, port: int) -> tuple[str, int]:
-    host, _, p = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
-    host = host or server
-    info = socket.getaddrinfo(host, int(p) if p else port, type=socket.SOCK_DGRAM)
-    return str(info[0][4][0]), int(p) if p else port
+    host, port = parse_server(server, port)
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    return str(info[0][4][0]), port
 
 
 def _ask(hostname: str, server: str, port: int, timeout: float,

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from natlink.errors import NatlinkError
+from natlink.hostport import parse_target
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +98,10 @@ class MetricsServer:
     """GET /metrics (any path) -> render(); a daemon thread, closed with stop()."""
 
     def __init__(self, listen: str, page: Callable[[], str]) -> None:
-        host, _, port = listen.rpartition(":")
-        if not host or not port.isdigit() or int(port) > 65535:  # port 0 (any free port) is for tests
+        address = parse_target(listen, any_port=True)  # port 0 (any free port) is for tests
+        if address is None:
             raise NatlinkError(f"service.metrics {listen!r} is not ADDR:PORT", "e.g. \"127.0.0.1:9877\"", exit_code=2)
-        self.address = (host.strip("[]"), int(port))
+        self.address = address
         self._page = page
         self._server: ThreadingHTTPServer | None = None
 

@@ -22,8 +22,9 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from natlink.config import Config, parse_target
+from natlink.config import Config
 from natlink.errors import NatlinkError
+from natlink.hostport import join, parse_target
 from natlink.secrets import SecretRef, SecretUnavailable, read_secret
 from natlink.service.history import load as load_history
 from natlink.service.statusview import gather
@@ -92,10 +93,10 @@ class _Server6(_Server):
 
 def _listen(listen: str) -> tuple[str, int]:
     """service.web as (host, port); port 0 (any free port) is for tests."""
-    target = parse_target(listen[:-1] + "1") if listen.endswith(":0") else parse_target(listen)
+    target = parse_target(listen, any_port=True)
     if target is None:
         raise NatlinkError(f"service.web {listen!r} is not ADDR:PORT", "e.g. \"127.0.0.1:9878\"", exit_code=2)
-    return (target[0], 0) if listen.endswith(":0") else target
+    return target
 
 
 def read_password(ref: SecretRef | None) -> Any:
@@ -127,7 +128,7 @@ class WebServer:
                                "pick a free port in service.web or remove it") from None
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                          name="natlink-web", daemon=True).start()
-        log.info("status page on http://%s/%s", _hostport(host, self.port),
+        log.info("status page on http://%s/%s", join(host, self.port),
                  " (login required)" if self.sessions.required else "")
         return self
 
@@ -162,10 +163,6 @@ class WebServer:
 
     def view(self) -> View:
         return collect(self.config(), self.store)
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
