@@ -77,6 +77,9 @@ def run(ctx, args: argparse.Namespace) -> int:
         out.line(f"external address: {external or 'none reported (the router is not connected, or behind another NAT)'}")
         if connection is not None:
             out.line(f"connection:       {_connection(connection, ctx.verbose)}")
+        choice = router.wan_service
+        if choice is not None and choice.source != "only":  # several WAN services: which one, and why
+            out.line(f"WAN service:      {choice.reason}")
         out.line(f"{source}:")
         if not rows:
             out.result("no mappings")

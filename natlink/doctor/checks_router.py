@@ -48,8 +48,12 @@ def router_check(router: Any | None, error: str | None, elapsed: float, hint: st
     ignored = list(getattr(getattr(router, "discovery", None), "ignored", []) or [])
     if ignored:
         finding += f"; ignored SSDP answers from other hosts: {', '.join(ignored)}"
+    choice = getattr(router, "wan_service", None)
+    if choice is not None and choice.source != "only":  # several WAN connection services: which one and why
+        finding += f"; maps on {choice.reason}"
     data = {"protocol": router.protocol, "gateway": router.gateway, "igd_url": router.igd_url,
-            "probes": [p.to_json() for p in probes]}
+            "probes": [p.to_json() for p in probes],
+            "wan_service": choice.to_json() if choice is not None else None}
     return ok(2, "router", finding, data=data, elapsed=elapsed)
 
 

@@ -35,6 +35,9 @@ WINDOW = 0.25
 # After the window, answers to the same (re)sent burst still get this long once the first one arrived: a resend
 # past the window would otherwise keep only the fastest protocol and call the others "not waited for".
 GRACE = 0.05
+# SSDP answers sent together (one daemon answering for several root devices: several IGDs) are read before the
+# burst ends: each SSDP answer waits this long for another one.
+SSDP_TOGETHER = 0.003
 ANSWERED, REFUSED, SILENT, FAILED = "answered", "refused", "silent", "failed"
 
 
@@ -48,8 +51,9 @@ class Heard:
     detail: str = ""
     location: str | None = None  # UPnP: the root-description URL (at the gateway)
     location_source: str | None = None  # "config" | "cache" | "ssdp"
+    locations: list[str] = field(default_factory=list)  # UPnP: every root description the gateway named, best first
     st: str = ""  # the SSDP search target that answered (IGD:2 is preferred over IGD:1)
-    client: Any = None  # UPnP: a client built from the known URL (no second description fetch)
+    client: Any = None  # UPnP: the known URL's description, read in the burst (no second fetch)
     epoch: int | None = None
     external_ip: str | None = None
     result: int | None = None
@@ -190,7 +194,8 @@ def burst(gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: flo
           window: float = WINDOW, pmp_port: int = PORT, ssdp_port: int = 1900, multicast: bool = True) -> Discovery:
     """Ask over every protocol in ``protocols`` at once and collect the answers; see the module docstring.
 
-    known_url: (url, "config" | "cache"); open_url builds a UPnP client from it (raises when it does not work).
+    known_url: (url, "config" | "cache"); open_url reads it (raises when it does not work; router.py makes the
+    client from what it returns after the burst).
     pmp_port / ssdp_port / multicast: other ports and no multicast for the in-process fake gateway's tests.
     """
     return Burst(gateway, lan_ip, protocols, timeout=timeout, known_url=known_url, open_url=open_url, window=window,
@@ -278,6 +283,8 @@ class Burst:
                         self._wake_r.recv(64)
                         continue
                     _receive(sock, socks, heard, disc, self.gateway, self.start)
+                    while sock is socks.ssdp and select.select([sock], [], [], SSDP_TOGETHER)[0]:
+                        _receive(sock, socks, heard, disc, self.gateway, self.start)  # several IGDs: read them all
                 if first_answer is None and disc.answered:  # when it arrived, not when it was read
                     first_answer = min(time.monotonic(), started + min(heard[p].elapsed or 0.0 for p in disc.answered))
             disc.waited = time.monotonic() - started
@@ -361,11 +368,15 @@ def _ssdp_answer(data: bytes, addr: str, h: Heard, disc: Discovery, gateway: str
         log.info("SSDP: ignored an answer from %s (not the gateway %s): %s", addr, gateway, answer.location)
         disc.ignored.append(f"{addr} ({answer.location})")
         return
+    location = repoint(answer.location, gateway)
+    if h.location_source in (None, "ssdp") and location not in h.locations:
+        h.locations.append(location)  # several IGDs at the gateway: natlink chooses among all their services
     if h.ok and not (h.location_source == "ssdp" and st_rank(answer.st) < st_rank(h.st)):
         return  # already answered (a later IGD:2 answer still replaces an IGD:1 one)
     if not h.ok:
         h.state, h.elapsed = ANSWERED, elapsed
-    h.location, h.location_source, h.st = repoint(answer.location, gateway), "ssdp", answer.st
+    h.location, h.location_source, h.st = location, "ssdp", answer.st
+    h.locations.sort(key=lambda url: url != location)  # the best answer's description first
 
 
 def _natpmp_answer(data: bytes, h: Heard, elapsed: float) -> None:

@@ -123,13 +123,17 @@ def parse_description(data: bytes | str, url: str, gateway: str | None = None) -
 
 def services_of(descriptions: Iterable[tuple[str, bytes | str]], gateway: str | None = None) -> list[WanService]:
     """The services of several root descriptions (several IGDs answered SSDP), duplicates left out."""
+    return unique(s for url, data in descriptions for s in parse_description(data, url, gateway))
+
+
+def unique(services: Iterable[WanService]) -> list[WanService]:
+    """First of each (service type, control URL): one IGD reached by two URLs describes its services twice."""
     seen: set[tuple[str, str]] = set()
     out: list[WanService] = []
-    for url, data in descriptions:
-        for s in parse_description(data, url, gateway):
-            if (s.service_type, s.control_url) not in seen:
-                seen.add((s.service_type, s.control_url))
-                out.append(s)
+    for s in services:
+        if (s.service_type, s.control_url) not in seen:
+            seen.add((s.service_type, s.control_url))
+            out.append(s)
     return out
 
 

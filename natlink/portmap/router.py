@@ -74,12 +74,12 @@ class Router:
             return None
         if self._lister is None:
             upnp = self.discovery.heard.get("upnp") if self.discovery else None
-            if upnp is not None and upnp.client is not None:
-                self._lister, upnp.client = upnp.client, None
-            else:
-                from natlink.portmap.upnp import UpnpClient
+            from natlink.portmap.upnp_igd import open_igd
 
-                self._lister = UpnpClient(self.upnp_url, self.lan_ip)
+            fetched = upnp.client if upnp is not None else None  # the description the burst read, if it did
+            if upnp is not None:
+                upnp.client = None
+            self._lister = open_igd([self.upnp_url], self.lan_ip, gateway=self.gateway, fetched=fetched)
         return self._lister.list()
 
     def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted:
@@ -105,19 +105,25 @@ class Router:
                 "igd_url_source": self.igd_url_source, "epoch": self.epoch, "epoch_dropped": self.epoch_dropped,
                 "open_time": round(self.open_time, 4), "probes": [p.to_json() for p in self.probes],
                 "discovery_waited": round(self.discovery.waited, 4) if self.discovery else None,
-                "ssdp_ignored": list(self.discovery.ignored) if self.discovery else []}
+                "ssdp_ignored": list(self.discovery.ignored) if self.discovery else [],
+                "wan_service": self.wan_service.to_json() if self.wan_service is not None else None}
+
+    @property
+    def wan_service(self) -> Any:
+        """UPnP: which WAN connection service natlink maps on and why (igd_services.Choice); else None."""
+        return getattr(self.client, "choice", None)
 
 
-def _client(name: str, h: discover.Heard, cfg: RouterCfg, lan: lanip.LanSide) -> PortMapper:
-    """A protocol client from what the burst heard (no second round trip for NAT-PMP/PCP)."""
+def _client(name: str, h: discover.Heard, cfg: RouterCfg, lan: lanip.LanSide, wan_service: Any = None) -> PortMapper:
+    """A protocol client from what the burst heard (no second round trip for NAT-PMP/PCP). UPnP: on the WAN
+    connection service chosen among every IGD that answered (``wan_service``: the one chosen last time)."""
     if name == "upnp":
-        if h.client is not None:
-            client, h.client = h.client, None
-            return client
-        from natlink.portmap.upnp import UpnpClient
+        from natlink.portmap.upnp_igd import open_igd
 
         assert h.location is not None
-        return UpnpClient(h.location, lan.lan_ip, cfg.timeout)
+        fetched, h.client = h.client, None  # the known URL's description, read during the burst
+        return open_igd(h.locations or [h.location], lan.lan_ip, cfg.timeout, gateway=lan.gateway,
+                        cached=wan_service, fetched=fetched)
     if name == "natpmp":
         from natlink.portmap.natpmp import NatPmpClient
 
@@ -157,11 +163,14 @@ class Opening:
         self.protocols = tuple(protocols or cfg.protocols)
         self.lan = lan = lanip.resolve(cfg.gateway, cfg.lan_ip)
         self.cached: dict[str, Any] = (store.load(STATE_KEY, {}) if store is not None else {}) or {}
+        # the WAN connection service chosen last time among several; not after a failure (then all are asked)
+        same_net = self.cached.get("gateway") == lan.gateway
+        self.wan_service = self.cached.get("wan_service") if use_cache and same_net else None
 
-        def open_url(url: str) -> PortMapper:
-            from natlink.portmap.upnp import UpnpClient
+        def open_url(url: str) -> Any:
+            from natlink.portmap.upnp_soap import fetch
 
-            return UpnpClient(url, lan.lan_ip, cfg.timeout)
+            return fetch(url, cfg.timeout)  # only the GET races SSDP; the client is made after (router._client)
 
         self.burst = discover.Burst(lan.gateway, lan.lan_ip, self.protocols, timeout=cfg.timeout,
                                     known_url=_known_url(cfg, self.cached, lan.gateway, use_cache),
@@ -180,7 +189,7 @@ class Opening:
         client: PortMapper | None = None
         for name in order:
             try:
-                client = _client(name, disc.heard[name], cfg, lan)
+                client = _client(name, disc.heard[name], cfg, lan, self.wan_service)
                 break
             except NatlinkError as exc:
                 h = disc.heard[name]
@@ -192,6 +201,8 @@ class Opening:
                            "set router.gateway if the default route does not point at it")
         upnp = disc.heard.get("upnp")
         url = upnp.location if upnp is not None and upnp.ok else None
+        if client.protocol == "upnp":
+            url = getattr(client, "root_url", url)  # the description holding the chosen service (several IGDs)
         mapping_upnp = upnp is not None and client.protocol == "upnp"
         router = Router(client=client, gateway=lan.gateway, lan_ip=lan.lan_ip, lan_ip_source=lan.lan_ip_source,
                         gateway_source=lan.gateway_source, igd_url=url if client.protocol == "upnp" else None,
@@ -223,6 +234,11 @@ def save_cache(store: Any, router: Router, cached: dict[str, Any] | None = None,
         data["protocol"] = router.protocol
     if router.upnp_url:  # only ever a URL at the gateway (discover re-points or ignores the others)
         data["igd_url"] = router.upnp_url
+    choice = router.wan_service
+    if choice is not None and len(getattr(router.client, "services", ())) > 1:
+        data["wan_service"] = choice.cache_entry()  # several to choose from: skip asking them all next time
+    elif router.protocol == "upnp":
+        data.pop("wan_service", None)
     if router.epoch is not None:
         data.update({"epoch": router.epoch, "epoch_at": time.time()})
     if data != cached:

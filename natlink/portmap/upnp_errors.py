@@ -64,6 +64,15 @@ def translate(message: str, ctx: ErrorContext | None = None) -> MappingError:
     return MappingError(code, cause, fix, protocol="upnp")
 
 
+def refusal(code: int | None, text: str, ctx: ErrorContext | None = None) -> MappingError:
+    """A UPnP code (natlink's SOAP engine reads it from the fault) or, without one, the binding's text ->
+    MappingError, worded for this request."""
+    if code is None:
+        return translate(text, ctx)
+    cause, fix = explain(code, ctx or ErrorContext(), text)
+    return MappingError(code, cause, fix, protocol="upnp")
+
+
 def _where(ctx: ErrorContext) -> tuple[str, str, str]:
     w = ctx.want
     if w is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import socket
 
-from natlink.portmap import xmlsafe
 from natlink.portmap.base import Mapping
 
 SERVICE_V2 = "urn:schemas-upnp-org:service:WANIPConnection:2"  # the action exists only in v2
@@ -42,6 +41,8 @@ def parse_listing(body: str | bytes) -> list[Mapping]:
 
     The listing is an XML document inside the answer, as CDATA (miniupnpd) or escaped text; both documents are
     parsed with defusedxml (natlink.portmap.xmlsafe)."""
+    from natlink.portmap import xmlsafe  # not at import: upnp_soap's GET in the discovery burst reads through here
+
     raw = body.encode("utf-8") if isinstance(body, str) else body
     try:
         root = xmlsafe.parse(raw, MAX_RESPONSE)
@@ -107,7 +108,7 @@ def fetch(control_url: str, protocol: str, *, timeout: float = 2.0, service: str
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(head + body)  # one segment: no Nagle / delayed-ACK stall between header and body
-            data = _read_response(sock)
+            data = read_response(sock)
     except OSError as exc:
         raise ListUnavailable(f"GetListOfPortMappings: {exc}") from None
     status_line, _, rest = data.partition(b"\r\n")
@@ -120,8 +121,9 @@ def fetch(control_url: str, protocol: str, *, timeout: float = 2.0, service: str
     return parse_listing(payload)
 
 
-def _read_response(sock: socket.socket) -> bytes:
-    """Until the peer closes, or Content-Length bytes of body have arrived."""
+def read_response(sock: socket.socket) -> bytes:
+    """Until the peer closes, or Content-Length bytes of body have arrived (chunked bodies decoded); at most
+    MAX_RESPONSE bytes. Also natlink.portmap.upnp_soap's reader."""
     chunks: list[bytes] = []
     total, need = 0, None
     while True:
@@ -131,7 +133,7 @@ def _read_response(sock: socket.socket) -> bytes:
         chunks.append(chunk)
         total += len(chunk)
         if total > MAX_RESPONSE:
-            raise ListUnavailable(f"GetListOfPortMappings: answer larger than {MAX_RESPONSE} bytes")
+            raise ListUnavailable(f"answer larger than {MAX_RESPONSE} bytes")
         if need is None:
             data = b"".join(chunks)
             head, sep, _ = data.partition(b"\r\n\r\n")
@@ -156,9 +158,9 @@ def _dechunk(body: bytes) -> bytes:
         try:
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
         except ValueError:
-            raise ListUnavailable(f"GetListOfPortMappings: bad chunked encoding ({size_line[:20]!r})") from None
+            raise ListUnavailable(f"bad chunked encoding ({size_line[:20]!r})") from None
         if size < 0 or size > len(rest):
-            raise ListUnavailable("GetListOfPortMappings: bad chunked encoding (chunk past the end)")
+            raise ListUnavailable("bad chunked encoding (chunk past the end)")
         if size == 0:
             break
         out.append(rest[:size])

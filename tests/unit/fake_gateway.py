@@ -33,6 +33,16 @@ class Quirks:
 
 
 @dataclass
+class FakeService:
+    """One WAN connection service at its control path: its own state and table (``Connected`` / an address)."""
+
+    service_type: str = SERVICE
+    status: str = "Connected"
+    external_ip: str | None = None  # None: the gateway's quirks.external_ip
+    table: dict[tuple[str, int], "Entry"] = field(default_factory=dict)
+
+
+@dataclass
 class Entry:
     internal_ip: str
     internal_port: int
@@ -50,6 +60,12 @@ class FakeGateway:
     host: str = "127.0.0.1"
     table: dict[tuple[str, int], Entry] = field(default_factory=dict)
     received: dict[str, int] = field(default_factory=lambda: {"natpmp": 0, "pcp": 0, "ssdp": 0, "soap": 0})
+    # control path -> service; root-description path -> document (each is one IGD answering SSDP). Empty: the
+    # IGD v2 below with one WANIPConnection:2 whose table is ``table``.
+    services: dict[str, FakeService] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    posts: list[tuple[str, str]] = field(default_factory=list)  # (control path, action) of every SOAP request
+    gets: list[str] = field(default_factory=list)  # paths of every description request
     started_at: float = field(default_factory=time.monotonic)
     _socks: list[socket.socket] = field(default_factory=list)
     _http: ThreadingHTTPServer | None = None
@@ -59,6 +75,10 @@ class FakeGateway:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> "FakeGateway":
+        if not self.services:
+            self.services = {"/ctl/IPConn": FakeService(table=self.table)}
+        if not self.descriptions:
+            self.descriptions = {"/rootDesc.xml": DESCRIPTION}
         self.pmp = self._udp_socket()
         self.ssdp = self._udp_socket()
         gw = self
@@ -89,7 +109,15 @@ class FakeGateway:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.http_port}/rootDesc.xml"
+        return self.urls[0]
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://{self.host}:{self.http_port}{path}" for path in self.descriptions]
+
+    def actions(self, action: str) -> list[str]:
+        """The control paths that received ``action``."""
+        return [path for path, name in self.posts if name == action]
 
     def stop(self) -> None:
         self._stop.set()
@@ -185,17 +213,18 @@ class FakeGateway:
                 continue
             self.received["ssdp"] += 1
             st = re.search(rb"(?im)^ST:\s*(\S+)", data)
-            answer = (f"HTTP/1.1 200 OK\r\nST: {st.group(1).decode() if st else ''}\r\nLOCATION: {self.url}\r\n"
-                      "SERVER: fake/1.0 UPnP/1.1\r\n\r\n").encode()
-            timer = threading.Timer(self.quirks.ssdp_delay, self._reply, (answer, peer))
+            answers = [(f"HTTP/1.1 200 OK\r\nST: {st.group(1).decode() if st else ''}\r\nLOCATION: {url}\r\n"
+                        "SERVER: fake/1.0 UPnP/1.1\r\n\r\n").encode() for url in self.urls]
+            timer = threading.Timer(self.quirks.ssdp_delay, self._reply, (answers, peer))
             timer.daemon = True
             timer.start()
 
-    def _reply(self, answer: bytes, peer: Any) -> None:
-        try:
-            self.ssdp.sendto(answer, peer)
-        except OSError:
-            pass
+    def _reply(self, answers: list[bytes], peer: Any) -> None:
+        for answer in answers:  # one per IGD, sent together as one SSDP daemon answering for several does
+            try:
+                self.ssdp.sendto(answer, peer)
+            except OSError:
+                pass
 
 
 DESCRIPTION = f"""<?xml version="1.0"?>
@@ -221,13 +250,24 @@ class _Soap(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802
-        self._send(200, DESCRIPTION.encode())
+        self.gateway.gets.append(self.path)
+        document = self.gateway.descriptions.get(self.path)
+        if document is None:
+            return self._send(404, b"")
+        self._send(200, document.encode())
 
     def do_POST(self) -> None:  # noqa: N802
         gw = self.gateway
         gw.received["soap"] += 1
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        action = (self.headers.get("SOAPAction", "").strip('"').split("#") + [""])[1]
+        soap_action = self.headers.get("SOAPAction", "").strip('"')
+        action = (soap_action.split("#") + [""])[1]
+        gw.posts.append((self.path, action))
+        self.service = gw.services.get(self.path)
+        if self.service is None:
+            return self._send(404, b"")
+        if not soap_action.startswith(self.service.service_type + "#"):
+            return self._fault(401, "Invalid Action")  # another service's type at this control URL
         args = dict(re.findall(r"<(New\w+)>([^<]*)</\1>", body))
         args.update({k: "" for k in re.findall(r"<(New\w+)\s*/>", body)})
         handler = getattr(self, f"_{action}", None)
@@ -236,8 +276,19 @@ class _Soap(BaseHTTPRequestHandler):
         with gw._lock:
             handler(gw, args)
 
+    @property
+    def table(self) -> dict[tuple[str, int], Entry]:
+        return self.service.table
+
+    def _external(self, gw: FakeGateway) -> str:
+        return self.service.external_ip if self.service.external_ip is not None else gw.quirks.external_ip
+
     def _GetExternalIPAddress(self, gw: FakeGateway, a: dict[str, str]) -> None:  # noqa: N802
-        self._ok("GetExternalIPAddress", {"NewExternalIPAddress": gw.quirks.external_ip})
+        self._ok("GetExternalIPAddress", {"NewExternalIPAddress": self._external(gw)})
+
+    def _GetStatusInfo(self, gw: FakeGateway, a: dict[str, str]) -> None:  # noqa: N802
+        self._ok("GetStatusInfo", {"NewConnectionStatus": self.service.status, "NewLastConnectionError": "ERROR_NONE",
+                                   "NewUptime": 42})
 
     def _AddPortMapping(self, gw: FakeGateway, a: dict[str, str]) -> None:  # noqa: N802
         lease, q = int(a.get("NewLeaseDuration") or 0), gw.quirks
@@ -249,17 +300,17 @@ class _Soap(BaseHTTPRequestHandler):
         if int(a["NewExternalPort"]) == 0:
             return self._fault(716, "WildCardNotPermittedInExtPort")
         if not q.forget_adds:
-            gw.table[(a["NewProtocol"].lower(), int(a["NewExternalPort"]))] = Entry(
+            self.table[(a["NewProtocol"].lower(), int(a["NewExternalPort"]))] = Entry(
                 a["NewInternalClient"], int(a["NewInternalPort"]), a.get("NewPortMappingDescription", ""), lease)
         self._ok("AddPortMapping", {})
 
     def _DeletePortMapping(self, gw: FakeGateway, a: dict[str, str]) -> None:  # noqa: N802
-        if gw.table.pop((a["NewProtocol"].lower(), int(a["NewExternalPort"])), None) is None:
+        if self.table.pop((a["NewProtocol"].lower(), int(a["NewExternalPort"])), None) is None:
             return self._fault(714, "NoSuchEntryInArray")
         self._ok("DeletePortMapping", {})
 
     def _GetSpecificPortMappingEntry(self, gw: FakeGateway, a: dict[str, str]) -> None:  # noqa: N802
-        e = gw.table.get((a["NewProtocol"].lower(), int(a["NewExternalPort"])))
+        e = self.table.get((a["NewProtocol"].lower(), int(a["NewExternalPort"])))
         if e is None:
             return self._fault(714, "NoSuchEntryInArray")
         self._ok("GetSpecificPortMappingEntry", {"NewInternalPort": e.internal_port, "NewInternalClient": e.internal_ip,
@@ -267,7 +318,7 @@ class _Soap(BaseHTTPRequestHandler):
                                                  "NewLeaseDuration": e.lease})
 
     def _GetGenericPortMappingEntry(self, gw: FakeGateway, a: dict[str, str]) -> None:  # noqa: N802
-        items = sorted(gw.table.items())
+        items = sorted(self.table.items())
         i = int(a["NewPortMappingIndex"])
         if i >= len(items):
             return self._fault(713, "SpecifiedArrayIndexInvalid")
@@ -290,14 +341,15 @@ class _Soap(BaseHTTPRequestHandler):
             f"<p:NewProtocol>{p.upper()}</p:NewProtocol><p:NewInternalPort>{e.internal_port}</p:NewInternalPort>"
             f"<p:NewInternalClient>{e.internal_ip}</p:NewInternalClient><p:NewEnabled>1</p:NewEnabled>"
             f"<p:NewDescription>{e.description}</p:NewDescription><p:NewLeaseTime>{e.lease}</p:NewLeaseTime>"
-            "</p:PortMappingEntry>" for (p, ext), e in sorted(gw.table.items()) if p == proto)
+            "</p:PortMappingEntry>" for (p, ext), e in sorted(self.table.items()) if p == proto)
         listing = f'<p:PortMappingList xmlns:p="urn:schemas-upnp-org:gw:WANIPConnection">{entries}</p:PortMappingList>'
         self._ok("GetListOfPortMappings", {"NewPortListing": f"<![CDATA[{listing}]]>"})
 
     def _ok(self, action: str, out: dict[str, Any]) -> None:
         args = "".join(f"<{k}>{v}</{k}>" for k, v in out.items())
         self._send(200, (f'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
-                         f'<s:Body><u:{action}Response xmlns:u="{SERVICE}">{args}</u:{action}Response></s:Body>'
+                         f'<s:Body><u:{action}Response xmlns:u="{self.service.service_type}">{args}'
+                         f'</u:{action}Response></s:Body>'
                          "</s:Envelope>").encode())
 
     def _fault(self, code: int, text: str) -> None:

@@ -1,6 +1,8 @@
 """CPU-only, no root: the discovery race, the UDP retransmits, reconcile's verification and router quirks,
-against the in-process fake gateway on loopback (tests/unit/fake_gateway.py; the real miniupnpc binding
-talks to its IGD). The same behaviours against real miniupnpd are in tests/lab/test_portmap_faults_lab.py."""
+against the in-process fake gateway on loopback (tests/unit/fake_gateway.py). UPnP quirks run on both UPnP
+engines: natlink's own SOAP ("upnp") and the real miniupnpc binding ("upnp-binding", the fallback for
+descriptions natlink's parser refuses). The same behaviours against real miniupnpd are in
+tests/lab/test_portmap_faults_lab.py."""
 
 from __future__ import annotations
 
@@ -42,12 +44,19 @@ def router_for(gw: FakeGateway, protocol: str) -> Router:
         client = NatPmpClient(ME, timeout=2, self_ip=ME, port=gw.pmp_port)
     elif protocol == "pcp":
         client = PcpClient(ME, ME, timeout=2, port=gw.pmp_port)
+    elif protocol == "upnp":
+        from natlink.portmap.upnp_igd import open_igd
+
+        client = open_igd([gw.url], ME, 2, gateway=ME)
     else:
         from natlink.portmap.upnp import UpnpClient
 
         client = UpnpClient(gw.url, ME, 2)
     return Router(client=client, gateway=ME, lan_ip=ME, lan_ip_source="config", gateway_source="config",
-                  igd_url=gw.url if protocol == "upnp" else None)
+                  igd_url=gw.url if protocol.startswith("upnp") else None)
+
+
+UPNP = ["upnp", "upnp-binding"]
 
 
 # --------------------------------------------------------------------------- the race
@@ -99,7 +108,7 @@ def test_no_answer_within_the_timeout_is_no_answer(gw):
 # --------------------------------------------------------------------------- reconcile verifies
 
 
-@pytest.mark.parametrize("protocol", ["natpmp", "pcp", "upnp"])
+@pytest.mark.parametrize("protocol", ["natpmp", "pcp", *UPNP])
 def test_daemon_restart_keeping_the_epoch_is_repaired_by_the_next_reconcile(gw, tmp_path, protocol):
     cfg, store = config(tmp_path), StateStore(str(tmp_path / "state"))
     first = reconcile(cfg, store, router=router_for(gw, protocol))
@@ -107,9 +116,9 @@ def test_daemon_restart_keeping_the_epoch_is_repaired_by_the_next_reconcile(gw, 
     gw.restart_daemon(keep_epoch=True)
     again = reconcile(cfg, store, router=router_for(gw, protocol))
     assert again.ok and not again.epoch_lost
-    assert [a.action for a in again.actions] == (["add"] if protocol == "upnp" else ["verify"])
+    assert [a.action for a in again.actions] == (["add"] if protocol in UPNP else ["verify"])
     assert gw.table[("tcp", 3390)].internal_port == 3389
-    assert all("left" not in s.reason for s in again.plan.steps) or protocol == "upnp"
+    assert all("left" not in s.reason for s in again.plan.steps) or protocol in UPNP
 
 
 def test_mapping_for_another_host_never_reaches_natpmp(gw, tmp_path):
@@ -146,46 +155,51 @@ def test_another_port_offered_is_given_back(gw, tmp_path, protocol):
 
 
 @pytest.mark.parametrize("code", [725, 402])
-def test_permanent_only_router(gw, tmp_path, code):
+@pytest.mark.parametrize("engine", UPNP)
+def test_permanent_only_router(gw, tmp_path, code, engine):
     gw.quirks.permanent_only = code
     cfg, store = config(tmp_path), StateStore(str(tmp_path / "state"))
-    report = reconcile(cfg, store, router=router_for(gw, "upnp"))
+    report = reconcile(cfg, store, router=router_for(gw, engine))
     assert report.ok and report.actions[0].lease == 0 and "permanent" in report.actions[0].detail
     assert gw.table[("tcp", 3390)].lease == 0
     assert store.load("mappings")["rdp"]["permanent_only"] is True
-    actions = unmap(cfg, store, router=router_for(gw, "upnp"))  # natlink removes what it made permanent
+    actions = unmap(cfg, store, router=router_for(gw, engine))  # natlink removes what it made permanent
     assert [a.ok for a in actions] == [True] and gw.table == {}
 
 
 @pytest.mark.parametrize("address", ["0.0.0.0", ""])
-def test_not_connected_router_gets_nothing_added(gw, tmp_path, address):
+@pytest.mark.parametrize("engine", UPNP)
+def test_not_connected_router_gets_nothing_added(gw, tmp_path, address, engine):
     gw.quirks.external_ip = address
     cfg, store = config(tmp_path), StateStore(str(tmp_path / "state"))
-    report = reconcile(cfg, store, router=router_for(gw, "upnp"))
+    report = reconcile(cfg, store, router=router_for(gw, engine))
     assert not report.ok and "no external address" in report.wan_problem and gw.table == {}
 
 
-def test_full_table_is_a_clear_error(gw, tmp_path):
+@pytest.mark.parametrize("engine", UPNP)
+def test_full_table_is_a_clear_error(gw, tmp_path, engine):
     gw.quirks.table_full = True
     cfg, store = config(tmp_path), StateStore(str(tmp_path / "state"))
-    report = reconcile(cfg, store, router=router_for(gw, "upnp"))
+    report = reconcile(cfg, store, router=router_for(gw, engine))
     err = report.errors[0].error
     assert err.code == 501 and "table may be full" in err.message and "natlink mappings" in err.hint
 
 
-def test_success_the_read_back_does_not_show_is_a_failure_naming_the_router(gw, tmp_path):
+@pytest.mark.parametrize("engine", UPNP)
+def test_success_the_read_back_does_not_show_is_a_failure_naming_the_router(gw, tmp_path, engine):
     gw.quirks.forget_adds = True
     cfg, store = config(tmp_path), StateStore(str(tmp_path / "state"))
-    report = reconcile(cfg, store, router=router_for(gw, "upnp"))
+    report = reconcile(cfg, store, router=router_for(gw, engine))
     assert not report.ok
     assert gw.url in report.errors[0].error.message and "read back" in report.errors[0].error.message
 
 
-def test_broken_table_listing_falls_back_to_the_entry_walk(gw, tmp_path):
+@pytest.mark.parametrize("engine", UPNP)
+def test_broken_table_listing_falls_back_to_the_entry_walk(gw, tmp_path, engine):
     cfg, store = config(tmp_path), StateStore(str(tmp_path / "state"))
-    assert reconcile(cfg, store, router=router_for(gw, "upnp")).ok
+    assert reconcile(cfg, store, router=router_for(gw, engine)).ok
     gw.quirks.list_garbage = True
-    router = router_for(gw, "upnp")
+    router = router_for(gw, engine)
     table = router.list()
     assert [(m.protocol, m.external_port) for m in table] == [("tcp", 3390)]
     assert router.client.lists_in_one_call is False  # remembered: the walk from now on
