@@ -57,7 +57,7 @@ def transient(outcome: str, message: str, retry_after: float | None = None) -> P
     return ProviderResult(outcome, "transient", message, retry_after=retry_after)
 
 
-def worst(results: list[ProviderResult]) -> ProviderResult:
+def combine(results: list[ProviderResult]) -> ProviderResult:
     """One result for several answers (names, families): fatal beats transient beats success. The answers
     stay available as `parts`, so each name's and family's own outcome can be recorded."""
     if not results:
@@ -139,7 +139,7 @@ class Provider:
             results.append(result)
             if result.kind == "transient" or (result.kind == "fatal" and not result.per_name):
                 break  # the same answer waits for every name: don't hammer the provider with it
-        return worst(results)
+        return combine(results)
 
     def update_name(self, hostname: str, addresses: dict[int, str]) -> ProviderResult:  # pragma: no cover
         raise NotImplementedError

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from natlink.ddns import urls
-from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, short, success, transient, worst
+from natlink.ddns.base import Provider, ProviderResult, combine, fatal, retry_after_seconds, short, success, transient
 from natlink.net.http import HttpError
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,8 @@ class CloudflareProvider(Provider):
                 except _Stop as stop:
                     results.append(stop.result.about(hostname, family))
                 if results[-1].kind == "fatal":
-                    return worst(results)
-        return worst(results)
+                    return combine(results)
+        return combine(results)
 
     def _one(self, hostname: str, rtype: str, ip: str) -> ProviderResult:
         name = hostname.rstrip(".").lower()

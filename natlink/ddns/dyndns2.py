@@ -15,7 +15,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient, worst
+from natlink.ddns.base import Provider, ProviderResult, combine, http_trouble, fatal, short, success, transient
 from natlink.ddns.urls import endpoint
 from natlink.net.http import HttpError
 from natlink.ddns.registry import SEPARATE, TOGETHER
@@ -131,7 +131,7 @@ class Dyndns2Provider(Provider):
             results.append(result)
             if result.kind != "success" and not result.per_name:
                 break
-        return worst(results)
+        return combine(results)
 
     def parse(self, status: int, body: str, sent: dict[int, str], hostname: str,
               retry_after: str | None) -> ProviderResult:

@@ -14,7 +14,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from natlink.ddns.base import Provider, ProviderResult, http_trouble, fatal, short, success, transient, worst
+from natlink.ddns.base import Provider, ProviderResult, combine, http_trouble, fatal, short, success, transient
 from natlink.ddns.urls import base_url
 from natlink.net.http import HttpError
 
@@ -73,7 +73,7 @@ class FreednsProvider(Provider):
             results.append(result)
             if result.kind == "transient":
                 break
-        return worst(results)
+        return combine(results)
 
     def _one(self, family: int, ip: str) -> ProviderResult:
         url = f"{self.base(family)}/u/{self.secrets[TOKENS[family]].value}/"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from natlink.ddns.base import ProviderResult, worst
+from natlink.ddns.base import ProviderResult, combine
 from natlink.ddns.policy import FAMILY_KEYS, Decision, EntryState
 from natlink.ddns.registry import SEPARATE
 
@@ -73,7 +73,7 @@ def split(result: ProviderResult, hostnames: list[str]) -> dict[str, ProviderRes
     out = {}
     for hostname in hostnames:
         mine = [leaf for leaf in leaves if leaf.hostname == hostname]
-        out[hostname] = worst(mine) if mine else whole
+        out[hostname] = combine(mine) if mine else whole
     return out
 
 
@@ -82,7 +82,7 @@ def answers(result: ProviderResult, sent: dict[int, str]) -> dict[str, str]:
     out = {}
     for family in sorted(sent):
         mine = [leaf for leaf in result.leaves() if leaf.family in (family, None)]
-        out[FAMILY_KEYS[family]] = worst(mine).outcome if mine else result.outcome
+        out[FAMILY_KEYS[family]] = combine(mine).outcome if mine else result.outcome
     return out
 
 

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from natlink.ddns.base import Provider, ProviderResult, fatal, retry_after_seconds, success, transient, worst
+from natlink.ddns.base import Provider, ProviderResult, combine, fatal, retry_after_seconds, success, transient
 from natlink.ddns.urls import base_url
 from natlink.net.http import HttpError, HttpResponse
 from natlink.secrets import Secret
@@ -170,7 +170,7 @@ class RecordApiProvider(Provider):
             results.append(result.about(hostname, family))
             if result.kind != "success":
                 break  # the same refusal or outage would answer the other family too
-        return worst(results)
+        return combine(results)
 
     def sync(self, hostname: str, rtype: str, ip: str) -> ProviderResult:
         name = self.split(hostname)

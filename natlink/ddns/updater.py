@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from natlink.ddns import authoritative, hosts, registry
-from natlink.ddns.base import ProviderResult, transient, worst
+from natlink.ddns.base import ProviderResult, combine, transient
 from natlink.net.http import HttpClient
 from natlink.ddns.policy import (FAMILY_KEYS, Decision, EntryState, after_attempt, config_hash, cooldown, decide,
                                  secret_hash, stopped_hint)
@@ -179,7 +179,7 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
 
     document = hosts.document(states, {"provider": entry.provider, "hostnames": list(entry.hostnames)}, notes)
     store.save(key, document)
-    combined = worst([r for result in results for r in ([result] if not result.parts else result.parts)])
+    combined = combine([r for result in results for r in ([result] if not result.parts else result.parts)])
     _log(entry, combined)
     ordered = [outcomes[h] for h in entry.hostnames]
     summary = hosts.summary(states)

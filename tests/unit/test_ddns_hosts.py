@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from natlink.ddns import hosts
-from natlink.ddns.base import fatal, success, transient, worst
+from natlink.ddns.base import combine, fatal, success, transient
 from natlink.ddns.policy import Decision, EntryState, cooldown
 from natlink.ddns.registry import SEPARATE, TOGETHER
 
@@ -34,7 +34,7 @@ def test_groups_keep_order_and_share_calls() -> None:
 def test_split_answers_and_partial_families() -> None:
     a4 = success("good", "a A").about("a", 4)
     a6 = transient("911", "a AAAA").about("a", 6)
-    combined = worst([worst([a4, a6]).about("a"), fatal("nohost", "b", per_name=True).about("b")])
+    combined = combine([combine([a4, a6]).about("a"), fatal("nohost", "b", per_name=True).about("b")])
     per = hosts.split(combined, ["a", "b", "c"])
     assert (per["a"].outcome, per["b"].outcome, per["c"].outcome) == ("911", "nohost", "nohost")
     assert hosts.answers(per["a"], {4: V4, 6: V6}) == {"ipv4": "good", "ipv6": "911"}
