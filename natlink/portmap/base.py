@@ -63,6 +63,23 @@ class Granted:
     internal_port: int | None = None
 
 
+@dataclass(frozen=True)
+class AddRequest:
+    """One add() call, for clients that pipeline several (NAT-PMP/PCP ``add_many``)."""
+
+    want: Mapping
+    lease: int
+    any_port: bool = False
+    nonce: str | None = None
+
+
+def outcome(result: Granted | NatlinkError) -> Granted:
+    """One ``add_many`` outcome as add() gives it: the grant, or its error raised."""
+    if isinstance(result, NatlinkError):
+        raise result
+    return result
+
+
 class MappingError(NatlinkError):
     """A router refused a request; ``code`` is the protocol's code (e.g. UPnP 718, NAT-PMP 2, PCP 2)."""
 

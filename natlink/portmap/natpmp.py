@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from natlink.portmap.base import Granted, Mapping, MappingError
+from natlink.errors import NatlinkError
+from natlink.portmap.base import AddRequest, Granted, Mapping, MappingError, outcome
 from natlink.portmap.granted import other_host_refusal, other_port_refusal
 from natlink.portmap.results import NO_EXTERNAL_FIX, NO_RESOURCES_FIX, ResultTable
 from natlink.portmap.results import result_error as _result_error
-from natlink.portmap.udp import PORT, exchange
+from natlink.portmap.udp import PORT, exchange, exchange_many
 
 VERSION = 0
 OP_PUBLIC = 0
@@ -104,7 +107,7 @@ def result_error(result: int, *, what: str = "") -> MappingError:
     return _result_error(RESULTS, result, protocol="natpmp", what=what)
 
 
-def _parser(kind: type, protocol: str | None = None):
+def _parser(kind: type, protocol: str | None = None, internal_port: int | None = None):
     def parse(data: bytes):
         try:
             reply = decode_reply(data)
@@ -112,10 +115,25 @@ def _parser(kind: type, protocol: str | None = None):
             return None  # keep waiting for a proper answer (counted as no answer at the deadline)
         if not isinstance(reply, kind):
             return None
-        if isinstance(reply, MapReply) and reply.protocol != protocol:
+        if isinstance(reply, MapReply) and (reply.protocol != protocol or reply.internal_port not in (
+                internal_port, 0)):  # 0: an error answer cut short after the header
             return None
         return reply
     return parse
+
+
+def _map_ask(protocol: str, internal: int, external: int, lifetime: int) -> tuple[bytes, Callable[[bytes], Any]]:
+    """A map request and the parser that knows its answer."""
+    return encode_map_request(protocol, internal, external, lifetime), _parser(MapReply, protocol, internal)
+
+
+def _lifetime(lease: int) -> int:
+    """A lease of 0 would mean "delete" in NAT-PMP: ask for the longest the RFC suggests instead."""
+    return lease if lease > 0 else 7 * 86400
+
+
+def _key(req: AddRequest) -> tuple[str, int]:
+    return req.want.protocol, req.want.internal_port
 
 
 class NatPmpClient:
@@ -152,18 +170,48 @@ class NatPmpClient:
         return None
 
     def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted:
-        refusal = other_host_refusal(self.protocol, want, self.self_ip)
-        if refusal is not None:
-            raise refusal
-        # A lease of 0 would mean "delete" in NAT-PMP: ask for the longest the RFC suggests instead.
-        lifetime = lease if lease > 0 else 7 * 86400
-        reply = self._map(want.protocol, want.internal_port, want.external_port, lifetime)
-        if reply.result != 0:
-            raise result_error(reply.result, what=f"{want.protocol.upper()} {want.external_port}")
-        refusal = other_port_refusal(self.protocol, want, reply.external_port, any_port=any_port)
-        if refusal is not None:
-            self._map(want.protocol, want.internal_port, 0, 0)  # give it back (see other_port_refusal)
-            raise refusal
+        return outcome(self.add_many([AddRequest(want, lease, any_port, nonce)])[0])
+
+    def add_many(self, requests: Sequence[AddRequest]) -> list[Granted | NatlinkError]:
+        """add() for each request, pipelined (udp.exchange_many; an answer is matched by protocol and internal
+        port). Each request's outcome: its grant or its error, never raised."""
+        out: list[Granted | NatlinkError | None] = [None] * len(requests)
+        batch: list[int] = []
+        again: list[int] = []  # same protocol and internal port as one in the batch: answers would look alike
+        for i, req in enumerate(requests):
+            refusal = other_host_refusal(self.protocol, req.want, self.self_ip)
+            if refusal is not None:
+                out[i] = refusal
+            elif any(_key(requests[j]) == _key(req) for j in batch):
+                again.append(i)
+            else:
+                batch.append(i)
+        asks = [_map_ask(w.protocol, w.internal_port, w.external_port, _lifetime(requests[i].lease))
+                for i in batch for w in (requests[i].want,)]
+        try:
+            replies = exchange_many(self.gateway, asks, timeout=self.timeout, port=self.port, what="NAT-PMP map")
+        except NatlinkError as exc:  # the gateway cannot be reached at all
+            replies = [exc] * len(batch)
+        for i, reply in zip(batch, replies):
+            out[i] = self._granted(requests[i], reply)
+        for i in again:
+            out[i] = self.add_many([requests[i]])[0]
+        return out  # type: ignore[return-value]
+
+    def _granted(self, req: AddRequest, reply: MapReply | NatlinkError) -> Granted | NatlinkError:
+        want = req.want
+        try:
+            if isinstance(reply, NatlinkError):
+                raise reply
+            self._epoch = reply.epoch
+            if reply.result != 0:
+                raise result_error(reply.result, what=f"{want.protocol.upper()} {want.external_port}")
+            refusal = other_port_refusal(self.protocol, want, reply.external_port, any_port=req.any_port)
+            if refusal is not None:
+                self._map(want.protocol, want.internal_port, 0, 0)  # give it back (see other_port_refusal)
+                raise refusal
+        except NatlinkError as exc:
+            return exc
         # NAT-PMP has no internal-address field: the mapping always goes to the sender (RFC 6886 3.3).
         return Granted(reply.external_port, reply.lifetime, self._address.address if self._address else None,
                        internal_ip=self.self_ip, internal_port=reply.internal_port)
@@ -174,9 +222,8 @@ class NatPmpClient:
             raise result_error(reply.result, what=f"deleting {m.protocol.upper()} {m.external_port}")
 
     def _map(self, protocol: str, internal: int, external: int, lifetime: int) -> MapReply:
-        reply = exchange(self.gateway, encode_map_request(protocol, internal, external, lifetime),
-                         _parser(MapReply, protocol), timeout=self.timeout, port=self.port,
-                         what="NAT-PMP map")
+        reply = exchange(self.gateway, *_map_ask(protocol, internal, external, lifetime), timeout=self.timeout,
+                         port=self.port, what="NAT-PMP map")
         self._epoch = reply.epoch
         return reply
 

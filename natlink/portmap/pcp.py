@@ -9,13 +9,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from natlink.portmap.base import Granted, Mapping, MappingError
+from natlink.errors import NatlinkError
+from natlink.portmap.base import AddRequest, Granted, Mapping, MappingError, outcome
 from natlink.portmap.granted import other_port_refusal
 from natlink.portmap.results import NO_EXTERNAL_FIX, NO_RESOURCES_FIX, OTHER_PORT_FIX, ResultTable
 from natlink.portmap.results import result_error as _result_error
-from natlink.portmap.udp import PORT, exchange
+from natlink.portmap.udp import PORT, exchange, exchange_many
 
 VERSION = 2
 OP_ANNOUNCE = 0
@@ -151,6 +153,19 @@ def result_error(result: int, what: str = "") -> MappingError:
     return _result_error(RESULTS, result, protocol="pcp", what=what, unknown="unknown PCP result code")
 
 
+def _parser(opcode: int, nonce: bytes | None) -> Callable[[bytes], Reply | None]:
+    """Accepts the answer to one request: its opcode and nonce (an error answer cut short has no nonce)."""
+    def parse(data: bytes) -> Reply | None:
+        try:
+            reply = decode_reply(data)
+        except MalformedReply:
+            return None
+        if reply.opcode != opcode or (nonce is not None and reply.nonce and reply.nonce != nonce):
+            return None
+        return reply
+    return parse
+
+
 class PcpClient:
     """PCP MAP against one gateway, requests sent from ``client_ip`` (our LAN address)."""
 
@@ -171,15 +186,8 @@ class PcpClient:
         return self._epoch
 
     def _ask(self, payload: bytes, opcode: int, nonce: bytes | None, what: str) -> Reply:
-        def parse(data: bytes) -> Reply | None:
-            try:
-                reply = decode_reply(data)
-            except MalformedReply:
-                return None
-            if reply.opcode != opcode or (nonce is not None and reply.nonce and reply.nonce != nonce):
-                return None
-            return reply
-        reply = exchange(self.gateway, payload, parse, timeout=self.timeout, port=self.port, what=what)
+        reply = exchange(self.gateway, payload, _parser(opcode, nonce), timeout=self.timeout, port=self.port,
+                         what=what)
         self._epoch = reply.epoch
         return reply
 
@@ -209,23 +217,55 @@ class PcpClient:
         return m.internal_ip if m.internal_ip and m.internal_ip != self.client_ip else None
 
     def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted:
-        raw = bytes.fromhex(nonce) if nonce else new_nonce()
-        lifetime = lease if lease > 0 else 7 * 86400  # lifetime 0 means delete in PCP
-        third = self._third_party(want)
-        reply = self._ask(encode_map(self.client_ip, raw, want.protocol, want.internal_port, want.external_port,
-                                     lifetime, third_party=third), OP_MAP, raw, "PCP MAP")
-        if reply.result != 0:
-            if third is not None and reply.result in (2, 5, 12):
-                raise MappingError(reply.result, f"the router does not accept PCP mappings for another host "
-                                                 f"({RESULTS[reply.result][0]} to THIRD_PARTY {third})",
-                                   f"run natlink on {third}, or enable UPnP IGD on the router, or allow "
-                                   "third-party PCP mappings (miniupnpd: pcp_allow_thirdparty=yes)", protocol="pcp")
-            raise result_error(reply.result, f"{want.protocol.upper()} {want.external_port}")
-        refusal = other_port_refusal(self.protocol, want, reply.external_port, any_port=any_port)
-        if refusal is not None:  # give it back (see other_port_refusal)
-            self._ask(encode_map(self.client_ip, raw, want.protocol, want.internal_port, 0, 0), OP_MAP, raw,
-                      "PCP MAP")
-            raise refusal
+        return outcome(self.add_many([AddRequest(want, lease, any_port, nonce)])[0])
+
+    def add_many(self, requests: Sequence[AddRequest]) -> list[Granted | NatlinkError]:
+        """add() for each request, pipelined (udp.exchange_many; an answer is matched by its nonce). Each
+        request's outcome: its grant or its error, never raised."""
+        nonces = [bytes.fromhex(req.nonce) if req.nonce else new_nonce() for req in requests]
+        batch: list[int] = []
+        again: list[int] = []  # a nonce already in the batch: the answers could not be told apart
+        for i, raw in enumerate(nonces):
+            (again if any(nonces[j] == raw for j in batch) else batch).append(i)
+        asks = [(self._map_payload(requests[i], nonces[i]), _parser(OP_MAP, nonces[i])) for i in batch]
+        try:
+            replies = exchange_many(self.gateway, asks, timeout=self.timeout, port=self.port, what="PCP MAP")
+        except NatlinkError as exc:  # the gateway cannot be reached at all
+            replies = [exc] * len(batch)
+        out: dict[int, Granted | NatlinkError] = {}
+        for i, reply in zip(batch, replies):
+            out[i] = self._granted(requests[i], nonces[i], reply)
+        for i in again:
+            out[i] = self.add_many([requests[i]])[0]
+        return [out[i] for i in range(len(requests))]
+
+    def _map_payload(self, req: AddRequest, raw: bytes) -> bytes:
+        lifetime = req.lease if req.lease > 0 else 7 * 86400  # lifetime 0 means delete in PCP
+        want = req.want
+        return encode_map(self.client_ip, raw, want.protocol, want.internal_port, want.external_port, lifetime,
+                          third_party=self._third_party(want))
+
+    def _granted(self, req: AddRequest, raw: bytes, reply: Reply | NatlinkError) -> Granted | NatlinkError:
+        want, third = req.want, self._third_party(req.want)
+        try:
+            if isinstance(reply, NatlinkError):
+                raise reply
+            self._epoch = reply.epoch
+            if reply.result != 0:
+                if third is not None and reply.result in (2, 5, 12):
+                    raise MappingError(reply.result, f"the router does not accept PCP mappings for another host "
+                                                     f"({RESULTS[reply.result][0]} to THIRD_PARTY {third})",
+                                       f"run natlink on {third}, or enable UPnP IGD on the router, or allow "
+                                       "third-party PCP mappings (miniupnpd: pcp_allow_thirdparty=yes)",
+                                       protocol="pcp")
+                raise result_error(reply.result, f"{want.protocol.upper()} {want.external_port}")
+            refusal = other_port_refusal(self.protocol, want, reply.external_port, any_port=req.any_port)
+            if refusal is not None:  # give it back (see other_port_refusal)
+                self._ask(encode_map(self.client_ip, raw, want.protocol, want.internal_port, 0, 0), OP_MAP, raw,
+                          "PCP MAP")
+                raise refusal
+        except NatlinkError as exc:
+            return exc
         # The answer names no internal host: without a THIRD_PARTY echo it is the requester (RFC 6887 11.1).
         return Granted(reply.external_port, reply.lifetime, reply.external_ip or None, raw.hex(),
                        internal_ip=reply.third_party or third or self.client_ip, internal_port=reply.internal_port)

@@ -15,9 +15,9 @@ from natlink.config import Config
 from natlink.errors import NatlinkError
 from natlink.netaddr import explain_wan
 from natlink.portmap import lanip
-from natlink.portmap.base import Granted, Mapping, MappingError, owner_description
+from natlink.portmap.base import AddRequest, Granted, Mapping, MappingError, outcome, owner_description
 from natlink.portmap.granted import granted_mismatch, other_host_refusal
-from natlink.portmap.plan import (CONFLICT, DELETE, KEEP, RENEW, REPLACE, REQUESTS, VERIFY, Desired, Owned,
+from natlink.portmap.plan import (ADD, CONFLICT, DELETE, KEEP, RENEW, REPLACE, REQUESTS, VERIFY, Desired, Owned,
                                   Plan, Step, owned_name, plan, renew_time)
 from natlink.portmap.router import Router, save_cache
 from natlink.portmap.session import RouterSession
@@ -185,10 +185,13 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
         return report
 
     granted_ports: dict[str, int] = {}
-    for step in the_plan.steps:
+    t0 = time.monotonic()
+    answers = _pipelined(the_plan.steps, router, owned)
+    share = (time.monotonic() - t0) / len(answers) if answers else 0.0  # each pipelined step's part of the wait
+    for i, step in enumerate(the_plan.steps):
         t0 = time.monotonic()
-        action = _apply(step, router, owned, now)
-        action.elapsed = time.monotonic() - t0
+        action = _apply(step, router, owned, now, answers.get(i))
+        action.elapsed = time.monotonic() - t0 + (share if i in answers else 0.0)
         report.actions.append(action)
         if action.ok and action.external_port:
             granted_ports[step.name] = action.external_port
@@ -223,7 +226,31 @@ def _joined(checker: threading.Thread | None, result: list[str | None]) -> str |
     return result[0] if result else None
 
 
-def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float) -> Action:
+def _request(step: Step, router: Router, owned: dict[str, Owned]) -> AddRequest:
+    """The add an ADD/RENEW/REPLACE/VERIFY step sends: a renewal or re-request reuses the PCP nonce natlink
+    holds for this protocol; a router that accepts only permanent leases gets lease 0."""
+    assert step.want is not None
+    rec = owned.get(step.name)
+    lease = 0 if rec is not None and rec.permanent_only else step.want.lease or 0
+    same = rec is not None and rec.via == router.protocol and step.action in (RENEW, VERIFY)
+    return AddRequest(step.want, lease, step.any_port, rec.nonce if same else None)
+
+
+def _pipelined(steps: list[Step], router: Router, owned: dict[str, Owned]) -> dict[int, Granted | NatlinkError]:
+    """NAT-PMP/PCP: the steps' map requests sent at once (the router then works through them back to back);
+    {step index: its answer} for _apply to use instead of asking again."""
+    if not router.pipelines:
+        return {}
+    picked = [i for i, step in enumerate(steps) if step.action in (ADD, RENEW, VERIFY) and step.want is not None
+              and other_host_refusal(router.protocol, step.want, router.lan_ip) is None]
+    if len(picked) < 2:
+        return {}
+    return dict(zip(picked, router.add_many([_request(steps[i], router, owned) for i in picked])))
+
+
+def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float,
+           answer: Granted | NatlinkError | None = None) -> Action:
+    """Carry out one step; ``answer``: the router's answer to its request when it went out pipelined."""
     if step.action == KEEP:
         port = step.have.external_port if step.have else None
         if step.have is not None and step.name not in owned and not step.foreign:
@@ -247,18 +274,15 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float) -> A
                 owned.pop(step.name, None)
                 return Action(step, True, f"deleted ({step.reason})", external_port=step.have.external_port)
         assert step.want is not None
-        rec = owned.get(step.name)
-        lease = step.want.lease or 0
-        if rec is not None and rec.permanent_only:
-            lease = 0
-        same = rec is not None and rec.via == router.protocol and step.action in (RENEW, VERIFY)
-        nonce = rec.nonce if same else None
+        req = _request(step, router, owned)
+        lease, nonce = req.lease, req.nonce
         permanent_only = False
         refusal = other_host_refusal(router.protocol, step.want, router.lan_ip)
         if refusal is not None:
             raise refusal
         try:
-            granted = router.add(step.want, lease, any_port=step.any_port, nonce=nonce)
+            granted = outcome(answer) if answer is not None else router.add(step.want, lease, any_port=step.any_port,
+                                                                             nonce=nonce)
         except MappingError as exc:
             if exc.code not in PERMANENT_RETRY_CODES or lease == 0 or router.protocol != "upnp":
                 raise

@@ -13,7 +13,7 @@ from typing import Any
 from natlink.config import RouterCfg
 from natlink.errors import NatlinkError
 from natlink.portmap import discover, lanip
-from natlink.portmap.base import Granted, Mapping, NoRouter, PortMapper, ProtocolAnswer
+from natlink.portmap.base import AddRequest, Granted, Mapping, NoRouter, PortMapper, ProtocolAnswer
 from natlink.portmap.epoch import epoch_lost
 from natlink.portmap.granted import LABELS
 
@@ -84,6 +84,15 @@ class Router:
 
     def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted:
         return self.client.add(want, lease, any_port=any_port, nonce=nonce)
+
+    @property
+    def pipelines(self) -> bool:
+        """Can several adds go out at once (NAT-PMP, PCP: ``add_many``)?"""
+        return hasattr(self.client, "add_many")
+
+    def add_many(self, requests: list[AddRequest]) -> list[Granted | NatlinkError]:
+        """Several adds pipelined (only where ``pipelines``): each request's grant or error, none raised."""
+        return self.client.add_many(requests)  # type: ignore[attr-defined]
 
     def delete(self, m: Mapping, *, nonce: str | None = None) -> None:
         self.client.delete(m, nonce=nonce)

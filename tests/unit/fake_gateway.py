@@ -22,6 +22,7 @@ SERVICE = "urn:schemas-upnp-org:service:WANIPConnection:2"
 @dataclass
 class Quirks:
     drop_udp: int = 0  # drop this many NAT-PMP/PCP requests first (exercises the retransmits)
+    drop_maps: int = 0  # drop this many NAT-PMP/PCP map requests (not public-address / ANNOUNCE) first
     ssdp_delay: float = 0.05
     permanent_only: int | None = None  # 725 or 402 for a non-zero lease
     external_ip: str = "11.0.0.2"  # "0.0.0.0" / "": not connected
@@ -156,6 +157,9 @@ class FakeGateway:
             self.received[kind] += 1
             if self.quirks.drop_udp > 0:
                 self.quirks.drop_udp -= 1
+                continue
+            if self.quirks.drop_maps > 0 and data[1:2] != b"\x00":
+                self.quirks.drop_maps -= 1
                 continue
             answer = self._pcp(data, peer[0]) if kind == "pcp" else self._natpmp(data, peer[0])
             if answer:

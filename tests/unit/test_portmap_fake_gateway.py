@@ -6,6 +6,9 @@ tests/lab/test_portmap_faults_lab.py."""
 
 from __future__ import annotations
 
+import socket
+import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from fake_gateway import FakeGateway
 from natlink.config import parse_config
 from natlink.portmap import discover
+from natlink.portmap.base import AddRequest, Mapping
 from natlink.portmap.natpmp import NatPmpClient
 from natlink.portmap.pcp import PcpClient
 from natlink.portmap.reconcile import reconcile, unmap
@@ -29,10 +33,12 @@ def gw():
         yield g
 
 
-def config(tmp_path: Path, *, internal_ip: str | None = None, lease: str = "1h"):
+def config(tmp_path: Path, *, internal_ip: str | None = None, lease: str = "1h", mappings: int = 1):
     text = (f'[router]\ngateway = "{ME}"\nlan_ip = "{ME}"\nlease = "{lease}"\ntimeout = 2\n\n'
             '[[mapping]]\nname = "rdp"\nprotocol = "tcp"\nexternal_port = 3390\ninternal_port = 3389\n'
             + (f'internal_ip = "{internal_ip}"\n' if internal_ip else "")
+            + "".join(f'\n[[mapping]]\nname = "m{i}"\nexternal_port = {3390 + i}\ninternal_port = {3389 + i}\n'
+                      for i in range(1, mappings))
             + f'\n[service]\nstate_dir = "{tmp_path / "state"}"\n')
     path = tmp_path / "natlink.toml"
     path.write_text(text)
@@ -103,6 +109,47 @@ def test_no_answer_within_the_timeout_is_no_answer(gw):
     with pytest.raises(NoAnswer, match="within 0.9 s"):
         NatPmpClient(ME, timeout=0.9, port=gw.pmp_port).probe()
     assert gw.received["natpmp"] == 3  # 0, 0.25, 0.75
+
+
+def test_pipelined_requests_each_keep_their_own_retransmits(gw, tmp_path):
+    cfg, store = config(tmp_path, mappings=6), StateStore(str(tmp_path / "state"))
+    assert reconcile(cfg, store, router=router_for(gw, "natpmp")).ok
+    gw.restart_daemon(keep_epoch=True)
+    before = gw.received["natpmp"]
+    gw.quirks.drop_maps = 3  # the first three of the six map requests, sent at once, are lost
+    again = reconcile(cfg, store, router=router_for(gw, "natpmp"))
+    assert again.ok and [(a.action, a.external_port) for a in again.actions] == [
+        ("verify", 3390 + i) for i in range(6)]
+    assert [gw.table[("tcp", 3390 + i)].internal_port for i in range(6)] == [3389 + i for i in range(6)]
+    # the public-address request, 6 map requests, each of the 3 lost ones resent once (after its own 250 ms)
+    assert gw.received["natpmp"] - before == 10
+
+
+@pytest.mark.parametrize("protocol", ["natpmp", "pcp"])
+def test_pipelined_answers_in_another_order_go_to_their_own_requests(protocol):
+    """A gateway that answers a burst of map requests last first: each grant is still its own mapping's."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind((ME, 0))
+    server.settimeout(2)
+    wants = [Mapping("tcp", 4000 + i, ME, 5000 + i) for i in range(4)]
+
+    def answer_backwards() -> None:
+        got = [server.recvfrom(1100) for _ in wants]
+        for data, peer in reversed(got):
+            if protocol == "natpmp":
+                internal, external = struct.unpack_from("!HH", data, 4)
+                server.sendto(struct.pack("!BBHIHHI", 0, 130, 0, 7, internal, external, 3600), peer)
+            else:
+                head = struct.pack("!BBBBII", 2, 0x81, 0, 0, 3600, 7) + bytes(12)
+                server.sendto(head + data[24:60], peer)
+
+    threading.Thread(target=answer_backwards, daemon=True).start()
+    port = server.getsockname()[1]
+    client = (NatPmpClient(ME, timeout=2, self_ip=ME, port=port) if protocol == "natpmp"
+              else PcpClient(ME, ME, timeout=2, port=port))
+    grants = client.add_many([AddRequest(w, 3600) for w in wants])
+    server.close()
+    assert [(g.external_port, g.internal_port) for g in grants] == [(w.external_port, w.internal_port) for w in wants]
 
 
 # --------------------------------------------------------------------------- reconcile verifies
