@@ -59,7 +59,7 @@ class Context:
             if config.path is None:
                 r = config.router
                 self.out.note(f"natlink: no config file, so the defaults: lan_ip {r.lan_ip}, protocols "
-                              f"{', '.join(r.protocols)} (`natlink init` writes a config for this network)")
+                              f"{', '.join(r.protocols)}; nothing is saved (`natlink init` writes a config for this network)")
             if not check_secrets:
                 return config
             self._config = config

@@ -166,3 +166,37 @@ def _read_pid(fd: int) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+class MemoryStore(StateStore):
+    """The state of a first look without a config file (`natlink mappings`, `ip`, `doctor` before `natlink init`):
+    such a run owns nothing, so it keeps what it learns for itself only and writes nothing to disk, not even
+    into root's /var/lib/natlink. Same checks as StateStore.save (JSON types only)."""
+
+    def __init__(self) -> None:
+        super().__init__("(no state directory: no config file)")
+        self._docs: dict[str, str] = {}
+
+    def load(self, key: str, default: Any = None) -> Any:
+        return json.loads(self._docs[key]) if key in self._docs else default
+
+    def save(self, key: str, data: Any, *, durable: bool = True) -> None:
+        self._docs[key] = json.dumps(data, sort_keys=True)
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        yield
+
+    def readable(self) -> None:
+        return None
+
+    def delete(self, key: str) -> None:
+        self._docs.pop(key, None)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self._docs if k.startswith(prefix))
+
+
+def store_for(cfg: Any) -> StateStore:
+    """The config's state directory; with no config file (Config.path None) a MemoryStore."""
+    return MemoryStore() if getattr(cfg, "path", None) is None else StateStore(cfg.service.state_dir)

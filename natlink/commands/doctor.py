@@ -81,7 +81,7 @@ def _measure(ctx, cfg, args: argparse.Namespace):
     from natlink.doctor.nat_timeout import measure
     from natlink.doctor.runner import save_nat_timeout
     from natlink.probe.targets import probe_secret
-    from natlink.state import StateStore
+    from natlink.state import store_for
 
     probe = next((p for p in cfg.probes if p.via == "reflector" and p.reflector), None)
     if probe is None:
@@ -94,7 +94,7 @@ def _measure(ctx, cfg, args: argparse.Namespace):
     progress = None if ctx.out.json_mode else ctx.out.note
     result = measure(probe.reflector, token, maximum, progress=progress)
     try:
-        save_nat_timeout(StateStore(cfg.service.state_dir), result)
+        save_nat_timeout(store_for(cfg), result)
     except NatlinkError as exc:  # a read-only state dir must not lose the measurement just shown
         ctx.out.note(f"natlink: not saved: {exc}")
     return result

@@ -28,10 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(ctx, args: argparse.Namespace) -> int:
     from natlink.publicip import detect
-    from natlink.state import StateStore
+    from natlink.state import store_for
 
     cfg = ctx.config(defaults_ok=True)
-    store = StateStore(cfg.service.state_dir)
+    store = store_for(cfg)
     report = detect(cfg, store=store)
     try:  # remembered for `natlink status`; a read-only state dir must not break a read-only command
         store.save("publicip", report.to_json())

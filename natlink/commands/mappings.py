@@ -40,11 +40,11 @@ def run(ctx, args: argparse.Namespace) -> int:
     from natlink.portmap.plan import owned_name
     from natlink.portmap.reconcile import load_owned
     from natlink.portmap.router import open_router
-    from natlink.state import StateStore
+    from natlink.state import store_for
 
     cfg = ctx.config(check_secrets=False, defaults_ok=True)
     out = ctx.out
-    store = StateStore(cfg.service.state_dir)
+    store = store_for(cfg)
     # Discovery hears every protocol: the table is read over UPnP whenever UPnP answered, whichever maps.
     router = open_router(cfg.router, store)
     try:

@@ -17,7 +17,7 @@ from natlink.doctor import checks_dns, checks_host, checks_lan, checks_ports, ch
 from natlink.doctor.model import CheckResult, fail, ok, skipped, warn
 from natlink.doctor.nat_timeout import NatTimeout
 from natlink.doctor.stream import LinkStream
-from natlink.state import StateStore
+from natlink.state import StateStore, store_for
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def run_checks(cfg: Config, *, nat_timeout: NatTimeout | None = None, hairpin: b
                stream: LinkStream | None = None) -> list[CheckResult]:
     """Every check; with ``stream``, each link is also handed on as soon as it (and those before it) finished."""
     stream = stream or LinkStream(lambda link, results: None)
-    store = StateStore(cfg.service.state_dir)
+    store = store_for(cfg)
     known_timeout = nat_timeout.estimate if nat_timeout is not None else stored_nat_timeout(store)
     results: list[CheckResult] = [config_ok(cfg)]
     stream.add(results)

@@ -1,6 +1,7 @@
 """A first look before any config exists (no -c, no $NATLINK_CONFIG, nothing in the standard places): on the
 lab's LAN host `natlink mappings` shows the router, its external address and connection status like `upnpc -l`,
-and `mappings`/`doctor` say they used the defaults."""
+and `mappings`/`doctor` say they used the defaults. Such a run owns nothing and writes no state (STATE_DIRECTORY
+points at a directory that must never appear)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def test_mappings_without_config_shows_router_address_and_status(lab, no_config)
     doc = json.loads(natlink(lab, no_config, "--json", "mappings").stdout)
     assert doc["external_ip"] == lab.wan_ip and doc["connection"]["status"] == "Connected"
     assert doc["router"]["lan_ip"] == "10.0.1.201" and doc["router"]["lan_ip_source"] == "auto"
+    assert "nothing is saved" in r.stderr
+    assert not Path(no_config["STATE_DIRECTORY"]).exists(), "a first look without config wrote state"
 
 
 def test_doctor_without_config_walks_the_chain_with_the_defaults(lab, no_config) -> None:
@@ -51,6 +54,7 @@ def test_doctor_without_config_walks_the_chain_with_the_defaults(lab, no_config)
     assert "no config file: the defaults (lan_ip auto, protocols upnp, natpmp, pcp" in r.stdout
     assert "the config is not valid" not in r.stdout
     assert f"WAN address {lab.wan_ip} is public" in r.stdout
+    assert not Path(no_config["STATE_DIRECTORY"]).exists(), "a first look without config wrote state"
 
 
 def test_a_named_config_that_is_missing_is_still_an_error(lab, no_config, tmp_path: Path) -> None:
@@ -64,3 +68,4 @@ def test_ip_without_config_shows_the_router_wan_address(lab, no_config) -> None:
     r = natlink(lab, no_config, "ip")  # the lab has no way out: the default echo URLs fail, the router answers
     assert "no config file, so the defaults" in r.stderr and "Traceback" not in r.stderr
     assert f"router WAN:  {lab.wan_ip}" in r.stdout
+    assert not Path(no_config["STATE_DIRECTORY"]).exists(), "a first look without config wrote state"
