@@ -49,3 +49,21 @@ def for_status(hosts: Any, hostnames: list[str]) -> dict[str, dict[str, Any]]:
         if isinstance(note, dict):
             out[h] = {**note, "published": dict(rec.get("published") or {})}
     return out
+
+
+def status_words(note: Any, published: dict[str, Any], verify: bool | None) -> str:
+    """PURE: one name's kept answer in plain words for `natlink status` (its age is added by the caller):
+    what the zone's own name server answered, and whether that is what natlink published."""
+    if not isinstance(note, dict):
+        return "never checked against its name server: verify = false for this entry" if verify is False else \
+            "its name server: never asked yet (each DDNS round asks it; `natlink doctor` too)"
+    if note.get("problem"):
+        return f"its name server could not be asked: {note['problem']}"
+    answered = note.get("addresses") if isinstance(note.get("addresses"), dict) else {}
+    mine = note.get("published") if isinstance(note.get("published"), dict) else published
+    shown = ", ".join(ip for ips in answered.values() for ip in ips) or "no record"
+    server = f" ({note['server']})" if note.get("server") else ""
+    differs = [str(mine[f]) for f, ips in answered.items() if f in mine and list(ips) != [mine[f]]]
+    if differs:
+        return f"its name server{server} answers {shown}, NOT what natlink published ({', '.join(differs)})"
+    return f"its name server{server} answers {shown}" + (", as published" if mine and answered else "")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from natlink.config import Config, default_state_dir, find_config_path
-from natlink.ddns.authoritative import for_status
+from natlink.ddns.authoritative import for_status, status_words
 from natlink.ddns.policy import stopped_hint
 from natlink.durations import format_duration
 from natlink.service.health import STATE_KEY, liveness, pid_alive
@@ -211,6 +211,10 @@ def render(doc: dict[str, Any], now: float) -> list[str]:
         elif d["next_attempt"]:
             line += f"; next attempt {_in(d['next_attempt'], now)}"
         lines.append(line)
+        for host in d.get("hostnames") or []:
+            note = (d.get("authoritative") or {}).get(host)
+            asked = f" (asked {_ago(note.get('at'), now)})" if isinstance(note, dict) else ""
+            lines.append(f"  {host}: {status_words(note, d['published'], d.get('verify'))}{asked}")
     results = doc["probes"]["results"]
     for r in results:
         lines.append(f"probe     {r.get('name')} {r.get('target')} ({r.get('family')}): {r.get('verdict')}, "

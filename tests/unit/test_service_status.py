@@ -117,3 +117,32 @@ def test_every_status_line_says_how_old_its_fact_is(setup):
     ages = ("ago", "never", "just now", "not checked yet", "no result yet")
     undated = [x for x in lines if not x.startswith("overall") and not any(a in x for a in ages)]
     assert not undated, undated
+
+
+def test_status_shows_what_the_name_server_answered_in_words(setup):
+    """The authoritative answer (in the JSON since it is kept) is on the text lines too, with its age."""
+    cfg_path, store, now = setup
+    from natlink.config import load_config
+
+    doc = store.load("ddns-dyn")
+    doc["hosts"] = {"a.example.net": {"published": {"ipv4": "11.0.0.2"}, "authoritative": {
+        "addresses": {"ipv4": ["11.0.0.2"]}, "server": "192.0.2.53", "at": now - 120, "problem": None}}}
+    store.save("ddns-dyn", doc)
+    text = "\n".join(render(gather(load_config(str(cfg_path)), store, now), now))
+    assert "  a.example.net: its name server (192.0.2.53) answers 11.0.0.2, as published (asked 2m ago)" in text
+    doc["hosts"]["a.example.net"]["authoritative"]["addresses"] = {"ipv4": ["198.51.100.7"]}
+    store.save("ddns-dyn", doc)
+    text = "\n".join(render(gather(load_config(str(cfg_path)), store, now), now))
+    assert "answers 198.51.100.7, NOT what natlink published (11.0.0.2) (asked 2m ago)" in text
+    doc["hosts"]["a.example.net"]["authoritative"].update(addresses={}, problem="no answer from 192.0.2.53 in 2 s")
+    store.save("ddns-dyn", doc)
+    text = "\n".join(render(gather(load_config(str(cfg_path)), store, now), now))
+    assert "a.example.net: its name server could not be asked: no answer from 192.0.2.53 in 2 s (asked 2m ago)" in text
+
+
+def test_status_says_when_the_name_server_was_never_asked(setup):
+    cfg_path, store, now = setup
+    from natlink.config import load_config
+
+    text = "\n".join(render(gather(load_config(str(cfg_path)), store, now), now))
+    assert "  a.example.net: its name server: never asked yet" in text
