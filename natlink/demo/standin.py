@@ -11,7 +11,7 @@ import sys
 
 
 def banner(port: int) -> bytes:
-    return f"natlink-demo stand-in service on port {port}\n".encode()
+    return f"natlink demo: test service on port {port}\n".encode()
 
 
 def serve(ports: list[int]) -> None:
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         pass
     except (OSError, ValueError) as exc:
-        print(f"stand-in: {exc}", file=sys.stderr, flush=True)
+        print(f"natlink demo test service: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
 

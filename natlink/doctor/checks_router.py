@@ -15,6 +15,7 @@ from typing import Any
 
 from natlink.config import Config, MappingCfg
 from natlink.doctor.model import CheckResult, Status, fail, ok, skipped, warn
+from natlink.durations import plain_duration
 from natlink.netaddr import AddrKind, classify
 from natlink.portmap.granted import LABELS
 
@@ -146,7 +147,7 @@ def mapping_checks(mappings: tuple[MappingCfg, ...], table: list[Any] | None, la
             out.append(fail(4, "mapping", f"{what} is on the router but disabled", "enable it, or run `natlink map`",
                             subject=m.name, cause="disabled", data=data))
         else:
-            lease = "permanent" if entry.lease == 0 else "lease unknown" if entry.lease is None else f"{entry.lease} s left"
+            lease = "permanent" if entry.lease == 0 else "lease unknown" if entry.lease is None else f"{plain_duration(entry.lease)} left"
             out.append(ok(4, "mapping", f"{what} → {entry.internal_ip}:{entry.internal_port} ({lease})",
                           subject=m.name, data=data))
     return out

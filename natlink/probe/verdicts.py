@@ -138,11 +138,11 @@ def _open(obs: Observation) -> Decision:
     if inside:
         if outside == inside:
             return Decision(Verdict.VERIFIED,
-                            f"verified: the greeting read from outside on {obs.external} matches what the service on "
-                            f"{obs.internal} says" + suffix, "greeting")
+                            f"verified: what {obs.external} sends first, read from outside, matches what the service "
+                            f"on {obs.internal} sends" + suffix, "greeting")
         return Decision(Verdict.OPEN,
-                        f"open: {obs.external} answers from outside, but not with the greeting of {obs.internal} "
-                        f"({_show(outside)} vs {_show(inside)}) — the router may forward {obs.external_port} to "
+                        f"open: {obs.external} answers from outside, but what it sends first is not what the "
+                        f"service on {obs.internal} sends ({_show(outside)} vs {_show(inside)}) — the router may forward {obs.external_port} to "
                         "another machine; check the mapping's internal address" + suffix, "mismatch")
     if obs.protocol == "udp":
         return Decision(Verdict.OPEN,

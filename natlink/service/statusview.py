@@ -221,5 +221,22 @@ def render(doc: dict[str, Any], now: float) -> list[str]:
                      f"checked {_ago(doc['probes']['checked_at'], now)}")
     if not results:
         lines.append("probe:     no result yet")
-    lines.append("overall:   OK" if doc["ok"] else "overall:   " + "; ".join(doc["problems"]))
+    lines.append("overall:   OK" if doc["ok"] else "overall:   " + "; ".join(map(problem_words, doc["problems"])))
     return lines
+
+
+SERVICE_PROBLEMS = {"never": "the service has never run here", "dead": "the service ended without a clean stop",
+                    "stopped": "the service is stopped", "hung": "the service is not answering"}
+
+
+def problem_words(problem: str) -> str:
+    """PURE: a problem code of the JSON document ("service never", "ddns home badauth") as the text line says it."""
+    kind, _, rest = problem.partition(" ")
+    if kind == "service" and rest in SERVICE_PROBLEMS:
+        return SERVICE_PROBLEMS[rest]
+    if kind == "ddns":
+        name, _, outcome = rest.partition(" ")
+        return f"DDNS {name} stopped ({outcome})"
+    if problem.endswith(" failing"):
+        return f"the {problem.removesuffix(' failing')} job is failing"
+    return problem

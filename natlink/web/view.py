@@ -12,7 +12,7 @@ from natlink.service.statusview import SERVICE_WORDS
 VERDICT_WORDS = {"public": "public", "cgnat": "CGNAT", "double-nat": "double NAT", "unknown": "unknown"}
 IDENTITY_WORDS = {
     "nonce": "yes: the nonce came back, it was this host",
-    "greeting": "yes: the service's own greeting came back",
+    "greeting": "yes: from outside it sends what the service sends first",
     "listener": "yes: natlink's own listener answered",
     "mismatch": "no: a different nonce came back (another host answered)",
     "other-host": "no: another host answered",

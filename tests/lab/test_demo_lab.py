@@ -205,7 +205,7 @@ def test_keep_leaves_a_working_sandbox_and_down_removes_it() -> None:
         assert sorted(namespaces(tag)) == [f"natlink-lab-{tag}-lan", f"natlink-lab-{tag}-rtr", f"natlink-lab-{tag}-wan"]
         assert pid_alive(pid)
         banner = call_in_netns(f"natlink-lab-{tag}-wan", tcp_read_banner, "11.0.0.3", 3390, 2.0)
-        assert banner == b"natlink-demo stand-in service on port 3389\n"
+        assert banner == b"natlink demo: test service on port 3389\n"
         # Another lab's stale cleanup must spare a kept sandbox although its owner exited.
         assert tag not in Lab.cleanup_stale().removed_tags and len(namespaces(tag)) == 3
         sandbox_pids = [p for host in ("lan", "rtr", "wan") for p in netns_pids(f"natlink-lab-{tag}-{host}")]

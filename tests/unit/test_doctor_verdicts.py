@@ -17,7 +17,7 @@ ME = "10.0.1.201"
 
 
 @pytest.mark.parametrize("table,status,cause,needle", [
-    ([RouterEntry("tcp", 3390, ME, 3389, "natlink:rdp", 3000)], Status.OK, None, "3000 s left"),
+    ([RouterEntry("tcp", 3390, ME, 3389, "natlink:rdp", 3000)], Status.OK, None, "50 min left"),
     ([RouterEntry("tcp", 3390, ME, 3389, "", 0)], Status.OK, None, "permanent"),
     ([], Status.FAIL, "missing", "not on the router"),
     ([RouterEntry("udp", 3390, ME, 3389)], Status.FAIL, "missing", "not on the router"),
