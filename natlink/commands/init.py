@@ -168,8 +168,21 @@ def _install_shell_files(ctx, root: Path) -> int:
     ctx.out.json({"ok": True, "installed": [str(p) for p in installed]})
     for p in installed:
         ctx.out.result(f"installed {p}")
-    ctx.out.line("`man natlink` works now; completion starts with the next shell (zsh: with compinit)")
+    ctx.out.line("`man natlink` works now")
+    for hint in shellfiles.enable_hints(_bashrc(), os.path.exists(_below(root, Path(shellfiles.BASH_COMPLETION)))):
+        ctx.out.line(hint)
     return 0
+
+
+def _bashrc() -> str | None:
+    """The ~/.bashrc of whoever will use the completion: the user behind sudo, else this one."""
+    import pwd
+
+    try:
+        home = pwd.getpwnam(os.environ["SUDO_USER"]).pw_dir if os.environ.get("SUDO_USER") else Path.home()
+        return (Path(home) / ".bashrc").read_text(encoding="utf-8", errors="replace")
+    except (KeyError, OSError, RuntimeError):
+        return None
 
 
 def _natlink_binary() -> str:
