@@ -63,7 +63,9 @@ def wait_until(check: Callable[[], T], done: Callable[[T], bool], timeout: float
 
 
 def python_m(*args: str) -> list[str]:
-    return [sys.executable, "-m", *args]
+    """This Python running a module of the natlink it runs: -P keeps the working directory off sys.path, so
+    `sudo natlink demo` in a checkout does not import (and leave root-owned caches in) the checkout's copy."""
+    return [sys.executable, "-P", "-m", *args]
 
 
 def natlink_argv() -> list[str]:

@@ -6,7 +6,6 @@ host: DNS asked at knot, TCP connects over IPv6 to what DNS answered.
 from __future__ import annotations
 
 import socket
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 from natlink.output import Output
 
 from natlink.demo.render import FAILED, OK, Printer, StepResult
+from natlink.demo.sandbox import python_m
 
 PORT = 8080
 NAME = "web.home.example"
@@ -67,7 +67,7 @@ class Ipv6Story:
         return good
 
     def natlink(self, *argv: str) -> Any:
-        return self.lab.run("lan", [sys.executable, "-m", "natlink", "-c", self.config, *argv], check=False, timeout=60)
+        return self.lab.run("lan", [*python_m("natlink"), "-c", self.config, *argv], check=False, timeout=60)
 
     def aaaa(self) -> list[str]:
         out = self.lab.run("wan", ["kdig", f"@{self.lab.dns_server}", NAME, "AAAA", "+short", "+timeout=1"],

@@ -189,12 +189,13 @@ class Miniupnpd:
         # With no /dev/log, syslog(LOG_CONS) copies every -d debug line to /dev/console, which is the serial
         # console on these machines: with 20 mappings that cost ~50 ms per request (several log lines per rule)
         # and swamped miniupnpd's real work (~1-6 ms). A private mount namespace points it at /dev/null; the
-        # log file still gets everything via stderr. sh and unshare exec, so the pid stays the daemon's.
+        # log file still gets everything via stderr. sh and unshare exec, so the pid stays the daemon's. A
+        # machine without /dev/console (a container started without a terminal) has nothing to point away.
         daemon = shlex.join([tool("miniupnpd"), "-d", "-f", self.conf_path, "-P", pidfile])
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [tool("ip"), "netns", "exec", self.cfg.ns, "unshare", "--mount", "sh", "-c",
-                 f"mount --bind /dev/null /dev/console && exec {daemon}"],
+                 f"if [ -e /dev/console ]; then mount --bind /dev/null /dev/console || exit 1; fi; exec {daemon}"],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
