@@ -89,6 +89,15 @@ def entry_for(tmp_path: Path, provider: str, server: str, secrets: dict[str, str
     return entry, {k: read_secret(ref) for k, ref in entry.secrets.items()}
 
 
+def provider_for(cls: Any, tmp_path: Path, httpserver: Any, fake: Any, path: str, secrets: dict[str, str],
+                 extra: str = "", hostnames: tuple[str, ...] = ("home.example.com",)) -> Any:
+    """Provider ``cls`` configured with the local server at ``path`` as its server, every request answered by
+    ``fake.handler``."""
+    httpserver.expect_request(PATH_ANY).respond_with_handler(fake.handler)
+    entry, read = entry_for(tmp_path, cls.name, httpserver.url_for(path).rstrip("/"), secrets, extra, hostnames)
+    return cls(entry, read)
+
+
 def assert_secret_free(secrets: dict[str, str], *texts: Any) -> None:
     for text in texts:
         for value in secrets.values():

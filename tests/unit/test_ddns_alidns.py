@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 import pytest
 from werkzeug import Request, Response
 
-from api_fakes import IP, IP2, IP6, PATH_ANY, FakeBase, answer, assert_secret_free, entry_for, valid_address
+from api_fakes import IP, IP2, IP6, PATH_ANY, FakeBase, answer, assert_secret_free, provider_for, valid_address
 from natlink.ddns.alidns import AlidnsProvider, classify_error
 from natlink.ddns.signing import acs3_authorization, canonical_query, sha256_hex
 
@@ -148,10 +148,8 @@ class AliFake(FakeBase):
 
 def _provider(tmp_path: Path, httpserver: Any, fake: AliFake, extra: str = "", secret: str = SECRET,
               key_id: str = KEY_ID, hostnames: tuple[str, ...] = ("home.example.com",)) -> AlidnsProvider:
-    httpserver.expect_request(PATH_ANY).respond_with_handler(fake.handler)
-    entry, secrets = entry_for(tmp_path, "alidns", httpserver.url_for("/").rstrip("/"),
-                               {"access_key_secret": secret}, f'access_key_id = "{key_id}"\n{extra}', hostnames)
-    return AlidnsProvider(entry, secrets)
+    return provider_for(AlidnsProvider, tmp_path, httpserver, fake, "/", {"access_key_secret": secret},
+                        f'access_key_id = "{key_id}"\n{extra}', hostnames)
 
 
 def test_signing_matches_the_documented_example() -> None:

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import pytest
 from werkzeug import Request, Response
 
-from api_fakes import IP, IP2, IP6, PATH_ANY, FakeBase, answer, assert_secret_free, entry_for, valid_address
+from api_fakes import IP, IP2, IP6, FakeBase, answer, assert_secret_free, provider_for, valid_address
 from natlink.ddns.desec import DesecProvider, classify_error
 
 TOKEN = "desec-tok-4f3e2d1c0b9a8877"
@@ -97,9 +97,7 @@ class DesecFake(FakeBase):
 
 def _provider(tmp_path: Path, httpserver: Any, fake: DesecFake, extra: str = "", token: str = TOKEN,
               hostnames: tuple[str, ...] = ("home.example.com",)) -> DesecProvider:
-    httpserver.expect_request(PATH_ANY).respond_with_handler(fake.handler)
-    entry, secrets = entry_for(tmp_path, "desec", httpserver.url_for("/api/v1"), {"token": token}, extra, hostnames)
-    return DesecProvider(entry, secrets)
+    return provider_for(DesecProvider, tmp_path, httpserver, fake, "/api/v1", {"token": token}, extra, hostnames)
 
 
 def test_finds_the_zone_and_creates_each_family(tmp_path: Path, httpserver: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from werkzeug import Request, Response
 
-from api_fakes import IP, IP2, IP6, PATH_ANY, FakeBase, answer, assert_secret_free, entry_for, valid_address
+from api_fakes import IP, IP2, IP6, FakeBase, answer, assert_secret_free, provider_for, valid_address
 from natlink.ddns.digitalocean import DigitaloceanProvider, classify_error
 
 TOKEN = "dop_v1_test0123456789abcdef"
@@ -79,10 +79,7 @@ class DigitaloceanFake(FakeBase):
 
 def _provider(tmp_path: Path, httpserver: Any, fake: DigitaloceanFake, extra: str = "", token: str = TOKEN,
               hostnames: tuple[str, ...] = ("home.example.com",)) -> DigitaloceanProvider:
-    httpserver.expect_request(PATH_ANY).respond_with_handler(fake.handler)
-    entry, secrets = entry_for(tmp_path, "digitalocean", httpserver.url_for("/v2"), {"token": token}, extra,
-                               hostnames)
-    return DigitaloceanProvider(entry, secrets)
+    return provider_for(DigitaloceanProvider, tmp_path, httpserver, fake, "/v2", {"token": token}, extra, hostnames)
 
 
 def test_creates_each_family(tmp_path: Path, httpserver: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from werkzeug import Request, Response
 
-from api_fakes import IP, IP2, IP6, PATH_ANY, FakeBase, answer, assert_secret_free, entry_for, valid_address
+from api_fakes import IP, IP2, IP6, PATH_ANY, FakeBase, answer, assert_secret_free, provider_for, valid_address
 from natlink.ddns.dnspod import DnspodProvider, classify_error
 from natlink.ddns.signing import tc3_authorization
 
@@ -135,10 +135,8 @@ class DnspodFake(FakeBase):
 
 def _provider(tmp_path: Path, httpserver: Any, fake: DnspodFake, extra: str = "", key: str = SECRET_KEY,
               secret_id: str = SECRET_ID, hostnames: tuple[str, ...] = ("home.example.com",)) -> DnspodProvider:
-    httpserver.expect_request(PATH_ANY).respond_with_handler(fake.handler)
-    entry, secrets = entry_for(tmp_path, "dnspod", httpserver.url_for("/").rstrip("/"), {"secret_key": key},
-                               f'secret_id = "{secret_id}"\n{extra}', hostnames)
-    return DnspodProvider(entry, secrets)
+    return provider_for(DnspodProvider, tmp_path, httpserver, fake, "/", {"secret_key": key},
+                        f'secret_id = "{secret_id}"\n{extra}', hostnames)
 
 
 def test_signing_matches_the_documented_example() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from werkzeug import Request, Response
 
-from api_fakes import IP, IP2, IP6, PATH_ANY, FakeBase, answer, assert_secret_free, entry_for, valid_address
+from api_fakes import IP, IP2, IP6, FakeBase, answer, assert_secret_free, provider_for, valid_address
 from natlink.ddns.gandi import GandiProvider, classify_error
 from natlink.errors import ConfigError
 
@@ -72,10 +72,7 @@ class GandiFake(FakeBase):
 
 def _provider(tmp_path: Path, httpserver: Any, fake: GandiFake, extra: str = "", token: str = PAT,
               hostnames: tuple[str, ...] = ("home.example.com",)) -> GandiProvider:
-    httpserver.expect_request(PATH_ANY).respond_with_handler(fake.handler)
-    entry, secrets = entry_for(tmp_path, "gandi", httpserver.url_for("/v5/livedns"), {"token": token}, extra,
-                               hostnames)
-    return GandiProvider(entry, secrets)
+    return provider_for(GandiProvider, tmp_path, httpserver, fake, "/v5/livedns", {"token": token}, extra, hostnames)
 
 
 def test_creates_each_family(tmp_path: Path, httpserver: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from werkzeug import Request, Response
 
-from api_fakes import IP, IP2, IP6, PATH_ANY, FakeBase, answer, assert_secret_free, entry_for, valid_address
+from api_fakes import IP, IP2, IP6, FakeBase, answer, assert_secret_free, provider_for, valid_address
 from natlink.ddns.porkbun import PorkbunProvider, classify_error
 
 API_KEY, SECRET_KEY = "pk1_test0a1b2c3d4e5f", "sk1_test9f8e7d6c5b4a"
@@ -79,10 +79,8 @@ class PorkbunFake(FakeBase):
 
 def _provider(tmp_path: Path, httpserver: Any, fake: PorkbunFake, extra: str = "", secret: str = SECRET_KEY,
               hostnames: tuple[str, ...] = ("home.example.com",)) -> PorkbunProvider:
-    httpserver.expect_request(PATH_ANY).respond_with_handler(fake.handler)
-    entry, secrets = entry_for(tmp_path, "porkbun", httpserver.url_for("/api/json/v3"),
-                               {"api_key": API_KEY, "secret_api_key": secret}, extra, hostnames)
-    return PorkbunProvider(entry, secrets)
+    return provider_for(PorkbunProvider, tmp_path, httpserver, fake, "/api/json/v3",
+                        {"api_key": API_KEY, "secret_api_key": secret}, extra, hostnames)
 
 
 def test_creates_each_family(tmp_path: Path, httpserver: Any) -> None:
