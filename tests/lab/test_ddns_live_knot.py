@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from dns_support import kdig, knsupdate
+from dns_support import natlink_json as natlink
 from service_support import start_http_sink
 
 pytestmark = pytest.mark.lab
@@ -21,22 +23,6 @@ pytestmark = pytest.mark.lab
 NAME = "dyn.home.example"
 PORT = 8081
 PASSWORD = "lab-dyndns-s3cret"
-
-
-def knsupdate(lab: Any, name: str, ip: str) -> None:
-    script = (f"server {lab.dns_server} {lab.dns_port}\nzone {lab.zone}.\nupdate delete {name}. A\n"
-              f"update add {name}. 60 A {ip}\nsend\n")
-    lab.run("wan", ["knsupdate", "-k", lab.tsig_knot_key_file], input=script)
-
-
-def kdig(lab: Any, name: str = NAME) -> list[str]:
-    out = lab.run("wan", ["kdig", f"@{lab.dns_server}", name, "A", "+short"]).stdout
-    return sorted(line.strip() for line in out.splitlines() if line.strip())
-
-
-def natlink(lab: Any, cfg: str, *argv: str) -> tuple[int, dict[str, Any], str]:
-    proc = lab.run("lan", [sys.executable, "-m", "natlink", "-c", cfg, "--json", *argv], check=False)
-    return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
 def test_hand_edited_record_is_repaired_next_round(lab: Any) -> None:
@@ -79,7 +65,7 @@ state_dir = "{lab.workdir}/state"
         assert code == 0, err
         (entry,) = doc["entries"]
         assert (entry["action"], entry["outcome"], entry["verify_problem"]) == ("update", "good", None)
-        assert kdig(lab) == [lab.wan_ip] and len(sink.requests) == 1
+        assert kdig(lab, NAME) == [lab.wan_ip] and len(sink.requests) == 1
 
         code, doc, _ = natlink(lab, cfg, "ddns")  # unchanged and live record equal: nothing sent
         (entry,) = doc["entries"]
@@ -92,7 +78,7 @@ state_dir = "{lab.workdir}/state"
         assert code == 0, err
         assert entry["action"] == "update" and entry["outcome"] == "good"
         assert entry["drift"] == [f"{NAME} A at {ns} is 11.0.0.99, not {lab.wan_ip}"]
-        assert kdig(lab) == [lab.wan_ip] and len(sink.requests) == 2
+        assert kdig(lab, NAME) == [lab.wan_ip] and len(sink.requests) == 2
         assert PASSWORD not in json.dumps(doc) + err
 
         code, doc, _ = natlink(lab, cfg, "ddns")  # repaired: quiet again

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from dns_support import kdig
+from dns_support import natlink_json as natlink
 
 pytestmark = pytest.mark.lab
 
@@ -37,16 +39,6 @@ state_dir = "{lab.workdir}/state"
     return path
 
 
-def natlink(lab: Any, cfg: str, *argv: str) -> tuple[int, dict[str, Any], str]:
-    proc = lab.run("lan", [sys.executable, "-m", "natlink", "-c", cfg, "--json", *argv], check=False)
-    return proc.returncode, json.loads(proc.stdout), proc.stderr
-
-
-def kdig(lab: Any, name: str = NAME, rtype: str = "A") -> list[str]:
-    out = lab.run("wan", ["kdig", f"@{lab.dns_server}", name, rtype, "+short"]).stdout
-    return sorted(line.strip() for line in out.splitlines() if line.strip())
-
-
 def knot_updates(lab: Any) -> int:
     """How many DNS UPDATE messages knot has processed (it logs each one)."""
     return Path(lab.workdir, "knot.log").read_text().count("DDNS, processing")
@@ -54,14 +46,14 @@ def knot_updates(lab: Any) -> int:
 
 def test_publish_skip_and_follow_ip_change(lab: Any) -> None:
     cfg = write_config(lab, lab.tsig_key_file)
-    assert kdig(lab) == []
+    assert kdig(lab, NAME) == []
     code, doc, _ = natlink(lab, cfg, "ddns")
     assert code == 0, doc
     (entry,) = doc["entries"]
     assert (entry["action"], entry["outcome"], entry["kind"]) == ("update", "good", "success")
     assert entry["verify_problem"] is None
     assert doc["public_ipv4"] == lab.wan_ip and doc["verdict"] == "public"
-    assert kdig(lab) == [lab.wan_ip]
+    assert kdig(lab, NAME) == [lab.wan_ip]
     assert knot_updates(lab) == 1
 
     code, doc, _ = natlink(lab, cfg, "ddns")  # unchanged: zero messages to the DNS server
@@ -72,7 +64,7 @@ def test_publish_skip_and_follow_ip_change(lab: Any) -> None:
     lab.ip_change("11.0.0.7")
     code, doc, _ = natlink(lab, cfg, "ddns")
     assert code == 0 and doc["entries"][0]["outcome"] == "good"
-    assert kdig(lab) == ["11.0.0.7"]  # the old address is gone: the RRset was replaced, not appended to
+    assert kdig(lab, NAME) == ["11.0.0.7"]  # the old address is gone: the RRset was replaced, not appended to
     assert knot_updates(lab) == 2
     state = json.loads(Path(lab.workdir, "state", "ddns-home.json").read_text())
     assert state["published"] == {"ipv4": "11.0.0.7"} and state["last_outcome"] == "good"
@@ -108,7 +100,7 @@ def test_wrong_key_is_fatal_and_not_retried(lab: Any, key_text: str, outcome: st
     assert entry["outcome"] == outcome, entry
     assert "tsig_key_file" in entry["message"]
     assert "Traceback" not in err and other not in err + json.dumps(doc)
-    assert kdig(lab) == []
+    assert kdig(lab, NAME) == []
     log_before = Path(lab.workdir, "knot.log").read_text()
 
     for _ in range(3):  # later rounds: stopped, nothing sent to knot
@@ -121,4 +113,4 @@ def test_wrong_key_is_fatal_and_not_retried(lab: Any, key_text: str, outcome: st
     fixed = write_config(lab, lab.tsig_key_file, name="bad")
     code, doc, _ = natlink(lab, fixed, "ddns")
     assert code == 0 and doc["entries"][0]["outcome"] == "good"
-    assert kdig(lab) == [lab.wan_ip]
+    assert kdig(lab, NAME) == [lab.wan_ip]

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
+from dns_support import kdig
 from natlink.demo.story6 import NAME, config_text
 
 pytestmark = pytest.mark.lab
@@ -30,14 +31,9 @@ def natlink(lab: Any, cfg: str, *argv: str) -> Any:
     return lab.run("lan", [sys.executable, "-m", "natlink", "-c", cfg, *argv], check=False, timeout=30)
 
 
-def kdig(lab: Any, rtype: str) -> list[str]:
-    out = lab.run("wan", ["kdig", f"@{lab.dns_server}", NAME, rtype, "+short"]).stdout
-    return sorted(line.strip() for line in out.splitlines() if line.strip())
-
-
 def connect_by_name(lab: Any, port: int) -> bytes:
     """What an IPv6 client on the WAN host gets: resolve AAAA at knot, connect to it."""
-    (address,) = kdig(lab, "AAAA")
+    (address,) = kdig(lab, NAME, "AAAA")
     return lab.tcp_banner("wan", address, port, timeout=1.0)
 
 
@@ -53,15 +49,15 @@ def test_pinhole_aaaa_and_outside_connect_follow_a_renumbering(lab_factory: Call
     d = natlink(lab, cfg, "--json", "ddns")
     assert d.returncode == 0, d.stdout + d.stderr
     assert json.loads(d.stdout)["public_ipv6"] == lab.lan_ip6
-    assert kdig(lab, "AAAA") == [lab.lan_ip6] and kdig(lab, "A") == [lab.wan_ip]
+    assert kdig(lab, NAME, "AAAA") == [lab.lan_ip6] and kdig(lab, NAME, "A") == [lab.wan_ip]
     assert connect_by_name(lab, 8080) == b"SERVER6\n"
 
     lab.ipv6_renumber("2600:1:2::/64")
     assert natlink(lab, cfg, "map").returncode == 0
     d = natlink(lab, cfg, "ddns")
     assert d.returncode == 0, d.stdout + d.stderr
-    assert kdig(lab, "AAAA") == ["2600:1:2::201"]
-    assert kdig(lab, "A") == [lab.wan_ip]  # the other family's record is left alone
+    assert kdig(lab, NAME, "AAAA") == ["2600:1:2::201"]
+    assert kdig(lab, NAME, "A") == [lab.wan_ip]  # the other family's record is left alone
     assert connect_by_name(lab, 8080) == b"SERVER6\n"
 
     assert natlink(lab, cfg, "unmap").returncode == 0
@@ -75,8 +71,8 @@ def test_cgnat_publishes_aaaa_and_leaves_a_alone(lab_factory: Callable[..., Any]
     d = natlink(lab, cfg, "--json", "ddns")
     doc = json.loads(d.stdout)
     assert doc["public_ipv6"] == lab.lan_ip6 and doc["public_ipv4"] is None
-    assert kdig(lab, "AAAA") == [lab.lan_ip6]
-    assert kdig(lab, "A") == []
+    assert kdig(lab, NAME, "AAAA") == [lab.lan_ip6]
+    assert kdig(lab, NAME, "A") == []
 
 
 def test_ip_gives_each_family_its_own_verdict(lab_factory: Callable[..., Any]) -> None:
