@@ -73,29 +73,6 @@ def reflector_proc(tmp_path):
         proc.wait(timeout=10)
 
 
-@pytest.fixture
-def banner_server():
-    srv = socket.create_server(("127.0.0.1", 0))
-    srv.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.sendall(b"HELLO\n")
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield srv.getsockname()[1]
-    stop.set()
-    t.join()
-    srv.close()
-
-
 def slowloris(port: int, sources: list[str], count: int, seconds: float) -> dict[str, int]:
     """`count` connections spread over `sources`, each dripping a request head one byte per 0.5 s; stops by itself."""
     sel = selectors.DefaultSelector()

@@ -6,7 +6,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -32,30 +31,6 @@ def reflector():
     yield make
     for r in started:
         r.stop()
-
-
-@pytest.fixture
-def banner_server():
-    """A loopback TCP service that says HELLO first (the thing the reflector dials back)."""
-    srv = socket.create_server(("127.0.0.1", 0))
-    srv.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.sendall(b"HELLO\n")
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield srv.getsockname()[1]
-    stop.set()
-    t.join()
-    srv.close()
 
 
 def raw_post(addr, body: bytes, headers: dict[str, str] | None = None, path="/v1/probe", length: int | None = None):
