@@ -55,14 +55,14 @@ def run(ctx, args: argparse.Namespace) -> int:
             for m in table:
                 name = owned_name(m, owned, router.lan_ip)
                 if name is None and m.owner_name is None:  # made through NAT-PMP/PCP (the router's description)?
-                    rec = next((r for r in owned.values() if r.via != "upnp" and r.protocol == m.protocol
+                    rec = next((r for r in owned.values() if r.mapper != "upnp" and r.protocol == m.protocol
                                 and r.external_port == m.external_port and r.internal_ip == m.internal_ip), None)
                     name = rec.name if rec else None
                 rows.append({**m.to_json(), "ours": name is not None, "name": name})
         else:
             now = time.time()
             for name, rec in sorted(owned.items()):
-                if rec.via != router.protocol:
+                if rec.mapper != router.protocol:
                     continue
                 left = 0 if rec.lease == 0 else max(0, int(rec.granted_at + rec.lease - now))
                 rows.append({**rec.mapping().to_json(), "lease": left, "ours": True, "name": name})

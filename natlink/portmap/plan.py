@@ -43,7 +43,7 @@ class Owned:
     """natlink's record of a mapping it made (state key "mappings")."""
 
     name: str
-    via: str  # router protocol that made it: upnp | natpmp | pcp
+    mapper: str  # what made it: upnp | natpmp | pcp (the state record's key is "via")
     protocol: str
     external_port: int
     internal_ip: str
@@ -58,13 +58,14 @@ class Owned:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Owned | None":
+        data = {("mapper" if k == "via" else k): v for k, v in data.items()}
         try:
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
         except TypeError:
             return None  # an unreadable record is treated as absent
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {("via" if k == "mapper" else k): v for k, v in asdict(self).items()}
 
     def mapping(self) -> Mapping:
         return Mapping(self.protocol, self.external_port, self.internal_ip, self.internal_port,
@@ -127,7 +128,7 @@ def _same_target(have: Mapping, want: Desired) -> bool:
 
 
 def plan(desired: list[Desired], actual: list[Mapping] | None, owned: dict[str, Owned], *, self_ip: str,
-         via: str, now: float, epoch: int | None = None, force_renew: bool = False,
+         mapper: str, now: float, epoch: int | None = None, force_renew: bool = False,
          seen: list[Mapping] | None = None) -> Plan:
     """The steps that make the router match ``desired``.
 
@@ -140,7 +141,7 @@ def plan(desired: list[Desired], actual: list[Mapping] | None, owned: dict[str, 
     that happen to match are still left alone.
     """
     if actual is None:
-        the_plan = _plan_unlisted(desired, owned, via=via, now=now, epoch=epoch, seen=seen)
+        the_plan = _plan_unlisted(desired, owned, mapper=mapper, now=now, epoch=epoch, seen=seen)
     else:
         the_plan = _plan_listed(desired, actual, owned, self_ip=self_ip)
     return _forced(the_plan) if force_renew else the_plan
@@ -229,16 +230,16 @@ def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str,
     return Plan(tuple(steps))
 
 
-def _plan_unlisted(desired: list[Desired], owned: dict[str, Owned], *, via: str, now: float,
+def _plan_unlisted(desired: list[Desired], owned: dict[str, Owned], *, mapper: str, now: float,
                    epoch: int | None, seen: list[Mapping] | None = None) -> Plan:
     steps: list[Step] = []
     lost = False
     table = {m.key: m for m in seen} if seen is not None else None
     for d in desired:
         rec = owned.get(d.name)
-        if rec is None or rec.via != via:
+        if rec is None or rec.mapper != mapper:
             steps.append(Step(ADD, d.name, d.mapping(), None, "not mapped by natlink yet" if rec is None
-                              else f"was made with {rec.via}; now using {via}"))
+                              else f"was made with {rec.mapper}; now using {mapper}"))
             continue
         have = rec.mapping()
         if rec.epoch is not None and epoch is not None and epoch_lost(rec.epoch, rec.granted_at, epoch, now):
@@ -263,7 +264,7 @@ def _plan_unlisted(desired: list[Desired], owned: dict[str, Owned], *, via: str,
         else:
             # A restart of the router's mapping daemon that keeps the epoch (miniupnpd with system_uptime) is
             # invisible in any record: only the router's answer to the same request shows the mapping is there.
-            why = (f"{_LABEL.get(via, via)} cannot list the router's table" if table is None
+            why = (f"{_LABEL.get(mapper, mapper)} cannot list the router's table" if table is None
                    else "not in the router's table (read over UPnP)")
             steps.append(Step(VERIFY, d.name, d.mapping(rec.external_port), have, f"asked again: {why}"))
     wanted = {d.name for d in desired}

@@ -170,7 +170,7 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
                                dry_run=dry_run, epoch_lost=router.epoch_dropped)
     actual = router.list() if router.can_list else None
     now = time.time()
-    the_plan = plan(desired, actual, owned, self_ip=router.lan_ip, via=router.protocol, now=now, epoch=router.epoch,
+    the_plan = plan(desired, actual, owned, self_ip=router.lan_ip, mapper=router.protocol, now=now, epoch=router.epoch,
                     force_renew=force_renew, seen=_seen_over_upnp(router) if actual is None else None)
     report = ReconcileReport(plan=the_plan, wan_problem=problem, router=router, external_ip=external,
                              dry_run=dry_run, epoch_lost=router.epoch_dropped or the_plan.epoch_lost)
@@ -232,7 +232,7 @@ def _request(step: Step, router: Router, owned: dict[str, Owned]) -> AddRequest:
     assert step.want is not None
     rec = owned.get(step.name)
     lease = 0 if rec is not None and rec.permanent_only else step.want.lease or 0
-    same = rec is not None and rec.via == router.protocol and step.action in (RENEW, VERIFY)
+    same = rec is not None and rec.mapper == router.protocol and step.action in (RENEW, VERIFY)
     return AddRequest(step.want, lease, step.any_port, rec.nonce if same else None)
 
 
@@ -268,7 +268,7 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float,
     try:
         if step.action in (DELETE, REPLACE) and step.have is not None:
             rec = owned.get(step.name)
-            if rec is None or rec.via == router.protocol or router.can_list:
+            if rec is None or rec.mapper == router.protocol or router.can_list:
                 router.delete(step.have, nonce=rec.nonce if rec else None)
             if step.action == DELETE:
                 owned.pop(step.name, None)
@@ -386,7 +386,7 @@ def _unmap(store: Any, names: list[str] | None, router: Router) -> list[Action]:
             steps.append(Step(DELETE, name, None, m, "unmap"))
     else:
         for name, rec in sorted(owned.items()):
-            if (wanted is None or name in wanted) and rec.via == router.protocol:
+            if (wanted is None or name in wanted) and rec.mapper == router.protocol:
                 steps.append(Step(DELETE, name, None, rec.mapping(), "unmap"))
     actions = []
     for step in steps:
@@ -396,7 +396,7 @@ def _unmap(store: Any, names: list[str] | None, router: Router) -> list[Action]:
         actions.append(action)
     for name in list(owned):  # records whose entries are already gone
         if wanted is None or name in wanted:
-            if not any(s.name == name for s in steps) and (router.can_list or owned[name].via != router.protocol):
+            if not any(s.name == name for s in steps) and (router.can_list or owned[name].mapper != router.protocol):
                 owned.pop(name)
     save_owned(store, owned)
     return actions

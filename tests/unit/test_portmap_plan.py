@@ -56,14 +56,14 @@ LISTED = [
 
 @pytest.mark.parametrize("case,desired,table,owned,expected", LISTED, ids=[c[0] for c in LISTED])
 def test_plan_with_router_table(case, desired, table, owned, expected):
-    p = plan(desired, table, owned, self_ip=ME, via="upnp", now=NOW)
+    p = plan(desired, table, owned, self_ip=ME, mapper="upnp", now=NOW)
     assert [(s.action, s.name) for s in p.steps] == expected
 
 
 def test_plan_other_port_flag_and_conflict_reason():
-    p = plan([want(other=True)], [entry(ip="10.0.1.99", desc="upnpc")], {}, self_ip=ME, via="upnp", now=NOW)
+    p = plan([want(other=True)], [entry(ip="10.0.1.99", desc="upnpc")], {}, self_ip=ME, mapper="upnp", now=NOW)
     assert p.steps[0].any_port
-    c = plan([want()], [entry(ip="10.0.1.99", desc="upnpc")], {}, self_ip=ME, via="upnp", now=NOW).steps[0]
+    c = plan([want()], [entry(ip="10.0.1.99", desc="upnpc")], {}, self_ip=ME, mapper="upnp", now=NOW).steps[0]
     assert "10.0.1.99:3389" in c.reason and "upnpc" in c.reason and not c.any_port
 
 
@@ -86,18 +86,18 @@ UNLISTED = [
 
 @pytest.mark.parametrize("case,owned,epoch,expected", UNLISTED, ids=[c[0] for c in UNLISTED])
 def test_plan_without_table(case, owned, epoch, expected):
-    p = plan([want()], None, owned, self_ip=ME, via="natpmp", now=NOW, epoch=epoch)
+    p = plan([want()], None, owned, self_ip=ME, mapper="natpmp", now=NOW, epoch=epoch)
     assert [(s.action, s.name) for s in p.steps] == expected
 
 
 def test_epoch_reason_names_both_values():
-    p = plan([want()], None, {"rdp": rec(via="pcp", epoch=500)}, self_ip=ME, via="pcp", now=NOW, epoch=3)
+    p = plan([want()], None, {"rdp": rec(via="pcp", epoch=500)}, self_ip=ME, mapper="pcp", now=NOW, epoch=3)
     assert "500" in p.steps[0].reason and "3" in p.steps[0].reason
     assert p.epoch_lost
 
 
 def test_no_unlisted_step_claims_time_left_from_a_record():
-    p = plan([want()], None, {"rdp": rec(via="natpmp", epoch=50)}, self_ip=ME, via="natpmp", now=NOW, epoch=150)
+    p = plan([want()], None, {"rdp": rec(via="natpmp", epoch=50)}, self_ip=ME, mapper="natpmp", now=NOW, epoch=150)
     assert not p.epoch_lost and "left" not in p.steps[0].reason and "NAT-PMP" in p.steps[0].reason
 
 
@@ -147,10 +147,10 @@ def test_unlisted_protocol_with_the_table_read_over_upnp():
     """NAT-PMP maps, UPnP answered too: an entry seen in the table is kept; a missing one is asked for again."""
     owned = {"rdp": rec(via="natpmp", epoch=50)}
     there = [Mapping("tcp", 3390, ME, 3389, "NAT-PMP 3390 tcp", 3500)]
-    kept = plan([want()], None, owned, self_ip=ME, via="natpmp", now=NOW, epoch=150, seen=there).steps[0]
+    kept = plan([want()], None, owned, self_ip=ME, mapper="natpmp", now=NOW, epoch=150, seen=there).steps[0]
     assert kept.action == "keep" and "read over UPnP" in kept.reason
-    gone = plan([want()], None, owned, self_ip=ME, via="natpmp", now=NOW, epoch=150, seen=[]).steps[0]
+    gone = plan([want()], None, owned, self_ip=ME, mapper="natpmp", now=NOW, epoch=150, seen=[]).steps[0]
     assert gone.action == "verify" and "not in the router's table" in gone.reason
     elsewhere = [Mapping("tcp", 3390, "10.0.1.99", 3389, "other", 3500)]
-    assert plan([want()], None, owned, self_ip=ME, via="natpmp", now=NOW, epoch=150,
+    assert plan([want()], None, owned, self_ip=ME, mapper="natpmp", now=NOW, epoch=150,
                 seen=elsewhere).steps[0].action == "verify"

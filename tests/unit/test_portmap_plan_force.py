@@ -40,7 +40,7 @@ LISTED = [
 
 @pytest.mark.parametrize("case,desired,table,owned,expected", LISTED, ids=[c[0] for c in LISTED])
 def test_force_renew_with_table(case, desired, table, owned, expected):
-    p = plan(desired, table, owned, self_ip=ME, via="upnp", now=NOW, force_renew=True)
+    p = plan(desired, table, owned, self_ip=ME, mapper="upnp", now=NOW, force_renew=True)
     assert [(s.action, s.name) for s in p.steps] == expected
 
 
@@ -61,12 +61,12 @@ UNLISTED = [
 
 @pytest.mark.parametrize("case,owned,epoch,expected", UNLISTED, ids=[c[0] for c in UNLISTED])
 def test_force_renew_without_table(case, owned, epoch, expected):
-    p = plan([want()], None, owned, self_ip=ME, via="natpmp", now=NOW, epoch=epoch, force_renew=True)
+    p = plan([want()], None, owned, self_ip=ME, mapper="natpmp", now=NOW, epoch=epoch, force_renew=True)
     assert [(s.action, s.name) for s in p.steps] == expected
 
 
 def test_forced_renew_says_why_and_keeps_the_mapping():
-    step = plan([want()], [entry()], {}, self_ip=ME, via="upnp", now=NOW, force_renew=True).steps[0]
+    step = plan([want()], [entry()], {}, self_ip=ME, mapper="upnp", now=NOW, force_renew=True).steps[0]
     assert step.action == "renew" and "forced" in step.reason
     assert step.want == Mapping("tcp", 3390, ME, 3389, "natlink:rdp", 3600)
     assert step.have is not None and step.have.external_port == 3390
@@ -75,12 +75,12 @@ def test_forced_renew_says_why_and_keeps_the_mapping():
 def test_forced_renew_renews_at_the_port_the_router_gave():
     d = Desired("rdp", "tcp", 3390, ME, 3389, owner_description("rdp"), 3600, allow_other_port=True)
     owned = {"rdp": rec(ext=3391)}
-    step = plan([d], None, owned, self_ip=ME, via="natpmp", now=NOW, epoch=150, force_renew=True).steps[0]
+    step = plan([d], None, owned, self_ip=ME, mapper="natpmp", now=NOW, epoch=150, force_renew=True).steps[0]
     assert step.action == "verify" and step.want is not None and step.want.external_port == 3391
 
 
 @pytest.mark.parametrize("table", [None, [entry()]])
 def test_without_force_nothing_is_renewed(table):
     p = plan([want()], table, {"rdp": rec(via="upnp" if table else "natpmp")}, self_ip=ME,
-             via="upnp" if table else "natpmp", now=NOW, epoch=150)
+             mapper="upnp" if table else "natpmp", now=NOW, epoch=150)
     assert [s.action for s in p.steps] == ["keep" if table else "verify"]
