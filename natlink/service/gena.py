@@ -101,6 +101,21 @@ def event_url(description: bytes, root_url: str) -> str | None:
     return None
 
 
+def chosen_event_url(description: bytes, root_url: str, chosen: Any, gateway: str | None = None) -> str | None:
+    """The eventSubURL of the WAN connection service natlink maps on, when it chose among several (state
+    "router" -> "wan_service": type and control URL); None when there was no choice or it is not listed."""
+    if not isinstance(chosen, dict):
+        return None
+    from natlink.portmap import igd_services
+    from natlink.portmap.xmlsafe import RouterXmlError
+
+    try:
+        hit = igd_services.cached(igd_services.parse_description(description, root_url, gateway), chosen)
+    except RouterXmlError:
+        return None
+    return hit.service.event_url if hit is not None else None
+
+
 def notify_problem(headers: Any, path: str, client_ip: str, *, gateway: str, sid: str | None,
                    callback_path: str) -> tuple[int, str] | None:
     """Why a NOTIFY request is refused (HTTP status, reason), or None when it is ours."""
@@ -131,9 +146,10 @@ class GenaSubscriber:
     name = "UPnP event subscriber"
 
     def __init__(self, on_event: Callable[[Event], None], root_url: str, lan_ip: str, gateway: str | None = None,
-                 *, timeout: float = 2.0, requested: int = REQUESTED_TIMEOUT) -> None:
+                 *, timeout: float = 2.0, requested: int = REQUESTED_TIMEOUT, wan_service: Any = None) -> None:
         self.on_event = on_event
         self.root_url = root_url
+        self.wan_service = wan_service  # the service natlink chose among several (state "router"), if it did
         self.lan_ip = lan_ip
         self.gateway = gateway or (urlsplit(root_url).hostname or "")
         self.timeout = timeout
@@ -154,7 +170,8 @@ class GenaSubscriber:
         try:
             with urllib.request.urlopen(self.root_url, timeout=self.timeout) as resp:  # the router, on the LAN
                 description = resp.read(MAX_DESCRIPTION + 1)
-            self.event_url = event_url(description, self.root_url)
+            self.event_url = (chosen_event_url(description, self.root_url, self.wan_service, self.gateway)
+                              or event_url(description, self.root_url))
             if not self.event_url:
                 log.info("%s not started: %s lists no WAN connection eventSubURL", self.name, self.root_url)
                 return False

@@ -77,8 +77,11 @@ class Listening:
             if self._gena is not None:
                 self._gena.stop()
                 self._gena = None
+            chosen = None  # the WAN connection service natlink maps on, when it chose among several
+            with contextlib.suppress(NatlinkError):
+                chosen = (self.store.load("router", {}) or {}).get("wan_service")
             sub = GenaSubscriber(self.on_event, root_url, self._lan_ip, self._gateway,
-                                 timeout=min(router_timeout, 1.0))
+                                 timeout=min(router_timeout, 1.0), wan_service=chosen)
             if sub.start():
                 self._gena = sub
 

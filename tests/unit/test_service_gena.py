@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 
 from natlink.service.gena import (
-    MAX_BODY, REQUESTED_TIMEOUT, GenaError, GenaSubscriber, event_url, notify_problem, parse_propertyset,
-    parse_timeout, renew_after,
+    MAX_BODY, REQUESTED_TIMEOUT, GenaError, GenaSubscriber, chosen_event_url, event_url, notify_problem,
+    parse_propertyset, parse_timeout, renew_after,
 )
 from natlink.service.policy import GENA, MAPPINGS, PUBLIC_IP, jobs_for_event
 from waiting import wait_until
@@ -80,6 +80,20 @@ def test_event_url_from_root_description():
     assert event_url(ROOT_DESC.replace(b"WANIPConnection", b"Other"), "http://10.0.1.1:5000/r.xml") is None
     with pytest.raises(GenaError):
         event_url(b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + ROOT_DESC, "http://10.0.1.1/")
+
+
+def test_the_event_url_follows_the_service_natlink_chose_among_several():
+    from igd_descriptions import FRITZ
+
+    url = "http://192.168.178.1:49000/igddesc.xml"
+    ppp = {"type": "urn:schemas-upnp-org:service:WANPPPConnection:1",
+           "control_url": "http://192.168.178.1:49000/igdupnp/control/WANPPPConn1"}
+    assert chosen_event_url(FRITZ.encode(), url, ppp, "192.168.178.1") == \
+        "http://192.168.178.1:49000/igdupnp/control/WANPPPConn1"
+    assert event_url(FRITZ.encode(), url) == "http://192.168.178.1:49000/igdupnp/control/WANIPConn1"  # the first
+    gone = {**ppp, "control_url": "http://192.168.178.1:49000/gone"}
+    assert chosen_event_url(FRITZ.encode(), url, gone) is None and chosen_event_url(FRITZ.encode(), url, None) is None
+    assert chosen_event_url(b"<root>AT&T</root>", url, ppp) is None
 
 
 GOOD = {"NT": "upnp:event", "NTS": "upnp:propchange", "SID": "uuid:1", "Content-Length": "100"}
