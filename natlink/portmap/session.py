@@ -146,4 +146,4 @@ class RouterSession:
 def preload_upnp() -> None:
     """Import the UPnP client while the SSDP answer is on its way (it is needed the moment it arrives)."""
     import encodings.idna  # noqa: F401 - socket.getaddrinfo imports it on the first SOAP call
-    from natlink.portmap import upnp, upnp_list  # noqa: F401
+    from natlink.portmap import upnp_igd, xmlsafe  # noqa: F401 - the client, its SOAP, the description's parser
