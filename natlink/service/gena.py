@@ -20,7 +20,7 @@ import threading
 import urllib.request
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 from natlink.service.events import Event
@@ -34,7 +34,6 @@ REQUESTED_TIMEOUT = 1800  # seconds; the router may grant another value
 MIN_RENEW = 10.0  # never renew more often than this, whatever the router grants
 RETRY_DELAYS = (2.0, 5.0, 10.0, 30.0, 60.0)  # after a failed (re-)subscription
 WATCHED = ("ExternalIPAddress", "ConnectionStatus")
-SERVICE_TYPES = ("urn:schemas-upnp-org:service:WANIPConnection:", "urn:schemas-upnp-org:service:WANPPPConnection:")
 
 
 class GenaError(ValueError):
@@ -86,19 +85,16 @@ def renew_after(granted: int) -> float:
 
 
 def event_url(description: bytes, root_url: str) -> str | None:
-    """The eventSubURL of the WANIPConnection (or WANPPPConnection) service in a root description, absolute."""
-    root = safe_xml(description, MAX_DESCRIPTION)
-    base = root_url
-    for el in root.iter():
-        if _local(el.tag) == "URLBase" and (el.text or "").strip():
-            base = el.text.strip()  # type: ignore[union-attr]
-    for svc in root.iter():
-        if _local(svc.tag) != "service":
-            continue
-        fields = {_local(c.tag): (c.text or "").strip() for c in svc}
-        if fields.get("serviceType", "").startswith(SERVICE_TYPES) and fields.get("eventSubURL"):
-            return urljoin(base, fields["eventSubURL"])
-    return None
+    """The eventSubURL of the first WANIPConnection (or WANPPPConnection) service in a root description,
+    absolute: read by natlink.portmap.igd_services, which reads the same description for the mappings."""
+    from natlink.portmap.igd_services import parse_description
+    from natlink.portmap.xmlsafe import RouterXmlError
+
+    try:
+        services = parse_description(description, root_url)
+    except RouterXmlError as exc:
+        raise GenaError(str(exc)) from None
+    return next((s.event_url for s in services if s.event_url), None)
 
 
 def chosen_event_url(description: bytes, root_url: str, chosen: Any, gateway: str | None = None) -> str | None:
