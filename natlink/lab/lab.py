@@ -149,10 +149,6 @@ class Lab(NetworkEvents):
         return self._v6().address("lan")
 
     @property
-    def lan2_ip6(self) -> str:
-        return self._v6().address("lan2")
-
-    @property
     def gateway6(self) -> str:
         return self._v6().address("rtr")
 

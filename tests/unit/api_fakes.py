@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 from natlink.secrets import read_secret
 from test_ddns_fakes import UA_RE, load, write_secret
 
-IP, IP2, IP6, IP6B = "11.0.0.2", "11.0.0.3", "2001:db8::5", "2001:db8::6"
+IP, IP2, IP6 = "11.0.0.2", "11.0.0.3", "2001:db8::5"
 
 
 def valid_address(rtype: str, value: str) -> bool:
