@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import stat
@@ -51,6 +50,8 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
+        import hmac  # here: hmac pulls in OpenSSL's hashlib, and every command imports this module
+
         return other._source == self._source and hmac.compare_digest(other._value.encode(), self._value.encode())
 
     def __hash__(self) -> int:

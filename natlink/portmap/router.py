@@ -252,6 +252,6 @@ def save_cache(store: Any, router: Router, cached: dict[str, Any] | None = None,
         data.update({"epoch": router.epoch, "epoch_at": time.time()})
     if data != cached:
         try:
-            store.save(STATE_KEY, data)
+            store.save(STATE_KEY, data, durable=False)  # a cache: lost, it costs the next run a search
         except NatlinkError as exc:  # a cache: a read-only state dir costs the next run a search, nothing more
             log.debug("router facts not cached: %s", exc)
