@@ -81,7 +81,7 @@ def _report(ctx, args: argparse.Namespace, cfg, store, report) -> int:
     if report.dhcp_warning:
         out.note(f"warning: {report.dhcp_warning}")
     if report.epoch_lost:
-        out.note("note: the router lost its mappings since the last run (its epoch does not fit the time passed); "
+        out.note("note: the router lost its mappings since the last run (it restarted or got a new address); "
                  "re-creating them")
     out.line("plan:" if not args.dry_run else "plan (dry run, nothing changed):")
     for step in report.plan.steps:
