@@ -168,7 +168,8 @@ def _install_shell_files(ctx, root: Path) -> int:
     ctx.out.json({"ok": True, "installed": [str(p) for p in installed]})
     for p in installed:
         ctx.out.result(f"installed {p}")
-    ctx.out.line("`man natlink` works now")
+    if root == Path("/"):
+        ctx.out.line("`man natlink` works now")
     for hint in shellfiles.enable_hints(_bashrc(), os.path.exists(_below(root, Path(shellfiles.BASH_COMPLETION)))):
         ctx.out.line(hint)
     return 0
