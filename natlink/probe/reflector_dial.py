@@ -2,8 +2,10 @@
 
 A request's TCP dials run as one batch of plain loop callbacks (TcpBatch): no task, future or timeout context
 per dial, so a port costs the loop its syscalls and little Python. An open dial's socket is kept until the
-answer is sent, then reset (SO_LINGER 0): the requester does not wait for the closes, a close is one packet
-instead of a FIN/ACK exchange, and no TIME_WAIT entry is left in the requester's router for every port probed.
+answer is sent, so the requester does not wait for the closes. A peer that has already closed (natlink's nonce
+listener sends its line with its FIN) gets a reset (SO_LINGER 0): one packet instead of a FIN/ACK exchange, and
+no TIME_WAIT entry left on the requester's host and router for every port probed. A peer still open (a service
+that greeted) gets an ordinary close, as any client would give it.
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ class TcpBatch:
     async def run(self) -> list[DialOutcome]:
         loop = asyncio.get_running_loop()
         self._all_done = loop.create_future()
+        family = family_of(self.address)
         if self._left:
             for i, (port, read) in enumerate(self.asks):
                 if self.slots is not None:
                     await self.slots.acquire()
-                dial = _TcpDial(loop, self.address, port, read, self.timeout, lambda out, i=i: self._finished(i, out))
+                dial = _TcpDial(loop, family, self.address, port, read, self.timeout,
+                                lambda out, i=i: self._finished(i, out))
                 self._dials.append(dial)
                 dial.start()
             await self._all_done
@@ -67,9 +71,13 @@ class _TcpDial:
     """One non-blocking connect, then a read of the peer's first bytes, as loop callbacks; `done` gets the
     outcome exactly once. A connected socket stays open until close()."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, address: str, port: int, read: int, timeout: float,
-                 done: Callable[[DialOutcome], None]) -> None:
-        self.loop, self.address, self.port, self.read, self.timeout = loop, address, port, read, timeout
+    __slots__ = ("loop", "family", "address", "port", "read", "timeout", "done", "sock", "started", "connected",
+                 "chunks", "got", "timer", "watching", "peer_closed")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, family: int, address: str, port: int, read: int,
+                 timeout: float, done: Callable[[DialOutcome], None]) -> None:
+        self.loop, self.family, self.address, self.port, self.read = loop, family, address, port, read
+        self.timeout = timeout
         self.done: Callable[[DialOutcome], None] | None = done
         self.sock: socket.socket | None = None
         self.started = 0.0
@@ -78,11 +86,12 @@ class _TcpDial:
         self.got = 0
         self.timer: asyncio.TimerHandle | None = None
         self.watching = ""  # "w" while connecting, "r" while reading
+        self.peer_closed = False  # the peer sent its FIN: end with a reset
 
     def start(self) -> None:
         self.started = time.monotonic()
         try:
-            sock = self.sock = socket.socket(family_of(self.address), socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            sock = self.sock = socket.socket(self.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
             err = sock.connect_ex((self.address, self.port))
         except OSError as exc:
             self._fail(exc)
@@ -130,8 +139,22 @@ class _TcpDial:
         if chunk:
             self.chunks.append(chunk)
             self.got += len(chunk)
-        if not chunk or self.got >= self.read:
+        if not chunk:
+            self.peer_closed = True
             self._end()
+        elif self.got >= self.read:
+            self.peer_closed = self._at_eof()
+            self._end()
+
+    def _at_eof(self) -> bool:
+        """Has the peer closed after what we read (its FIN came with its line)? Reads nothing."""
+        assert self.sock is not None
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
 
     def _expired(self) -> None:
         self.timer = None
@@ -170,7 +193,7 @@ class _TcpDial:
             self._report(DialOutcome("error", time.monotonic() - self.started, error="cancelled"))
         sock, self.sock = self.sock, None
         if sock is not None:
-            if self.connected is not None:
+            if self.connected is not None and self.peer_closed:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
             sock.close()

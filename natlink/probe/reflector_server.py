@@ -311,7 +311,7 @@ class ReflectorServer:
 
     async def _probe(self, address: str, specs: list[PortSpec], timeout: float, writer: asyncio.StreamWriter,
                      entry: LogEntry) -> None:
-        """Every port of one request at once (TCP as one batch of loop callbacks); the TCP dials are reset after
+        """Every port of one request at once (TCP as one batch of loop callbacks); the TCP dials are closed after
         the answer is sent, so the requester does not wait for the closes."""
         tcp = [i for i, s in enumerate(specs) if s.protocol != "udp"]
         udp = [i for i, s in enumerate(specs) if s.protocol == "udp"]
@@ -332,7 +332,7 @@ class ReflectorServer:
                                 "error": out.error})
             entry.detail = "probed=" + ",".join(f"{r['port']}/{r['protocol']}:{r['outcome']}" for r in results)
             family = "ipv6" if ":" in address else "ipv4"
-            # the dials are reset once the answer is with the transport, not after a slow reader took it
+            # the dials are closed once the answer is with the transport, not after a slow reader took it
             await self._send_json(writer, entry, 200, {"address": address, "family": family, "results": results},
                                   written=batch.close)
         finally:
