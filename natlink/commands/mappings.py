@@ -62,7 +62,7 @@ def run(ctx, args: argparse.Namespace) -> int:
         else:
             now = time.time()
             for name, rec in sorted(owned.items()):
-                if rec.mapper != router.protocol:
+                if rec.mapper != router.mapper:
                     continue
                 left = 0 if rec.lease == 0 else max(0, int(rec.granted_at + rec.lease - now))
                 rows.append({**rec.mapping().to_json(), "lease": left, "ours": True, "name": name})

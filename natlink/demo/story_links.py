@@ -60,14 +60,14 @@ class ChainLinks:
         self.router = self.sb.in_lan(open_router, self.cfg.router, self.store)
         elapsed = time.monotonic() - started
         r = self.router
-        also = [f"{LABELS[p.protocol]} {fmt_time(p.elapsed)}" for p in r.probes if p.ok and p.protocol != r.protocol]
+        also = [f"{LABELS[p.mapper]} {fmt_time(p.elapsed)}" for p in r.probes if p.ok and p.mapper != r.mapper]
         where = r.igd_url or r.gateway
         # what discovery did not hear within its window is said as such, never as "no answer"
-        unheard = [f"{LABELS[p.protocol]}: {p.detail}" for p in r.probes if not p.ok]
+        unheard = [f"{LABELS[p.mapper]}: {p.detail}" for p in r.probes if not p.ok]
         detail = f"{r.label} at {where}" + (f" (also answered: {', '.join(also)})" if also else "") + \
             (f"; {'; '.join(unheard)}" if unheard else "")
         return StepResult("router", "router found", detail=detail, elapsed=elapsed,
-                          data={"protocol": r.protocol, "gateway": r.gateway,
+                          data={"protocol": r.mapper, "gateway": r.gateway,
                                 "probes": [p.to_json() for p in r.probes]})
 
     def wan_address(self) -> StepResult:

@@ -35,11 +35,11 @@ def router_check(router: Any | None, error: str | None, elapsed: float, hint: st
                     "or set router.gateway / router.igd_url", cause="no-router", elapsed=elapsed)
     probes = getattr(router, "probes", []) or []
     answered = [p for p in probes if p.ok]
-    others = [f"{LABELS.get(p.protocol, p.protocol)} {p.elapsed * 1000:.0f} ms" for p in answered
-              if p.protocol != router.protocol]
+    others = [f"{LABELS.get(p.mapper, p.mapper)} {p.elapsed * 1000:.0f} ms" for p in answered
+              if p.mapper != router.mapper]
     # each protocol as discovery saw it: "no answer within N ms (not waited for longer)" is not "no answer"
-    silent = [f"{LABELS.get(p.protocol, p.protocol)}: {p.detail}" for p in probes if not p.ok]
-    won = next((p for p in probes if p.protocol == router.protocol), None)
+    silent = [f"{LABELS.get(p.mapper, p.mapper)}: {p.detail}" for p in probes if not p.ok]
+    won = next((p for p in probes if p.mapper == router.mapper), None)
     speed = f" in {won.elapsed * 1000:.0f} ms" if won else ""
     finding = f"{router.describe()} answered{speed}"
     if others:
@@ -52,7 +52,7 @@ def router_check(router: Any | None, error: str | None, elapsed: float, hint: st
     choice = getattr(router, "wan_service", None)
     if choice is not None and choice.source != "only":  # several WAN connection services: which one and why
         finding += f"; maps on {choice.reason}"
-    data = {"protocol": router.protocol, "gateway": router.gateway, "igd_url": router.igd_url,
+    data = {"protocol": router.mapper, "gateway": router.gateway, "igd_url": router.igd_url,
             "probes": [p.to_json() for p in probes],
             "wan_service": choice.to_json() if choice is not None else None}
     return ok(2, "router", finding, data=data, elapsed=elapsed)

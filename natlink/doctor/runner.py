@@ -102,7 +102,7 @@ def _router_chain(cfg: Config, store: StateStore, lan_ip_f: Any, seen_f: Any, po
                 table = None
             mappings = checks_router.mapping_checks(cfg.mappings, table, router.router().lan_ip or lan_ip,
                                                     store.load("mappings", {}) if table is None else None,
-                                                    router.protocol)
+                                                    router.mapper)
             elapsed = time.monotonic() - started
             mapping_results = [CheckResult(**{**r.__dict__, "elapsed": elapsed}) for r in mappings]
         reach: list[CheckResult] = []

@@ -107,7 +107,7 @@ class NoRouter(RouterUnavailable):
 class PortMapper(Protocol):
     """One protocol client bound to one router. Implementations: UpnpClient, NatPmpClient, PcpClient."""
 
-    protocol: str
+    mapper: str  # "upnp" | "natpmp" | "pcp"
     can_list: bool  # UPnP can read the whole table; NAT-PMP/PCP cannot
 
     @property
@@ -125,16 +125,16 @@ class PortMapper(Protocol):
 
 
 @dataclass
-class ProtocolAnswer:
+class MapperAnswer:
     """Whether one mapping protocol (upnp / natpmp / pcp) answered while natlink opened the router, and how
     (for `natlink doctor` and the output)."""
 
-    protocol: str
+    mapper: str
     ok: bool
     detail: str
     elapsed: float
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "ok": self.ok, "detail": self.detail, "elapsed": round(self.elapsed, 4),
+        return {"protocol": self.mapper, "ok": self.ok, "detail": self.detail, "elapsed": round(self.elapsed, 4),
                 **self.extra}

@@ -45,7 +45,7 @@ ANSWERED, REFUSED, SILENT, FAILED = "answered", "refused", "silent", "failed"
 class Heard:
     """One protocol's outcome in the burst. ``elapsed``: seconds from the burst to the answer."""
 
-    protocol: str
+    mapper: str
     state: str = SILENT  # answered | refused (ICMP / protocol says no) | failed | silent (nothing in the wait)
     elapsed: float | None = None
     detail: str = ""

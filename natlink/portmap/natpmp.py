@@ -139,7 +139,7 @@ def _key(req: AddRequest) -> tuple[str, int]:
 class NatPmpClient:
     """NAT-PMP against one gateway. Cannot list the table; each answer updates ``epoch``."""
 
-    protocol = "natpmp"
+    mapper = "natpmp"
     can_list = False
 
     def __init__(self, gateway: str, timeout: float = 2.0, self_ip: str | None = None,
@@ -179,7 +179,7 @@ class NatPmpClient:
         batch: list[int] = []
         again: list[int] = []  # same protocol and internal port as one in the batch: answers would look alike
         for i, req in enumerate(requests):
-            refusal = other_host_refusal(self.protocol, req.want, self.self_ip)
+            refusal = other_host_refusal(self.mapper, req.want, self.self_ip)
             if refusal is not None:
                 out[i] = refusal
             elif any(_key(requests[j]) == _key(req) for j in batch):
@@ -206,7 +206,7 @@ class NatPmpClient:
             self._epoch = reply.epoch
             if reply.result != 0:
                 raise result_error(reply.result, what=f"{want.protocol.upper()} {want.external_port}")
-            refusal = other_port_refusal(self.protocol, want, reply.external_port, any_port=req.any_port)
+            refusal = other_port_refusal(self.mapper, want, reply.external_port, any_port=req.any_port)
             if refusal is not None:
                 self._map(want.protocol, want.internal_port, 0, 0)  # give it back (see other_port_refusal)
                 raise refusal

@@ -169,7 +169,7 @@ def _parser(opcode: int, nonce: bytes | None) -> Callable[[bytes], Reply | None]
 class PcpClient:
     """PCP MAP against one gateway, requests sent from ``client_ip`` (our LAN address)."""
 
-    protocol = "pcp"
+    mapper = "pcp"
     can_list = False
 
     def __init__(self, gateway: str, client_ip: str, timeout: float = 2.0, epoch: int | None = None,
@@ -259,7 +259,7 @@ class PcpClient:
                                        "third-party PCP mappings (miniupnpd: pcp_allow_thirdparty=yes)",
                                        protocol="pcp")
                 raise result_error(reply.result, f"{want.protocol.upper()} {want.external_port}")
-            refusal = other_port_refusal(self.protocol, want, reply.external_port, any_port=req.any_port)
+            refusal = other_port_refusal(self.mapper, want, reply.external_port, any_port=req.any_port)
             if refusal is not None:  # give it back (see other_port_refusal)
                 self._ask(encode_map(self.client_ip, raw, want.protocol, want.internal_port, 0, 0), OP_MAP, raw,
                           "PCP MAP")

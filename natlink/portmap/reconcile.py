@@ -170,7 +170,7 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
                                dry_run=dry_run, epoch_lost=router.epoch_dropped)
     actual = router.list() if router.can_list else None
     now = time.time()
-    the_plan = plan(desired, actual, owned, self_ip=router.lan_ip, mapper=router.protocol, now=now, epoch=router.epoch,
+    the_plan = plan(desired, actual, owned, self_ip=router.lan_ip, mapper=router.mapper, now=now, epoch=router.epoch,
                     force_renew=force_renew, seen=_seen_over_upnp(router) if actual is None else None)
     report = ReconcileReport(plan=the_plan, wan_problem=problem, router=router, external_ip=external,
                              dry_run=dry_run, epoch_lost=router.epoch_dropped or the_plan.epoch_lost)
@@ -232,7 +232,7 @@ def _request(step: Step, router: Router, owned: dict[str, Owned]) -> AddRequest:
     assert step.want is not None
     rec = owned.get(step.name)
     lease = 0 if rec is not None and rec.permanent_only else step.want.lease or 0
-    same = rec is not None and rec.mapper == router.protocol and step.action in (RENEW, VERIFY)
+    same = rec is not None and rec.mapper == router.mapper and step.action in (RENEW, VERIFY)
     return AddRequest(step.want, lease, step.any_port, rec.nonce if same else None)
 
 
@@ -242,7 +242,7 @@ def _pipelined(steps: list[Step], router: Router, owned: dict[str, Owned]) -> di
     if not router.pipelines:
         return {}
     picked = [i for i, step in enumerate(steps) if step.action in (ADD, RENEW, VERIFY) and step.want is not None
-              and other_host_refusal(router.protocol, step.want, router.lan_ip) is None]
+              and other_host_refusal(router.mapper, step.want, router.lan_ip) is None]
     if len(picked) < 2:
         return {}
     return dict(zip(picked, router.add_many([_request(steps[i], router, owned) for i in picked])))
@@ -255,7 +255,7 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float,
         port = step.have.external_port if step.have else None
         if step.have is not None and step.name not in owned and not step.foreign:
             # in the table with our description but not in our records (state lost): adopt it again
-            owned[step.name] = Owned(step.name, router.protocol, step.have.protocol, step.have.external_port,
+            owned[step.name] = Owned(step.name, router.mapper, step.have.protocol, step.have.external_port,
                                      step.have.internal_ip, step.have.internal_port, step.have.lease or 0, now,
                                      renew_time(now, step.have.lease or 0), router.epoch, gateway=router.gateway)
         return Action(step, True, step.reason, external_port=port,
@@ -263,12 +263,12 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float,
     if step.action == CONFLICT:
         assert step.want is not None
         err = MappingError(718, step.reason, "free the port on the router, choose another external_port, or set "
-                                             "allow_other_port = true", protocol=router.protocol)
+                                             "allow_other_port = true", protocol=router.mapper)
         return Action(step, False, step.reason, error=err)
     try:
         if step.action in (DELETE, REPLACE) and step.have is not None:
             rec = owned.get(step.name)
-            if rec is None or rec.mapper == router.protocol or router.can_list:
+            if rec is None or rec.mapper == router.mapper or router.can_list:
                 router.delete(step.have, nonce=rec.nonce if rec else None)
             if step.action == DELETE:
                 owned.pop(step.name, None)
@@ -277,23 +277,23 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float,
         req = _request(step, router, owned)
         lease, nonce = req.lease, req.nonce
         permanent_only = False
-        refusal = other_host_refusal(router.protocol, step.want, router.lan_ip)
+        refusal = other_host_refusal(router.mapper, step.want, router.lan_ip)
         if refusal is not None:
             raise refusal
         try:
             granted = outcome(answer) if answer is not None else router.add(step.want, lease, any_port=step.any_port,
                                                                              nonce=nonce)
         except MappingError as exc:
-            if exc.code not in PERMANENT_RETRY_CODES or lease == 0 or router.protocol != "upnp":
+            if exc.code not in PERMANENT_RETRY_CODES or lease == 0 or router.mapper != "upnp":
                 raise
             log.info("%s: the router refused lease %d s (%s); retrying with a permanent lease", step.name, lease, exc)
             granted = router.add(step.want, 0, any_port=step.any_port, nonce=nonce)
             permanent_only = True
-        mismatch = granted_mismatch(router.protocol, step.want, granted)
+        mismatch = granted_mismatch(router.mapper, step.want, granted)
         if mismatch is not None:
             _take_back(router, step.want, granted)
             raise mismatch
-        owned[step.name] = Owned(step.name, router.protocol, step.want.protocol, granted.external_port,
+        owned[step.name] = Owned(step.name, router.mapper, step.want.protocol, granted.external_port,
                                  step.want.internal_ip, step.want.internal_port, granted.lease, now,
                                  renew_time(now, granted.lease), router.epoch, granted.nonce or nonce,
                                  permanent_only, router.gateway)
@@ -308,7 +308,7 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float,
         exc.name = step.name
         return Action(step, False, exc.message, error=exc)
     except NatlinkError as exc:  # the router stopped answering mid-way
-        err = MappingError(None, exc.message, exc.hint or "run natlink map again", protocol=router.protocol)
+        err = MappingError(None, exc.message, exc.hint or "run natlink map again", protocol=router.mapper)
         return Action(step, False, exc.message, error=err)
 
 
@@ -386,7 +386,7 @@ def _unmap(store: Any, names: list[str] | None, router: Router) -> list[Action]:
             steps.append(Step(DELETE, name, None, m, "unmap"))
     else:
         for name, rec in sorted(owned.items()):
-            if (wanted is None or name in wanted) and rec.mapper == router.protocol:
+            if (wanted is None or name in wanted) and rec.mapper == router.mapper:
                 steps.append(Step(DELETE, name, None, rec.mapping(), "unmap"))
     actions = []
     for step in steps:
@@ -396,7 +396,7 @@ def _unmap(store: Any, names: list[str] | None, router: Router) -> list[Action]:
         actions.append(action)
     for name in list(owned):  # records whose entries are already gone
         if wanted is None or name in wanted:
-            if not any(s.name == name for s in steps) and (router.can_list or owned[name].mapper != router.protocol):
+            if not any(s.name == name for s in steps) and (router.can_list or owned[name].mapper != router.mapper):
                 owned.pop(name)
     save_owned(store, owned)
     return actions

@@ -13,7 +13,7 @@ from typing import Any
 from natlink.config import RouterCfg
 from natlink.errors import NatlinkError
 from natlink.portmap import discover, lanip
-from natlink.portmap.base import AddRequest, Granted, Mapping, NoRouter, PortMapper, ProtocolAnswer
+from natlink.portmap.base import AddRequest, Granted, Mapping, NoRouter, PortMapper, MapperAnswer
 from natlink.portmap.epoch import epoch_lost
 from natlink.portmap.granted import LABELS
 
@@ -24,7 +24,7 @@ STATE_KEY = "router"
 
 @dataclass
 class Router:
-    """A router reached through one protocol. Other modules use .protocol, .external_ip(), .epoch, list/add/delete."""
+    """A router reached through one protocol. Other modules use .mapper, .external_ip(), .epoch, list/add/delete."""
 
     client: PortMapper
     gateway: str
@@ -33,7 +33,7 @@ class Router:
     gateway_source: str
     igd_url: str | None = None
     igd_url_source: str | None = None  # "config" | "cache" | "ssdp"
-    probes: list[ProtocolAnswer] = field(default_factory=list)
+    probes: list[MapperAnswer] = field(default_factory=list)
     open_time: float = 0.0
     epoch_dropped: bool = False  # the epoch went backwards since natlink last talked to this router
     previous_epoch: int | None = None
@@ -42,12 +42,12 @@ class Router:
     _lister: PortMapper | None = field(default=None, repr=False)
 
     @property
-    def protocol(self) -> str:
-        return self.client.protocol
+    def mapper(self) -> str:
+        return self.client.mapper
 
     @property
     def label(self) -> str:
-        return LABELS[self.protocol]
+        return LABELS[self.mapper]
 
     @property
     def epoch(self) -> int | None:
@@ -109,7 +109,7 @@ class Router:
         return f"{self.label}{where}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "gateway": self.gateway, "gateway_source": self.gateway_source,
+        return {"protocol": self.mapper, "gateway": self.gateway, "gateway_source": self.gateway_source,
                 "lan_ip": self.lan_ip, "lan_ip_source": self.lan_ip_source, "igd_url": self.igd_url,
                 "igd_url_source": self.igd_url_source, "epoch": self.epoch, "epoch_dropped": self.epoch_dropped,
                 "open_time": round(self.open_time, 4), "probes": [p.to_json() for p in self.probes],
@@ -210,13 +210,13 @@ class Opening:
                            "set router.gateway if the default route does not point at it")
         upnp = disc.heard.get("upnp")
         url = upnp.location if upnp is not None and upnp.ok else None
-        if client.protocol == "upnp":
+        if client.mapper == "upnp":
             url = getattr(client, "root_url", url)  # the description holding the chosen service (several IGDs)
-        mapping_upnp = upnp is not None and client.protocol == "upnp"
+        mapping_upnp = upnp is not None and client.mapper == "upnp"
         router = Router(client=client, gateway=lan.gateway, lan_ip=lan.lan_ip, lan_ip_source=lan.lan_ip_source,
-                        gateway_source=lan.gateway_source, igd_url=url if client.protocol == "upnp" else None,
+                        gateway_source=lan.gateway_source, igd_url=url if client.mapper == "upnp" else None,
                         igd_url_source=upnp.location_source if mapping_upnp else None,
-                        probes=[ProtocolAnswer(p, h.ok, disc.describe(p), h.elapsed if h.elapsed is not None
+                        probes=[MapperAnswer(p, h.ok, disc.describe(p), h.elapsed if h.elapsed is not None
                                                else disc.waited) for p, h in ((p, disc.heard[p]) for p in protocols)],
                         open_time=time.monotonic() - self.started, discovery=disc, upnp_url=url)
         now = time.time()
@@ -240,13 +240,13 @@ def save_cache(store: Any, router: Router, cached: dict[str, Any] | None = None,
         data = {}  # another network: forget everything learned about the old router
     data.update({"gateway": router.gateway, "lan_ip": router.lan_ip})
     if remember_protocol:
-        data["protocol"] = router.protocol
+        data["protocol"] = router.mapper
     if router.upnp_url:  # only ever a URL at the gateway (discover re-points or ignores the others)
         data["igd_url"] = router.upnp_url
     choice = router.wan_service
     if choice is not None and len(getattr(router.client, "services", ())) > 1:
         data["wan_service"] = choice.cache_entry()  # several to choose from: skip asking them all next time
-    elif router.protocol == "upnp":
+    elif router.mapper == "upnp":
         data.pop("wan_service", None)
     if router.epoch is not None:
         data.update({"epoch": router.epoch, "epoch_at": time.time()})

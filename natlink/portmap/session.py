@@ -131,8 +131,8 @@ class RouterSession:
         return self.run(lambda r: r.table())
 
     @property
-    def protocol(self) -> str | None:
-        return self._router.protocol if self._router is not None else None
+    def mapper(self) -> str | None:
+        return self._router.mapper if self._router is not None else None
 
     @property
     def epoch(self) -> int | None:

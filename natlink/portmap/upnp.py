@@ -44,7 +44,7 @@ class Refused(Exception):
 class IgdActions:
     """The UPnP client interface (PortMapper) over an engine's primitives; each primitive raises Refused."""
 
-    protocol = "upnp"
+    mapper = "upnp"
     can_list = True
     epoch = None  # UPnP has no epoch; a reboot shows as missing entries in the table
     root_url: str

@@ -136,11 +136,11 @@ class JobRuns:
         run, why = jobs_after_poll(self._last_obs, obs)
         prev = self._last_obs
         self._last_obs = obs
-        protocol = self._session.protocol
+        mapper = self._session.mapper
         self.health.router.update({"external_ip": obs.external_ip, "epoch": obs.epoch,
-                                   "protocol": protocol, "checked": time.time()})
+                                   "protocol": mapper, "checked": time.time()})
         igd_url = self._session.igd_url
-        if protocol == "upnp" and igd_url:
+        if mapper == "upnp" and igd_url:
             self._ensure_gena(igd_url)
         if prev is not None and prev.external_ip and obs.external_ip != prev.external_ip:
             self.health.count("public_ip_changes")

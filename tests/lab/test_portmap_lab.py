@@ -249,7 +249,7 @@ def test_open_router_api_in_process(lab, tmp_path):
         try:
             ext = router.external_ip()
             report = reconcile(cfg, store, router=router)
-            return router.protocol, router.epoch, ext, report.ok, report.to_json()
+            return router.mapper, router.epoch, ext, report.ok, report.to_json()
         finally:
             router.close()
 
