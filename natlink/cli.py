@@ -98,7 +98,7 @@ def invoked_command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> cliparse.Parser:
     """The full parser; with ``command``, only that subcommand's module is imported and its arguments added
     (the others stay listed by name): importing all twelve command modules costs a start-up."""
     parser = cliparse.Parser(
@@ -180,11 +180,8 @@ def _main(argv: list[str]) -> int:
         return EXIT_RUNTIME
 
 
-def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            return action.choices[command]
-    return parser
+def _subparser(parser: cliparse.Parser, command: str | None) -> argparse.ArgumentParser:
+    return parser.commands.get(command or "", parser)
 
 
 def _usage_error(exc: cliparse.ArgError, argv: list[str], parser: argparse.ArgumentParser) -> int:

@@ -7,7 +7,7 @@ import argparse
 import difflib
 import re
 import textwrap
-from typing import NoReturn
+from typing import Any, NoReturn
 
 GENERIC_EXITS = (("0", "success; everything checked is healthy"),
                  ("1", "a runtime problem or a failed check"),
@@ -84,7 +84,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 class ArgError(Exception):
     """A usage error found by argparse, with the parser that found it (for its usage line)."""
 
-    def __init__(self, message: str, parser: argparse.ArgumentParser) -> None:
+    def __init__(self, message: str, parser: Parser) -> None:
         super().__init__(message)
         self.message = message
         self.parser = parser
@@ -92,13 +92,29 @@ class ArgError(Exception):
 
 class Parser(argparse.ArgumentParser):
     """argparse that raises ArgError instead of printing and exiting, so natlink reports it its own way
-    (one line, a suggestion, JSON under --json)."""
+    (one line, a suggestion, JSON under --json). It keeps its own list of what add_argument and add_subparsers
+    returned, so nothing reads argparse's private _actions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.arguments: list[argparse.Action] = []  # before argparse's __init__: it adds -h/--help
+        self.commands: dict[str, argparse.ArgumentParser] = {}  # the subcommands' parsers by name
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.arguments.append(action)
+        return action
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        subparsers = super().add_subparsers(**kwargs)
+        self.commands = subparsers.choices  # the name -> parser map that add_parser fills
+        return subparsers
 
     def error(self, message: str) -> NoReturn:
         raise ArgError(message, self)
 
 
-def suggestion(message: str, parser: argparse.ArgumentParser, commands: list[str]) -> str:
+def suggestion(message: str, parser: Parser, commands: list[str]) -> str:
     """" (did you mean --dry-run?)" for an unknown option or command close to a real one, else ""."""
     m = re.search(r"invalid choice: '([^']*)'", message)
     if m and "COMMAND" in message:
@@ -107,7 +123,7 @@ def suggestion(message: str, parser: argparse.ArgumentParser, commands: list[str
     m = re.search(r"unrecognized arguments?: (\S+)", message)
     if m and m.group(1).startswith("-"):
         word = m.group(1).split("=", 1)[0]
-        options = [o for a in parser._actions for o in a.option_strings if a.help is not argparse.SUPPRESS]
+        options = [o for a in parser.arguments for o in a.option_strings if a.help is not argparse.SUPPRESS]
         match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
         return f" (did you mean {match[0]}?)" if match else ""
     return ""

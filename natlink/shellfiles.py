@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from typing import TYPE_CHECKING
 
 from natlink import __version__
+
+if TYPE_CHECKING:
+    from natlink.cliparse import Parser
 
 DATE = "January 2026"  # fixed, so the shipped page only changes when the parser does
 # What the parser cannot say, after argparse-manpage's sections (its --include format: a line starting with "/"
@@ -94,14 +98,13 @@ COMPLETE_BY_METAVAR = {"PATH": {"bash": "_shtab_compgen_files", "zsh": "_files"}
                        "DIR": {"bash": "_shtab_compgen_dirs", "zsh": "_files -/"}}
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> Parser:
     """natlink's full parser, its path options marked for shtab."""
     from natlink.cli import build_parser
 
     parser = build_parser()
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    for p in [parser, *(c for s in subs for c in s.choices.values())]:
-        for action in p._actions:
+    for p in [parser, *parser.commands.values()]:
+        for action in p.arguments:
             if action.metavar in COMPLETE_BY_METAVAR:
                 action.complete = COMPLETE_BY_METAVAR[action.metavar]  # type: ignore[attr-defined]
     return parser

@@ -23,10 +23,7 @@ SCHEMA = json.loads((REPO / "docs" / "json-schema.json").read_text())
 
 def subcommands() -> list[str]:
     """Every subcommand the parser has: a new one without a case below (and a shape in the schema) fails."""
-    import argparse
-
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return list(sub.choices)
+    return list(build_parser().commands)
 
 
 def validate(doc: Any, shape: str) -> None:
