@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from natlink.lab.prereq import tool
-from natlink.lab.procs import stop_process, tail
+from natlink.lab.procs import Daemon
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,10 @@ zone:
 
 
 @dataclass
-class Knot:
+class Knot(Daemon):
     """knotd in the foreground as a tracked child of the lab."""
+
+    stem = "knot"
 
     ns: str
     workdir: str
@@ -109,26 +111,12 @@ class Knot:
     proc: subprocess.Popen[bytes] | None = None
 
     @property
-    def conf_path(self) -> str:
-        return os.path.join(self.workdir, "knot.conf")
-
-    @property
-    def log_path(self) -> str:
-        return os.path.join(self.workdir, "knot.log")
-
-    @property
     def key_file(self) -> str:
         return os.path.join(self.workdir, "tsig.key")
 
     @property
     def knot_key_file(self) -> str:
         return os.path.join(self.workdir, "tsig.knot-key")
-
-    @property
-    def pid(self) -> int | None:
-        if self.proc is not None and self.proc.poll() is None:
-            return self.proc.pid
-        return None
 
     def write_files(self) -> None:
         knotdir = os.path.join(self.workdir, "knot")
@@ -152,21 +140,4 @@ class Knot:
         if self.pid is not None:
             return
         self.write_files()
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [tool("ip"), "netns", "exec", self.ns, tool("knotd"), "-c", self.conf_path],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL; never raises."""
-        proc, self.proc = self.proc, None
-        stop_process(proc)
-
-    def exited_early(self) -> str | None:
-        if self.proc is None or self.proc.poll() is None:
-            return None
-        return tail(self.log_path)
+        self.launch([tool("ip"), "netns", "exec", self.ns, tool("knotd"), "-c", self.conf_path])

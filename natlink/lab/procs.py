@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
+from collections.abc import Sequence
 
 
 def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str] | None, timeout: float = 2.0) -> None:
@@ -20,6 +22,46 @@ def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str] | None, t
             proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=timeout)
+
+
+class Daemon:
+    """What the lab's daemons share: one foreground process whose pid is the daemon's (so stop() and the
+    stale-lab cleanup can kill it reliably), configured by <workdir>/<stem>.conf, logging to <workdir>/<stem>.log.
+    Subclasses are dataclasses with ``workdir`` and ``proc`` fields."""
+
+    stem = "daemon"
+    workdir: str
+    proc: subprocess.Popen[bytes] | None
+
+    @property
+    def conf_path(self) -> str:
+        return os.path.join(self.workdir, f"{self.stem}.conf")
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.workdir, f"{self.stem}.log")
+
+    @property
+    def pid(self) -> int | None:
+        if self.proc is not None and self.proc.poll() is None:
+            return self.proc.pid
+        return None
+
+    def launch(self, argv: Sequence[str]) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)  # Ctrl-C in the terminal must not kill it first
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL; never raises."""
+        proc, self.proc = self.proc, None
+        stop_process(proc)
+
+    def exited_early(self) -> str | None:
+        """If the process died, the tail of its log (for a useful LabError)."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        return tail(self.log_path)
 
 
 def pid_alive(pid: int) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from natlink.lab.errors import LabError
 from natlink.lab.netns import run_cmd
 from natlink.lab.prereq import tool
-from natlink.lab.procs import stop_process, tail
+from natlink.lab.procs import Daemon
 
 FILTER_TABLE = "filter"
 ISP_TABLE = "natlink_isp"
@@ -154,30 +154,16 @@ def set_port_blocked(ns: str, port: int, proto: str, blocked: bool) -> None:
 
 
 @dataclass
-class Miniupnpd:
-    """One miniupnpd process in the router namespace, run in the foreground (-d).
+class Miniupnpd(Daemon):
+    """One miniupnpd process in the router namespace, run in the foreground (-d: also a debug log).
 
-    Foreground keeps the Popen pid equal to the daemon's pid (``ip netns exec`` execs),
-    so stop() and the stale-lab cleanup can kill it reliably; -d also gives a debug log.
+    Foreground keeps the Popen pid equal to the daemon's pid (``ip netns exec`` execs).
     """
 
+    stem = "miniupnpd"
     cfg: RouterConfig
     workdir: str
     proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def conf_path(self) -> str:
-        return os.path.join(self.workdir, "miniupnpd.conf")
-
-    @property
-    def log_path(self) -> str:
-        return os.path.join(self.workdir, "miniupnpd.log")
-
-    @property
-    def pid(self) -> int | None:
-        if self.proc is not None and self.proc.poll() is None:
-            return self.proc.pid
-        return None
 
     def start(self) -> None:
         """Launch miniupnpd (does not wait for readiness; see Lab.wait_ready)."""
@@ -192,15 +178,8 @@ class Miniupnpd:
         # log file still gets everything via stderr. sh and unshare exec, so the pid stays the daemon's. A
         # machine without /dev/console (a container started without a terminal) has nothing to point away.
         daemon = shlex.join([tool("miniupnpd"), "-d", "-f", self.conf_path, "-P", pidfile])
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [tool("ip"), "netns", "exec", self.cfg.ns, "unshare", "--mount", "sh", "-c",
-                 f"if [ -e /dev/console ]; then mount --bind /dev/null /dev/console || exit 1; fi; exec {daemon}"],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in the terminal must not kill it before we tidy up
-            )
+        self.launch([tool("ip"), "netns", "exec", self.cfg.ns, "unshare", "--mount", "sh", "-c",
+                     f"if [ -e /dev/console ]; then mount --bind /dev/null /dev/console || exit 1; fi; exec {daemon}"])
 
     def signal(self, sig: int) -> None:
         pid = self.pid
@@ -208,13 +187,3 @@ class Miniupnpd:
             raise LabError("miniupnpd is not running")
         os.kill(pid, sig)
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL; never raises."""
-        proc, self.proc = self.proc, None
-        stop_process(proc)
-
-    def exited_early(self) -> str | None:
-        """If the process died, the tail of its log (for a useful LabError)."""
-        if self.proc is None or self.proc.poll() is None:
-            return None
-        return tail(self.log_path)
