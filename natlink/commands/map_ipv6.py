@@ -59,7 +59,7 @@ def pinholes(ctx: Any, cfg: Any, store: Any, root_url: str | None, dry_run: bool
     report = reconcile_pinholes(cfg, store, root_url=root_url)
     if not report.outcomes and report.problem is None:
         return None
-    out.line(f"IPv6 pinholes for {report.address}" + (f" (via {VIA[report.via]}):" if report.via else ":"))
+    out.line(f"IPv6 pinholes for {report.address}" + (f" (via {VIA[report.mapper]}):" if report.mapper else ":"))
     print_outcomes(ctx, report)
     return report
 

@@ -85,10 +85,10 @@ def ipv6_checks(cfg: Any, store: Any, *, dial: Any = outside) -> list[CheckResul
                             "run `natlink map` or keep `natlink run` running (it renews at half the lease)",
                             cause="expired", **kw))
         elif seen is not None and seen[0] == "open":
-            out.append(ok(LINK, "pinhole", f"{m.name}: pinhole {label} (via {h.via.upper()}) works: the outside "
+            out.append(ok(LINK, "pinhole", f"{m.name}: pinhole {label} (via {h.mapper.upper()}) works: the outside "
                                            "connect came through", **kw))
         else:
-            out.append(warn(LINK, "pinhole", f"{m.name}: natlink opened {label} via {h.via.upper()} "
+            out.append(warn(LINK, "pinhole", f"{m.name}: natlink opened {label} via {h.mapper.upper()} "
                                              f"{time.time() - h.at:.0f} s ago (unverified: the doctor does not ask "
                                              "the router, and no outside connect proved it)",
                             "add a [[probe]] with a reflector for this mapping, or run `natlink map` (it re-requests)",

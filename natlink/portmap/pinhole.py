@@ -45,7 +45,7 @@ class PinholeReport:
     outcomes: list[Outcome] = field(default_factory=list)
     problem: str | None = None  # nothing could be tried (no global address, no firewall control)
     hint: str = ""
-    via: str | None = None
+    mapper: str | None = None  # the firewall that took the requests: pcp | upnp
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -67,7 +67,7 @@ class PinholeReport:
         return out + [f"{o.step.name} (IPv6): {o.message}" for o in self.outcomes if not o.ok]
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "address": self.address, "via": self.via, "problem": self.problem, "hint": self.hint or None,
+        return {"ok": self.ok, "address": self.address, "via": self.mapper, "problem": self.problem, "hint": self.hint or None,
                 "notes": self.notes, "steps": [o.to_json() for o in self.outcomes]}
 
 
@@ -75,7 +75,7 @@ class PinholeReport:
 
 
 class Firewall(Protocol):
-    via: str
+    mapper: str  # "pcp" | "upnp"
 
     def add(self, w: Want) -> Hole: ...
 
@@ -90,7 +90,7 @@ Factories = list[tuple[str, Callable[[], Firewall]]]  # (protocol, how to reach 
 @dataclass
 class PcpFirewall:
     client: PcpPinholes
-    via = "pcp"
+    mapper = "pcp"
 
     def add(self, w: Want) -> Hole:
         nonce, life = self.client.add(w.protocol, w.port, w.lease, third_party=w.address)
@@ -115,7 +115,7 @@ class PcpFirewall:
 @dataclass
 class UpnpFirewall:
     client: UpnpPinholes
-    via = "upnp"
+    mapper = "upnp"
 
     def add(self, w: Want) -> Hole:
         uid = self.client.add(w.address, w.protocol, w.port, w.lease)
@@ -260,7 +260,7 @@ def _apply(report: PinholeReport, steps: list[Step], ctx: Context, store: Any) -
                 current = None
         if outcome is None:
             break
-        report.via = current.via if current is not None else report.via
+        report.mapper = current.mapper if current is not None else report.mapper
         report.outcomes.append(outcome)
         if outcome.ok:
             if outcome.hole is not None:
@@ -283,11 +283,11 @@ def _run(step: Step, fw: Firewall | None, candidates: Factories, ctx: Context) -
                 return Outcome(step, True, f"{h.label} is not this host's current address, so the router will not "
                                            f"take its deletion from here; it closes at the end of its lease "
                                            f"({h.lease} s at most)")
-            (fw if fw is not None and fw.via == h.via else _by_via(h.via, candidates)).delete(h)
-            return Outcome(step, True, f"deleted {h.label} (via {VIA.get(h.via, h.via)})")
+            (fw if fw is not None and fw.mapper == h.mapper else _by_mapper(h.mapper, candidates)).delete(h)
+            return Outcome(step, True, f"deleted {h.label} (via {VIA.get(h.mapper, h.mapper)})")
         want = step.want
         assert want is not None
-        if step.action == RENEW and step.have is not None and step.have.via == fw.via:
+        if step.action == RENEW and step.have is not None and step.have.mapper == fw.mapper:
             hole, how = fw.renew(step.have, want)
             return Outcome(step, True, how, hole=hole)
         notes = []
@@ -301,7 +301,7 @@ def _run(step: Step, fw: Firewall | None, candidates: Factories, ctx: Context) -
                 except PinholeError as exc:
                     notes.append(f"the old pinhole could not be deleted: {exc.message}")
         hole = fw.add(want)
-        return Outcome(step, True, f"opened {want.label} for {hole.lease} s (via {VIA[fw.via]})", hole=hole,
+        return Outcome(step, True, f"opened {want.label} for {hole.lease} s (via {VIA[fw.mapper]})", hole=hole,
                        notes=notes)
     except NoFirewallControl:
         raise
@@ -309,9 +309,9 @@ def _run(step: Step, fw: Firewall | None, candidates: Factories, ctx: Context) -
         return Outcome(step, False, exc.message, exc.hint)
 
 
-def _by_via(via: str, candidates: Factories) -> Firewall:
+def _by_mapper(mapper: str, candidates: Factories) -> Firewall:
     for name, factory in candidates:
-        if name == via:
+        if name == mapper:
             return factory()
-    raise PinholeError(None, f"the pinhole was opened over {via.upper()}, which is not in router.protocols now",
-                       f"add {via!r} to router.protocols to delete it, or let it close at the end of its lease")
+    raise PinholeError(None, f"the pinhole was opened over {mapper.upper()}, which is not in router.protocols now",
+                       f"add {mapper!r} to router.protocols to delete it, or let it close at the end of its lease")

@@ -19,7 +19,7 @@ class PcpPinholes:
     gateway6: str
     source: str
     timeout: float = 2.0
-    via = "pcp"
+    mapper = "pcp"
 
     def _map(self, nonce: bytes, protocol: str, port: int, lifetime: int, third_party: str | None) -> pcp.Reply:
         other = third_party if third_party and third_party != self.source else None

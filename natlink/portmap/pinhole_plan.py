@@ -38,7 +38,7 @@ class Hole:
     protocol: str
     port: int
     address: str
-    via: str  # "pcp" | "upnp"
+    mapper: str  # "pcp" | "upnp" (the state record's key is "via")
     unique_id: int | None = None  # UPnP
     nonce: str | None = None  # PCP
     lease: int = 0
@@ -49,10 +49,11 @@ class Hole:
         return f"{self.protocol.upper()} [{self.address}]:{self.port}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {("via" if k == "mapper" else k): v for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Hole:
+        data = {("mapper" if k == "via" else k): v for k, v in data.items()}
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 

@@ -109,7 +109,7 @@ class UpnpPinholes:
     control_url: str
     source: str
     timeout: float = 2.0
-    via = "upnp"
+    mapper = "upnp"
 
     @classmethod
     def locate(cls, root_url: str, gateway6: str, source: str, timeout: float = 2.0) -> UpnpPinholes:

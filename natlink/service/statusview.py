@@ -127,7 +127,7 @@ def _pinholes(store: StateStore, now: float) -> list[dict[str, Any]]:
         owned = load_owned(store)
     except Exception:  # noqa: BLE001 - a damaged record is shown as none, the mappings job rewrites it
         return []
-    return [{"name": n, "pinhole": h.label, "via": h.via, "renewed": h.at, "lease_left": h.at + h.lease - now}
+    return [{"name": n, "pinhole": h.label, "via": h.mapper, "renewed": h.at, "lease_left": h.at + h.lease - now}
             for n, h in sorted(owned.items())]
 
 
