@@ -4,8 +4,10 @@ a hairpin dial of our own public address; each TargetCheck gets what the outside
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from natlink.probe import echoip, hairpin, reflector_client
 from natlink.probe.httpcall import CheckerError
@@ -46,23 +48,28 @@ class TargetCheck:
 
 def run_outside(pool: ThreadPoolExecutor, jobs: list[TargetCheck], tokens: dict[str, Secret | None]) -> None:
     """Ask every check's outside concurrently (reflector targets batched per reflector, token, family, timeout)."""
-    tasks: list[Future[None]] = []
+    asks: list[Callable[[], None]] = []
     batches: dict[tuple[str, str, str, float], list[TargetCheck]] = {}
     for job in jobs:
         t = job.target
         if job.outside.outcome == "error" and job.outside.error:
             continue  # already failed (checker URL did not resolve)
         if t.via == "hairpin":
-            tasks.append(pool.submit(_hairpin_job, job))
+            asks.append(partial(_hairpin_job, job))
         elif t.via == "echoip":
-            tasks.append(pool.submit(_echoip_job, job))
+            asks.append(partial(_echoip_job, job))
         else:
             key = (t.probe.reflector or "", t.probe.name if t.probe.token else "", job.family, t.probe.timeout)
             batches.setdefault(key, []).append(job)
     for (url, _tok, family, timeout), group in batches.items():
         token = tokens.get(group[0].target.probe.name)
         for i in range(0, len(group), MAX_PORTS_PER_REQUEST):
-            tasks.append(pool.submit(_reflector_batch, url, token, family, timeout, group[i:i + MAX_PORTS_PER_REQUEST]))
+            asks.append(partial(_reflector_batch, url, token, family, timeout, group[i:i + MAX_PORTS_PER_REQUEST]))
+    if not asks:
+        return
+    # the last ask runs in this thread: one reflector request (any number of targets) starts no worker thread
+    tasks: list[Future[None]] = [pool.submit(ask) for ask in asks[:-1]]
+    asks[-1]()
     for task in tasks:
         task.result()
 
