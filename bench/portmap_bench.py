@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,10 +49,18 @@ def config(directory: Path, protocols: list[str], n: int = 1) -> str:
     return str(path)
 
 
-def timed(lab: Lab, argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+def timed(lab: Lab, argv: list[str], env: dict[str, str], cpu: list[float] | None = None
+          ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Wall time of one command in the LAN namespace; ``cpu`` gets the CPU seconds it used (user + system,
+    `ip netns exec` included): on a shared machine the wall time also holds the wait for a free core."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = lab.run("lan", argv, check=False, env=env)
-    return time.perf_counter() - t0, r
+    wall = time.perf_counter() - t0
+    if cpu is not None:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return wall, r
 
 
 def clear_table(lab: Lab) -> None:
@@ -111,16 +121,17 @@ def main() -> int:
             rows.append(("    of which protocol time (burst to end)", ms(proto)))
         clear_table(lab)
 
-        upnpc_cold, upnpc_warm, side, clean_side = [], [], [], []
+        upnpc_cold, upnpc_warm, side, clean_side, side_cpu, clean_cpu, upnpc_cpu = [], [], [], [], [], [], []
+        load = os.getloadavg()[0]
         for _ in range(args.runs):  # interleaved: cold natlink map (both interpreters), then upnpc -a
-            for python, walls in ((py, side), (clean_py, clean_side)):
+            for python, walls, cpu in ((py, side, side_cpu), (clean_py, clean_side, clean_cpu)):
                 clear_table(lab)
                 with tempfile.TemporaryDirectory(dir=lab.workdir) as d:
-                    wall, r = timed(lab, [*python, "-c", config(Path(d), ["upnp", "natpmp", "pcp"]), "map"], env)
+                    wall, r = timed(lab, [*python, "-c", config(Path(d), ["upnp", "natpmp", "pcp"]), "map"], env, cpu)
                     assert r.returncode == 0, r.stderr
                     walls.append(wall)
             clear_table(lab)
-            w, r = timed(lab, ["upnpc", "-e", "bench", "-a", lab.lan_ip, "3389", "3390", "TCP"], env)
+            w, r = timed(lab, ["upnpc", "-e", "bench", "-a", lab.lan_ip, "3389", "3390", "TCP"], env, upnpc_cpu)
             assert r.returncode == 0 and "is redirected" in r.stdout, r.stdout
             upnpc_cold.append(w)
             lab.run("lan", ["upnpc", "-u", lab.igd_url, "-d", "3390", "TCP"], check=False)
@@ -134,6 +145,10 @@ def main() -> int:
                      f"{statistics.median(upnpc_cold) / statistics.median(side):.1f}x"))
         rows.append(("  the same without the environment's .pth files",
                      f"{statistics.median(upnpc_cold) / statistics.median(clean_side):.1f}x"))
+        rows.append(("  CPU used: natlink map / in the venv / upnpc -a",
+                     f"{statistics.median(side_cpu) * 1000:.0f} / {statistics.median(clean_cpu) * 1000:.0f} / "
+                     f"{statistics.median(upnpc_cpu) * 1000:.0f} ms (2 cores; 1-min load "
+                     f"{load:.1f} -> {os.getloadavg()[0]:.1f}: other work waits for a core too)"))
         rows.append(("upnpc -u URL -a (known URL), reference", ms(upnpc_warm)))
 
         # warm: cached IGD URL (state kept between runs), mapping removed each time so it is a real add

@@ -1,5 +1,3 @@
-import sys
+from natlink.cli import console
 
-from natlink.cli import main
-
-sys.exit(main())
+console()

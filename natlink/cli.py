@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from natlink import __version__, cliparse
 from natlink.errors import EXIT_RUNTIME, EXIT_USAGE, NatlinkError
+from natlink.exiting import EXIT_PIPE, leave
 from natlink.logsetup import setup_logging
 from natlink.output import Output, silence_closed_pipes
 
@@ -125,7 +126,6 @@ def build_parser(command: str | None = None) -> cliparse.Parser:
     return parser
 
 
-EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a program whose reader went away
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,6 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         silence_closed_pipes()  # Output already did for its own writes; argparse's help did not
         return EXIT_PIPE
+
+
+def console() -> None:
+    """The `natlink` command (and `python -m natlink`): main(), then natlink.exiting.leave."""
+    leave(main())
 
 
 def _main(argv: list[str]) -> int:
