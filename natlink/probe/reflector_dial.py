@@ -62,7 +62,8 @@ class TcpBatch:
             self._all_done.set_result(None)
 
     def close(self) -> None:
-        """Reset every connected dial and stop any still running (the request ended or was cancelled)."""
+        """Close every dial (a reset where the peer closed first) and stop any still running (the request ended
+        or was cancelled)."""
         for dial in self._dials:
             dial.close()
 
