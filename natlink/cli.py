@@ -86,8 +86,8 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help=shown("only results and errors"))
 
 
-def invoked_command(argv: Sequence[str]) -> str | None:
-    """The subcommand named in ``argv`` (skipping global options and the -c value), or None."""
+def first_word(argv: Sequence[str]) -> str | None:
+    """The word in the place of COMMAND in ``argv`` (skipping global options and the -c value), or None."""
     skip = False
     for token in argv:
         if skip:
@@ -95,8 +95,14 @@ def invoked_command(argv: Sequence[str]) -> str | None:
         elif token in ("-c", "--config"):
             skip = True
         elif not token.startswith("-"):
-            return token if token in COMMANDS else None
+            return token
     return None
+
+
+def invoked_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv``, or None."""
+    word = first_word(argv)
+    return word if word in COMMANDS else None
 
 
 def build_parser(command: str | None = None) -> cliparse.Parser:
@@ -148,9 +154,12 @@ def _main(argv: list[str]) -> int:
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:
-            sub = _subparser(parser, command)
-            sub.error(f"unrecognized arguments: {' '.join(extra)}")
+            raise cliparse.ArgError(f"unknown option or argument: {' '.join(extra)}", _subparser(parser, command),
+                                    unknown=extra)
     except cliparse.ArgError as exc:
+        word = first_word(argv)
+        if exc.parser is parser and word is not None and word not in COMMANDS:  # argparse's "invalid choice"
+            exc = cliparse.ArgError(f"no command {word!r}", parser, command=word)
         return _usage_error(exc, argv, parser)
     except SystemExit as exc:  # --help, --version: argparse printed them
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
@@ -191,7 +200,7 @@ def _subparser(parser: cliparse.Parser, command: str | None) -> argparse.Argumen
 
 def _usage_error(exc: cliparse.ArgError, argv: list[str], parser: argparse.ArgumentParser) -> int:
     """One line naming the mistake (and the close match), the usage of the command it was made in; JSON too."""
-    message = cliparse.plain_message(exc.message) + cliparse.suggestion(exc.message, exc.parser, list(COMMANDS))
+    message = exc.message + cliparse.suggestion(exc, list(COMMANDS))
     prog = exc.parser.prog
     hint = f"`{prog} --help` shows its options" if prog != "natlink" else "`natlink --help` lists the commands"
     out = Output(json_mode="--json" in argv)

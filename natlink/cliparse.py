@@ -7,6 +7,7 @@ import argparse
 import difflib
 import re
 import textwrap
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 GENERIC_EXITS = (("0", "success; everything checked is healthy"),
@@ -84,10 +85,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 class ArgError(Exception):
     """A usage error found by argparse, with the parser that found it (for its usage line)."""
 
-    def __init__(self, message: str, parser: Parser) -> None:
+    def __init__(self, message: str, parser: Parser, *, unknown: Sequence[str] = (), command: str | None = None
+                 ) -> None:
         super().__init__(message)
         self.message = message
         self.parser = parser
+        self.unknown = tuple(unknown)  # the words no option or argument of ``parser`` took
+        self.command = command  # a word where COMMAND goes that names no command
 
 
 class Parser(argparse.ArgumentParser):
@@ -114,22 +118,14 @@ class Parser(argparse.ArgumentParser):
         raise ArgError(message, self)
 
 
-def suggestion(message: str, parser: Parser, commands: list[str]) -> str:
+def suggestion(exc: ArgError, commands: list[str]) -> str:
     """" (did you mean --dry-run?)" for an unknown option or command close to a real one, else ""."""
-    m = re.search(r"invalid choice: '([^']*)'", message)
-    if m and "COMMAND" in message:
-        match = difflib.get_close_matches(m.group(1), commands, n=1, cutoff=0.6)
+    if exc.command is not None:
+        match = difflib.get_close_matches(exc.command, commands, n=1, cutoff=0.6)
         return f" (did you mean `natlink {match[0]}`?)" if match else ""
-    m = re.search(r"unrecognized arguments?: (\S+)", message)
-    if m and m.group(1).startswith("-"):
-        word = m.group(1).split("=", 1)[0]
-        options = [o for a in parser.arguments for o in a.option_strings if a.help is not argparse.SUPPRESS]
+    if exc.unknown and exc.unknown[0].startswith("-"):
+        word = exc.unknown[0].split("=", 1)[0]
+        options = [o for a in exc.parser.arguments for o in a.option_strings if a.help is not argparse.SUPPRESS]
         match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
         return f" (did you mean {match[0]}?)" if match else ""
     return ""
-
-
-def plain_message(message: str) -> str:
-    """argparse's wording in natlink's: no "(choose from 'a', 'b', ...)" list of fourteen commands."""
-    message = re.sub(r"argument COMMAND: invalid choice: '([^']*)' \(choose from .*\)", r"no command '\1'", message)
-    return message.replace("unrecognized arguments:", "unknown option or argument:")
