@@ -53,6 +53,10 @@ def run(ctx, args: argparse.Namespace) -> int:
     store = StateStore(cfg.service.state_dir)
     with RouterSession.for_config(cfg, store) as session:
         session.start()  # the discovery burst waits for the router while the rest of the command loads
+        # loaded now, while the router answers: the reconcile, and what the report needs after it
+        from natlink import families  # noqa: F401
+        from natlink.commands import map_ipv6  # noqa: F401
+        from natlink.portmap import pinhole_plan  # noqa: F401 - map_ipv6 reads natlink's pinholes with it
         from natlink.portmap.reconcile import reconcile
 
         report = reconcile(cfg, store, dry_run=args.dry_run, session=session)
