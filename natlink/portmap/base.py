@@ -83,17 +83,17 @@ def outcome(result: Granted | NatlinkError) -> Granted:
 class MappingError(NatlinkError):
     """A router refused a request; ``code`` is the protocol's code (e.g. UPnP 718, NAT-PMP 2, PCP 2)."""
 
-    def __init__(self, code: int | None, cause: str, fix: str, *, protocol: str = "", name: str = "") -> None:
+    def __init__(self, code: int | None, cause: str, fix: str, *, mapper: str = "", name: str = "") -> None:
         self.code = code
         self.cause = cause
         self.fix = fix
-        self.protocol = protocol
+        self.mapper = mapper  # upnp | natpmp | pcp
         self.name = name
-        label = f"{protocol.upper() if protocol != 'natpmp' else 'NAT-PMP'} error {code}: " if code is not None else ""
+        label = f"{mapper.upper() if mapper != 'natpmp' else 'NAT-PMP'} error {code}: " if code is not None else ""
         super().__init__(f"{label}{cause}", fix)
 
     def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "protocol": self.protocol, "cause": self.cause, "fix": self.fix}
+        return {"code": self.code, "protocol": self.mapper, "cause": self.cause, "fix": self.fix}
 
 
 class RouterUnavailable(NatlinkError):

@@ -104,7 +104,7 @@ def decode_reply(data: bytes) -> PublicAddressReply | MapReply:
 
 
 def result_error(result: int, *, what: str = "") -> MappingError:
-    return _result_error(RESULTS, result, protocol="natpmp", what=what)
+    return _result_error(RESULTS, result, mapper="natpmp", what=what)
 
 
 def _parser(kind: type, protocol: str | None = None, internal_port: int | None = None):

@@ -150,7 +150,7 @@ def decode_reply(data: bytes) -> Reply:
 
 
 def result_error(result: int, what: str = "") -> MappingError:
-    return _result_error(RESULTS, result, protocol="pcp", what=what, unknown="unknown PCP result code")
+    return _result_error(RESULTS, result, mapper="pcp", what=what, unknown="unknown PCP result code")
 
 
 def _parser(opcode: int, nonce: bytes | None) -> Callable[[bytes], Reply | None]:
@@ -257,7 +257,7 @@ class PcpClient:
                                                      f"({RESULTS[reply.result][0]} to THIRD_PARTY {third})",
                                        f"run natlink on {third}, or enable UPnP IGD on the router, or allow "
                                        "third-party PCP mappings (miniupnpd: pcp_allow_thirdparty=yes)",
-                                       protocol="pcp")
+                                       mapper="pcp")
                 raise result_error(reply.result, f"{want.protocol.upper()} {want.external_port}")
             refusal = other_port_refusal(self.mapper, want, reply.external_port, any_port=req.any_port)
             if refusal is not None:  # give it back (see other_port_refusal)
@@ -274,7 +274,7 @@ class PcpClient:
         if not nonce:
             raise MappingError(None, f"natlink has no PCP nonce for {m.protocol.upper()} {m.external_port} "
                                      "(state lost), so the gateway will not let it be deleted",
-                               "it expires at the end of its lease; or reboot the router", protocol="pcp")
+                               "it expires at the end of its lease; or reboot the router", mapper="pcp")
         raw = bytes.fromhex(nonce)
         reply = self._ask(encode_map(self.client_ip, raw, m.protocol, m.internal_port, 0, 0,
                                      third_party=self._third_party(m)), OP_MAP, raw, "PCP MAP")

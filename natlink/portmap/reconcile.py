@@ -263,7 +263,7 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float,
     if step.action == CONFLICT:
         assert step.want is not None
         err = MappingError(718, step.reason, "free the port on the router, choose another external_port, or set "
-                                             "allow_other_port = true", protocol=router.mapper)
+                                             "allow_other_port = true", mapper=router.mapper)
         return Action(step, False, step.reason, error=err)
     try:
         if step.action in (DELETE, REPLACE) and step.have is not None:
@@ -308,7 +308,7 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float,
         exc.name = step.name
         return Action(step, False, exc.message, error=exc)
     except NatlinkError as exc:  # the router stopped answering mid-way
-        err = MappingError(None, exc.message, exc.hint or "run natlink map again", protocol=router.mapper)
+        err = MappingError(None, exc.message, exc.hint or "run natlink map again", mapper=router.mapper)
         return Action(step, False, exc.message, error=err)
 
 
@@ -348,7 +348,7 @@ def _confirm(router: Router, report: ReconcileReport) -> None:
                 f"its table shows {entry.internal_ip}:{entry.internal_port} instead"
             a.error = MappingError(None, f"the router ({router.describe()}) answered success, but read back "
                                          f"{seen}", "the router may be out of resources or ignore UPnP changes; "
-                                   "reboot it or try NAT-PMP/PCP (router.protocols)", protocol="upnp")
+                                   "reboot it or try NAT-PMP/PCP (router.protocols)", mapper="upnp")
             a.detail = a.error.message
 
 

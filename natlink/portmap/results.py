@@ -12,9 +12,9 @@ NO_RESOURCES_FIX = "remove unused mappings or reboot the router"
 OTHER_PORT_FIX = "free the port, choose another external_port, or set allow_other_port = true"
 
 
-def result_error(table: ResultTable, result: int, *, protocol: str, what: str = "",
+def result_error(table: ResultTable, result: int, *, mapper: str, what: str = "",
                  unknown: str = "unknown result code") -> MappingError:
     """The MappingError for a non-zero result; ``what`` names the request ("TCP 8080")."""
     name, cause, fix = table.get(result, (f"result {result}", f"the gateway answered with {unknown} {result}",
                                           "see the router's log"))
-    return MappingError(result, f"{cause} ({name}){': ' + what if what else ''}", fix, protocol=protocol)
+    return MappingError(result, f"{cause} ({name}){': ' + what if what else ''}", fix, mapper=mapper)

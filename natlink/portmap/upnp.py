@@ -151,7 +151,7 @@ class IgdActions:
             except (TypeError, ValueError):
                 raise MappingError(None, f"entry {i} of the router's UPnP table is unreadable ({entry!r:.80})",
                                    "check the router's UPnP table; reboot it if it is corrupted",
-                                   protocol="upnp") from None
+                                   mapper="upnp") from None
         return out
 
     def get(self, protocol: str, external_port: int) -> Mapping | None:
@@ -169,13 +169,13 @@ class IgdActions:
         except (TypeError, ValueError):
             raise MappingError(None, f"the router's entry for {protocol.upper()} {external_port} is unreadable "
                                      f"({entry!r:.80})", "check the router's UPnP table; reboot it if it is "
-                                                         "corrupted", protocol="upnp") from None
+                                                         "corrupted", mapper="upnp") from None
 
     def add(self, want: Mapping, lease: int, *, any_port: bool = False, nonce: str | None = None) -> Granted:
         port = want.external_port
         if not 0 < port < 65536:  # some routers take external port 0 as "every port"
             raise MappingError(None, f"external port {port} is not a port natlink asks for", "set external_port to "
-                                     "1-65535", protocol="upnp")
+                                     "1-65535", mapper="upnp")
         try:
             if any_port:
                 # IGD v2 AddAnyPortMapping: the router picks a free port near the wanted one. The binding always

@@ -59,9 +59,9 @@ def translate(message: str, ctx: ErrorContext | None = None) -> MappingError:
         return MappingError(None, "the router refused with an error code miniupnpc cannot name "
                                   "(728 no port maps available, 729 conflict with other mechanisms, or newer)",
                             "free some mappings on the router (natlink mappings), or try NAT-PMP/PCP "
-                            "(router.protocols = [\"natpmp\", \"pcp\"])", protocol="upnp")
+                            "(router.protocols = [\"natpmp\", \"pcp\"])", mapper="upnp")
     cause, fix = explain(code, ctx, message)
-    return MappingError(code, cause, fix, protocol="upnp")
+    return MappingError(code, cause, fix, mapper="upnp")
 
 
 def refusal(code: int | None, text: str, ctx: ErrorContext | None = None) -> MappingError:
@@ -70,7 +70,7 @@ def refusal(code: int | None, text: str, ctx: ErrorContext | None = None) -> Map
     if code is None:
         return translate(text, ctx)
     cause, fix = explain(code, ctx or ErrorContext(), text)
-    return MappingError(code, cause, fix, protocol="upnp")
+    return MappingError(code, cause, fix, mapper="upnp")
 
 
 def _where(ctx: ErrorContext) -> tuple[str, str, str]:

@@ -194,7 +194,7 @@ def test_another_port_offered_is_given_back(gw, tmp_path, protocol):
     report = reconcile(cfg, store, router=router_for(gw, protocol))
     err = report.errors[0].error
     assert not report.ok and "offered external port 3391 instead of 3390" in err.message
-    assert "allow_other_port" in err.hint and err.protocol == protocol
+    assert "allow_other_port" in err.hint and err.mapper == protocol
     assert gw.table == {}  # the offered port went back to the gateway
 
 
