@@ -229,7 +229,18 @@ class Opening:
                             cached["epoch"], router.epoch)
         if store is not None:
             save_cache(store, router, cached, remember_protocol=self.remember)
+            if hasattr(client, "on_change"):  # UPnP moved to another WAN service: the cache follows
+                client.on_change = lambda: _recache(store, router)
         return router
+
+
+def _recache(store: Any, router: Router) -> None:
+    router.igd_url = router.upnp_url = getattr(router.client, "root_url", router.upnp_url)
+    try:
+        cached = store.load(STATE_KEY, {}) or {}
+    except NatlinkError:
+        cached = {}
+    save_cache(store, router, cached, remember_protocol=False)
 
 
 def save_cache(store: Any, router: Router, cached: dict[str, Any] | None = None, *,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from natlink.portmap import igd_services, upnp_soap
@@ -32,6 +32,7 @@ class IgdClient(IgdActions):
         self.services = list(services)
         self.self_ip = self_ip
         self.timeout = timeout
+        self.on_change: Callable[[], None] | None = None  # told when recheck() moved to another service
         self._use(choice)
 
     def _use(self, choice: Choice) -> None:
@@ -46,9 +47,12 @@ class IgdClient(IgdActions):
     def recheck(self, why: str) -> None:
         """Rank every service again (the cached choice failed) and move to the best one."""
         choice = igd_services.choose(observe(self.services, self.timeout))
-        if choice.service != self.choice.service:
+        moved = choice.service != self.choice.service
+        if moved:
             log.warning("UPnP: %s; now using %s", why, choice.reason)
         self._use(choice)
+        if moved and self.on_change is not None:
+            self.on_change()
 
     def external_ip(self) -> str | None:
         ip = super().external_ip()
