@@ -2,12 +2,13 @@
 says only what was seen (the WAN address is unverified, never "cgnat").
 
 Everything on loopback: a real reflector, natlink's real nonce listener, and a real RouterSession asking NAT-PMP
-at 127.0.0.1:5351, where a UDP socket swallows the requests and never answers (no SSDP, no multicast).
+at a loopback address of its own (127.x.y.z, port 5351), where a UDP socket swallows the requests and never answers (no SSDP, no multicast).
 """
 
 from __future__ import annotations
 
 import os
+import random
 import socket
 import threading
 
@@ -32,8 +33,17 @@ class SilentGateway:
     """NAT-PMP's port on loopback, held by a socket that reads every request and answers none."""
 
     def __init__(self) -> None:
+        # NAT-PMP's port is fixed, so each gateway takes a loopback address of its own: two runs at once don't clash
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 5351))
+        for _ in range(20):
+            self.address = f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+            try:
+                self.sock.bind((self.address, 5351))
+                break
+            except OSError:
+                continue
+        else:
+            raise OSError("no free loopback address for the silent gateway")
         self.sock.settimeout(0.1)
         self.heard = threading.Event()
         self._stop = threading.Event()
@@ -69,12 +79,12 @@ def reflector():
     r.stop()
 
 
-def _config(tmp_path, reflector_url: str, external: int, internal: int) -> str:
+def _config(tmp_path, gateway: str, reflector_url: str, external: int, internal: int) -> str:
     path = os.path.join(tmp_path, "natlink.toml")
     with open(path, "w") as fh:
         fh.write(f"""
 [router]
-gateway = "127.0.0.1"
+gateway = "{gateway}"
 lan_ip = "127.0.0.1"
 protocols = ["natpmp"]
 timeout = {ROUTER_TIMEOUT}
@@ -104,7 +114,7 @@ def _still_asking(session: RouterSession) -> bool:
 
 def test_verified_without_waiting_for_a_silent_router(tmp_path, silent_gateway, reflector):
     port = _free_tcp_port()  # the reflector dials 127.0.0.1:port, where natlink's listener holds the nonce
-    cfg = load_config(_config(tmp_path, reflector.url, port, port))
+    cfg = load_config(_config(tmp_path, silent_gateway.address, reflector.url, port, port))
     session = RouterSession.for_config(cfg)
     results = probe_all(cfg, router=session)
     # Ordering: the verdict came while the router was still being asked (it has not answered, or failed).
@@ -118,7 +128,7 @@ def test_verified_without_waiting_for_a_silent_router(tmp_path, silent_gateway, 
 
 def test_a_failed_dial_back_never_claims_cgnat_when_the_router_is_silent(tmp_path, silent_gateway, reflector):
     internal, external = _free_tcp_port(), _free_tcp_port()  # nothing listens on the external port: refused
-    cfg = load_config(_config(tmp_path, reflector.url, external, internal))
+    cfg = load_config(_config(tmp_path, silent_gateway.address, reflector.url, external, internal))
     session = RouterSession.for_config(cfg)
     results = probe_all(cfg, router=session)
     assert _still_asking(session)  # waited at most the probe's own budget for the router, not its timeout
