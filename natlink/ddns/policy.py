@@ -64,6 +64,7 @@ class Decision:
     action: str  # "update" | "skip" | "wait" | "blocked" | "no-ip"
     reason: str
     addresses: dict[int, str] = field(default_factory=dict)  # what to send when action == "update"
+    drift: bool = False  # the update repairs a live record that differs from what was published
 
 
 def config_hash(items: dict[str, Any]) -> str:

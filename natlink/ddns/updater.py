@@ -249,7 +249,7 @@ def _live_check(entry: Any, spec: Any, rule: str, hostname: str, state: EntrySta
                                                f"or natlink ddns --force {entry.name}"), [sentence]
     log.warning("ddns %s: drift: %s; repairing", entry.name, sentence)
     addresses = {f: known[f] for f in drifted} if rule == SEPARATE else dict(known)
-    return Decision("update", f"drift: {sentence}", addresses), "", [sentence]
+    return Decision("update", f"drift: {sentence}", addresses, drift=True), "", [sentence]
 
 
 def _ask(entry: Any, spec: Any, hostname: str, families: list[int]) -> list[Any]:
@@ -270,7 +270,7 @@ def _remember(note: dict[str, Any], old: EntryState, new: EntryState, decision: 
     and when natlink last repaired a drift."""
     if new.published != old.published and old.published:
         note["previous"] = dict(old.published)
-    if decision.reason.startswith("drift:") and new.last_success == now:
+    if decision.drift and new.last_success == now:
         note["drift_repair"] = now
 
 
