@@ -18,8 +18,9 @@ import time
 import pytest
 
 from natlink.probe import reflector_client as rc
-from natlink.probe.httpcall import CheckerError, call
+from natlink.probe.httpcall import call
 from natlink.secrets import Secret
+from reflector_support import wait_healthy
 
 SLOW = 1000
 TOKENS = ("tok-one-5b1c", "tok-two-9e2f")
@@ -59,12 +60,7 @@ def reflector_proc(tmp_path):
                                 preexec_fn=_descriptors_for_the_reflector)
         started.append(proc)
         url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                call(url, "/v1/health", timeout=1)
-                break
-            except CheckerError:
-                time.sleep(0.05)
+        wait_healthy(url, 200)
         return url, metrics, proc
 
     yield start

@@ -15,6 +15,7 @@ from natlink.probe import reflector_client as rc
 from natlink.probe.httpcall import CheckerError, call
 from natlink.probe.reflector import Reflector, ReflectorSettings
 from natlink.secrets import Secret
+from reflector_support import wait_healthy
 
 TOKEN = "s3cret-reflector-token"
 
@@ -184,12 +185,7 @@ def test_cli_reflector_token_never_logged(tmp_path, banner_server):
                              "--token-file", str(token_file), "--insecure-http"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                call(url, "/v1/health", timeout=1)
-                break
-            except CheckerError:
-                time.sleep(0.05)
+        wait_healthy(url, 100)
         assert rc.ask(url, [rc.PortAsk(banner_server)], dial_timeout=1, token=Secret(TOKEN)).results[0].outcome == "open"
         with pytest.raises(CheckerError):
             rc.ask(url, [rc.PortAsk(banner_server)], dial_timeout=1, token=Secret(TOKEN + "x"))
