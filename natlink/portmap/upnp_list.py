@@ -28,12 +28,11 @@ class ListUnavailable(Exception):
 
 
 def encode_request(protocol: str, service: str = SERVICE_V2, number: int = MAX_PORTS) -> bytes:
-    args = (f"<NewStartPort>0</NewStartPort><NewEndPort>65535</NewEndPort><NewProtocol>{protocol.upper()}"
-            f"</NewProtocol><NewManage>1</NewManage><NewNumberOfPorts>{number}</NewNumberOfPorts>")
-    return ('<?xml version="1.0"?>\r\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
-            's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
-            f'<u:GetListOfPortMappings xmlns:u="{service}">{args}</u:GetListOfPortMappings>'
-            '</s:Body></s:Envelope>\r\n').encode("utf-8")
+    from natlink.portmap.upnp_soap import envelope
+
+    return envelope(service, "GetListOfPortMappings", [("NewStartPort", 0), ("NewEndPort", 65535),
+                                                       ("NewProtocol", protocol.upper()), ("NewManage", 1),
+                                                       ("NewNumberOfPorts", number)])
 
 
 def parse_listing(body: str | bytes) -> list[Mapping]:
@@ -99,25 +98,17 @@ def split_url(url: str) -> tuple[str, int, str]:
 
 
 def fetch(control_url: str, protocol: str, *, timeout: float = 2.0, service: str = SERVICE_V2) -> list[Mapping]:
-    """One GetListOfPortMappings call for ``protocol`` (tcp | udp)."""
-    host, port, path = split_url(control_url)
-    body = encode_request(protocol, service)
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: text/xml; charset=\"utf-8\"\r\n"
-            f"SOAPAction: \"{service}#GetListOfPortMappings\"\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n").encode("ascii")
+    """One GetListOfPortMappings call for ``protocol`` (tcp | udp), over upnp_soap's transport."""
+    from natlink.portmap import upnp_soap
+
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(head + body)  # one segment: no Nagle / delayed-ACK stall between header and body
-            data = read_response(sock)
-    except OSError as exc:
-        raise ListUnavailable(f"GetListOfPortMappings: {exc}") from None
-    status_line, _, rest = data.partition(b"\r\n")
-    _, _, payload = rest.partition(b"\r\n\r\n")
-    parts = status_line.split()
-    if len(parts) < 2 or parts[1] != b"200":
+        status, payload = upnp_soap.post(control_url, service, "GetListOfPortMappings",
+                                         encode_request(protocol, service), timeout)
+    except upnp_soap.SoapFailed as exc:
+        raise ListUnavailable(f"GetListOfPortMappings: {exc.message}") from None
+    if status != 200:
         code = _ERROR_CODE.search(payload.decode("utf-8", "replace"))
-        raise ListUnavailable(f"GetListOfPortMappings: {status_line.decode('latin-1', 'replace')}",
-                              int(code.group(1)) if code else None)
+        raise ListUnavailable(f"GetListOfPortMappings: HTTP {status}", int(code.group(1)) if code else None)
     return parse_listing(payload)
 
 

@@ -115,11 +115,17 @@ def get(url: str, timeout: float) -> tuple[bytes, str]:
     return body, local
 
 
+def post(control_url: str, service_type: str, action: str, body: bytes, timeout: float) -> tuple[int, bytes]:
+    """One SOAP request (``body``: the envelope): (HTTP status, answer); SoapFailed when there is none."""
+    headers = f"Content-Type: text/xml; charset=\"utf-8\"\r\nSOAPAction: \"{service_type}#{action}\"\r\n"
+    status, answer, _local = exchange(control_url, "POST", headers, body, timeout)
+    return status, answer
+
+
 def call(control_url: str, service_type: str, action: str, args: Sequence[tuple[str, str | int]] = (), *,
          timeout: float = 2.0) -> dict[str, str]:
     """One SOAP action on a service: its output arguments, or SoapFault / SoapFailed."""
-    headers = f"Content-Type: text/xml; charset=\"utf-8\"\r\nSOAPAction: \"{service_type}#{action}\"\r\n"
-    status, body, _local = exchange(control_url, "POST", headers, envelope(service_type, action, args), timeout)
+    status, body = post(control_url, service_type, action, envelope(service_type, action, args), timeout)
     return parse_answer(status, body, action)
 
 
