@@ -75,7 +75,11 @@ def test_running_service_repairs_within_its_mappings_interval(lab, tmp_path, pro
         t0 = time.monotonic()
         wait_for(lambda: wan_connects(lab), 15, "the service to re-create the mapping")
         print(f"daemon restart -> mapping back after {time.monotonic() - t0:.2f} s")
-        records = json.loads((tmp_path / "state" / "mappings.json").read_text())
+        # the record is written at the end of the round (after the read-back and the DHCP check), a moment after
+        # the mapping works: wait for it rather than race it
+        state = tmp_path / "state" / "mappings.json"
+        wait_for(lambda: state.exists() and "rdp" in json.loads(state.read_text()), 15, "the mapping's record")
+        records = json.loads(state.read_text())
         assert records["rdp"]["via"] == protocol
     finally:
         code, _ = nl.stop()
