@@ -77,6 +77,7 @@ def detect():
     from natlink import starter
     from natlink.config import RouterCfg
     from natlink.portmap import lanip
+    from natlink.portmap.base import NoRouter
     from natlink.portmap.router import open_router
 
     try:
@@ -88,6 +89,8 @@ def detect():
         try:
             open_router(RouterCfg(protocols=(protocol,), gateway=lan.gateway), None).close()
             return protocol, None
+        except NoRouter as exc:
+            return protocol, exc.reasons.get(protocol, exc.message)
         except NatlinkError as exc:
             return protocol, exc.message
 
@@ -95,13 +98,7 @@ def detect():
         answers = dict(pool.map(ask, starter.LABELS))
     return starter.Detected(gateway=lan.gateway, lan_ip=lan.lan_ip, lan_ip_dhcp=lanip.looks_dhcp(lan.lan_ip),
                             answered=tuple(p for p, why in answers.items() if why is None),
-                            silent={p: _short(why) for p, why in answers.items() if why is not None})
-
-
-def _short(message: str) -> str:
-    """"no router answered at GW within 2 s (NAT-PMP: timeout)" -> "timeout"."""
-    inner = message.rsplit("(", 1)[-1].rstrip(")") if "(" in message else message
-    return inner.split(": ", 1)[-1]
+                            silent={p: why for p, why in answers.items() if why is not None})
 
 
 def _install_units(ctx, root: Path) -> int:

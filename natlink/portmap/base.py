@@ -101,7 +101,12 @@ class RouterUnavailable(NatlinkError):
 
 
 class NoRouter(RouterUnavailable):
-    """Discovery heard no usable answer over any configured protocol (the fix is the router's settings)."""
+    """Discovery heard no usable answer over any configured protocol (the fix is the router's settings).
+    ``reasons``: what each mapper asked did (mapper -> a phrase), for callers that list them their own way."""
+
+    def __init__(self, message: str, hint: str = "", *, reasons: dict[str, str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.reasons = dict(reasons or {})
 
 
 class PortMapper(Protocol):

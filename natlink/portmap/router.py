@@ -204,10 +204,11 @@ class Opening:
                 h = disc.heard[name]
                 h.state, h.detail = discover.FAILED, exc.message
         if client is None:
-            details = "; ".join(f"{LABELS[p]}: {disc.describe(p)}" for p in protocols)
+            reasons = {p: disc.describe(p) for p in protocols}
+            details = "; ".join(f"{LABELS[p]}: {why}" for p, why in reasons.items())
             raise NoRouter(f"no router answered at {lan.gateway} within {cfg.timeout:g} s ({details})",
                            "check that the router is on and UPnP or NAT-PMP/PCP is enabled in its settings; "
-                           "set router.gateway if the default route does not point at it")
+                           "set router.gateway if the default route does not point at it", reasons=reasons)
         upnp = disc.heard.get("upnp")
         url = upnp.location if upnp is not None and upnp.ok else None
         if client.mapper == "upnp":
