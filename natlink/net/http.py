@@ -13,6 +13,7 @@ first request (and ``prewarm`` can start that early), so importing this module c
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import logging
 import socket
@@ -44,7 +45,10 @@ def user_agent(version: str, project_urls: list[str]) -> str:
     return f"natlink/{version} (DDNS updater{'; ' + page if page else ''})"
 
 
-def _user_agent() -> str:
+@functools.cache
+def default_agent() -> str:
+    """This installation's agent, from its package metadata, read once when first needed (never on the router
+    path's import)."""
     try:
         from importlib.metadata import PackageNotFoundError, metadata
 
@@ -54,7 +58,12 @@ def _user_agent() -> str:
     return user_agent(__version__, urls)
 
 
-USER_AGENT = _user_agent()
+def __getattr__(name: str) -> str:
+    """USER_AGENT, the default agent, computed when first asked."""
+    if name == "USER_AGENT":
+        return default_agent()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # cause -> the coarse kind callers branch on (DDNS reports it as the outcome)
 KINDS = {"deadline": "timeout", "timeout": "timeout", "refused": "connect", "resolve": "connect",
@@ -65,32 +74,34 @@ KINDS = {"deadline": "timeout", "timeout": "timeout", "refused": "connect", "res
 class HttpError(Exception):
     """The request did not produce an HTTP answer. ``kind``: timeout | connect | tls | protocol | too-large;
     ``cause`` says more (deadline, refused, resolve, family, untrusted, url, …) for callers that phrase their
-    own sentence from ``host``/``port``/``detail``/``limit``. ``message`` never holds a query or credentials."""
+    own sentence from ``host``/``port``/``detail``/``limit``. ``message`` (``where``: ``reason``) never holds a
+    query or credentials."""
 
     def __init__(self, cause: str, where: str, detail: str = "", *, host: str = "", port: int = 0,
                  limit: float = 0) -> None:
         self.cause, self.where, self.detail, self.host, self.port, self.limit = cause, where, detail, host, port, limit
         self.kind = KINDS[cause]
-        self.message = _sentence(self)
+        self.reason = _reason(self)  # the sentence without the URL
+        self.message = f"{where} is {self.reason}" if cause == "url" else f"{where}: {self.reason}"
         super().__init__(self.message)
 
 
-def _sentence(e: HttpError) -> str:
+def _reason(e: HttpError) -> str:
     if e.cause == "deadline":
-        return f"{e.where}: no complete answer within {e.limit:g}s (the request's deadline)"
+        return f"no complete answer within {e.limit:g}s (the request's deadline)"
     if e.cause == "timeout":
-        return f"{e.where}: no answer within {e.limit:g}s"
+        return f"no answer within {e.limit:g}s"
     if e.cause == "untrusted":
-        return f"{e.where}: TLS failed (the certificate is not trusted: {e.detail})"
+        return f"TLS failed (the certificate is not trusted: {e.detail})"
     if e.cause == "tls":
-        return f"{e.where}: TLS failed ({e.detail})"
+        return f"TLS failed ({e.detail})"
     if e.cause == "protocol":
-        return f"{e.where}: broken HTTP answer ({e.detail})"
+        return f"broken HTTP answer ({e.detail})"
     if e.cause == "too-large":
-        return f"{e.where}: answer larger than {e.limit:g} bytes"
+        return f"answer larger than {e.limit:g} bytes"
     if e.cause == "url":
-        return f"{e.where} is not an http(s) URL"
-    return f"{e.where}: cannot connect ({e.detail})"
+        return "not an http(s) URL"
+    return f"cannot connect ({e.detail})"
 
 
 @dataclass(frozen=True)
@@ -197,7 +208,7 @@ class HttpClient:
 
     timeout: float = 10.0  # per connect attempt and per read
     deadline: float = REQUEST_DEADLINE  # the whole request, however the server paces its bytes
-    user_agent: str = USER_AGENT
+    user_agent: str | None = None  # None: natlink/VERSION (DDNS updater; project page)
     family: str | None = None  # "ipv4" | "ipv6" pins the family; None = any
     source: str | None = None  # send from this local address (an IGD compares it; GENA's callback is there)
     max_body: int = 256 * 1024
@@ -212,8 +223,8 @@ class HttpClient:
         path = target.path
         if params:
             path += ("&" if "?" in path else "?") + urlencode(params, safe=",:")
-        sent_headers = {"Host": target.host_header, "User-Agent": self.user_agent, "Accept": "*/*",
-                        "Connection": "close"}
+        sent_headers = {"Host": target.host_header, "User-Agent": self.user_agent or default_agent(),
+                        "Accept": "*/*", "Connection": "close"}
         if basic_auth is not None:
             user, password = basic_auth
             sent_headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password.value}".encode()).decode()

@@ -2,20 +2,19 @@
 
 Why by hand: the miniupnpc binding has no pinhole calls, and async-upnp-client (asyncio + aiohttp) reads every
 service description first and cannot bind a request's source address (docs/design/ipv6.md). The IGD opens a
-pinhole only for the address the request came from (secure mode), so every request is bound to it. Answers are
-parsed with defusedxml.
+pinhole only for the address the request came from (secure mode), so every request is sent from it
+(natlink.net.http's ``source``). Answers are parsed with defusedxml.
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
-import socket
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlparse
 from xml.sax.saxutils import escape
 
 from natlink.errors import NatlinkError
+from natlink.net.http import HttpClient, HttpError
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +116,9 @@ class UpnpPinholes:
         the router's IPv6 address, same port. NoFirewallControl when the IGD has no such service."""
         parsed = urlparse(root_url)
         try:
-            status, data = _http(parsed.hostname or "", parsed.port or 80, "GET", parsed.path or "/", b"", {},
-                                 None, timeout)
-        except OSError as exc:
-            raise NoFirewallControl(None, f"cannot read the router's UPnP description {root_url}: {exc}",
+            status, data = _http(root_url, "GET", b"", {}, None, timeout)
+        except HttpError as exc:
+            raise NoFirewallControl(None, f"cannot read the router's UPnP description {root_url}: {exc.reason}",
                                     "check that UPnP is enabled on the router") from None
         path = control_path(data) if status == 200 else None
         if not path:
@@ -132,15 +130,12 @@ class UpnpPinholes:
         return cls(urljoin(f"http://[{host}]:{parsed.port or 80}/", path), source, timeout)
 
     def _call(self, action: str, args: list[tuple[str, str | int]], what: str) -> dict[str, str]:
-        parsed = urlparse(self.control_url)
-        host = (parsed.hostname or "").replace("%25", "%")
         headers = {"Content-Type": 'text/xml; charset="utf-8"', "SOAPAction": f'"{SERVICE}#{action}"'}
         try:
-            status, data = _http(host, parsed.port or 80, "POST", parsed.path or "/", envelope(action, args), headers,
-                                 self.source, self.timeout)
-        except OSError as exc:
+            status, data = _http(self.control_url, "POST", envelope(action, args), headers, self.source, self.timeout)
+        except HttpError as exc:
             raise NoFirewallControl(None, f"the router's IPv6 firewall control at {self.control_url} did not "
-                                          f"answer {action} from {self.source}: {exc}",
+                                          f"answer {action} from {self.source}: {exc.reason}",
                                     "check that UPnP is enabled on the router's IPv6 side") from None
         try:
             return parse_answer(status, data)
@@ -167,19 +162,8 @@ class UpnpPinholes:
         self._call("DeletePinhole", [("UniqueID", unique_id)], f"pinhole {unique_id}")
 
 
-def _http(host: str, port: int, method: str, path: str, body: bytes, headers: dict[str, str], source: str | None,
+def _http(url: str, method: str, body: bytes, headers: dict[str, str], source: str | None,
           timeout: float) -> tuple[int, bytes]:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    addr = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][4]
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        if source:
-            sock.bind((source, 0))
-        sock.connect(addr)
-        conn = http.client.HTTPConnection(f"[{host.split('%')[0]}]" if family == socket.AF_INET6 else host, port,
-                                          timeout=timeout)
-        conn.sock = sock  # our bound, connected socket; HTTPConnection only writes the request and reads
-        conn.request(method, path, body=body or None, headers={**headers, "Connection": "close"})
-        resp = conn.getresponse()
-        data = resp.read(MAX_BODY)
-        return resp.status, data
+    resp = HttpClient(timeout=timeout, source=source, max_body=MAX_BODY).request(method, url, body=body or None,
+                                                                                headers=headers)
+    return resp.status, resp.body

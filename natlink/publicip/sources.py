@@ -59,7 +59,7 @@ def query_echo(url: str, family: int, timeout: float) -> SourceAnswer:
     try:
         resp = client.request("GET", url)
     except HttpError as exc:
-        return SourceAnswer(url, "echo", family, error=exc.message.split(": ", 1)[-1],
+        return SourceAnswer(url, "echo", family, error=exc.reason,
                             elapsed=time.monotonic() - started)
     if resp.status != 200:
         return SourceAnswer(url, "echo", family, error=f"HTTP {resp.status}", elapsed=resp.elapsed)
