@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.request
 from typing import Any
 
 from natlink.config import Config, MappingCfg
@@ -175,9 +174,14 @@ def reflector_seen_address(cfg: Config, timeout: float = 2.0) -> str | None:
     url = next((p.reflector for p in cfg.probes if p.via == "reflector" and p.reflector), None)
     if url is None:
         return None
+    from natlink.net.http import HttpClient
+
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/v1/health", timeout=timeout) as resp:  # noqa: S310 (config URL)
-            return json.loads(resp.read(4096)).get("address")
+        resp = HttpClient(timeout=timeout, deadline=timeout, max_body=4096).request("GET",
+                                                                                  url.rstrip("/") + "/v1/health")
+        if resp.status != 200:
+            raise ValueError(f"HTTP {resp.status}")
+        return json.loads(resp.body).get("address")
     except Exception as exc:  # noqa: BLE001 - any failure means "no outside view"
         log.debug("reflector health: %s", exc)
         return None

@@ -10,19 +10,18 @@ body limit, and parsed with defusedxml (natlink.portmap.xmlsafe: no DTD or entit
 from __future__ import annotations
 
 import contextlib
-import http.client
 import http.server
 import logging
 import re
 import secrets
 import socketserver
 import threading
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
+from natlink.net.http import HttpClient, HttpError, HttpResponse
 from natlink.service.events import Event
 from natlink.service.policy import GENA
 
@@ -164,15 +163,16 @@ class GenaSubscriber:
 
     def start(self) -> bool:
         try:
-            with urllib.request.urlopen(self.root_url, timeout=self.timeout) as resp:  # the router, on the LAN
-                description = resp.read(MAX_DESCRIPTION + 1)
-            self.event_url = (chosen_event_url(description, self.root_url, self.wan_service, self.gateway)
-                              or event_url(description, self.root_url))
+            resp = HttpClient(timeout=self.timeout, max_body=MAX_DESCRIPTION).request("GET", self.root_url)
+            if resp.status != 200:
+                raise GenaError(f"{self.root_url} answered HTTP {resp.status}")
+            self.event_url = (chosen_event_url(resp.body, self.root_url, self.wan_service, self.gateway)
+                              or event_url(resp.body, self.root_url))
             if not self.event_url:
                 log.info("%s not started: %s lists no WAN connection eventSubURL", self.name, self.root_url)
                 return False
             self._server = _make_server(self)
-        except (OSError, GenaError) as exc:
+        except (OSError, HttpError, GenaError) as exc:
             log.warning("%s not started: %s (polling still covers it)", self.name, exc)
             return False
         serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -193,7 +193,7 @@ class GenaSubscriber:
         with self._lock:
             sid, self.sid = self.sid, None
         if sid and self.event_url:
-            with contextlib.suppress(OSError, http.client.HTTPException):
+            with contextlib.suppress(HttpError):
                 self._request("UNSUBSCRIBE", {"SID": sid}, timeout=min(self.timeout, 0.5))
         if self._server is not None:
             self._server.shutdown()
@@ -203,21 +203,10 @@ class GenaSubscriber:
 
     # ---- subscription
 
-    def _request(self, method: str, headers: dict[str, str], timeout: float | None = None) -> http.client.HTTPResponse:
+    def _request(self, method: str, headers: dict[str, str], timeout: float | None = None) -> HttpResponse:
         assert self.event_url is not None
-        url = urlsplit(self.event_url)
-        conn = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=timeout or self.timeout,
-                                          source_address=(self.lan_ip, 0) if self.lan_ip else None)
-        try:
-            conn.putrequest(method, url.path + (f"?{url.query}" if url.query else ""), skip_accept_encoding=True)
-            for k, v in headers.items():
-                conn.putheader(k, v)
-            conn.endheaders()
-            resp = conn.getresponse()
-            resp.read(MAX_BODY)
-            return resp
-        finally:
-            conn.close()
+        client = HttpClient(timeout=timeout or self.timeout, source=self.lan_ip or None, max_body=MAX_BODY)
+        return client.request(method, self.event_url, headers=headers)
 
     def subscribe(self) -> bool:
         """A new subscription (our SID replaced); False when the router refused or did not answer."""
@@ -227,14 +216,14 @@ class GenaSubscriber:
             try:
                 resp = self._request("SUBSCRIBE", {"CALLBACK": f"<{self.callback}>", "NT": "upnp:event",
                                                    "TIMEOUT": f"Second-{self.requested}"})
-            except (OSError, http.client.HTTPException) as exc:
+            except HttpError as exc:
                 log.debug("GENA SUBSCRIBE failed: %s", exc)
                 return False
-            sid = resp.getheader("SID")
+            sid = resp.headers.get("sid")
             if resp.status != 200 or not sid:
                 log.debug("GENA SUBSCRIBE answered %s (SID %r)", resp.status, sid)
                 return False
-            self.sid, self.granted = sid.strip(), parse_timeout(resp.getheader("TIMEOUT"))
+            self.sid, self.granted = sid.strip(), parse_timeout(resp.headers.get("timeout"))
         log.info("subscribed to UPnP events at %s (%s, %d s)", self.event_url, self.sid, self.granted)
         return True
 
@@ -244,13 +233,13 @@ class GenaSubscriber:
                 return False
             try:
                 resp = self._request("SUBSCRIBE", {"SID": self.sid, "TIMEOUT": f"Second-{self.requested}"})
-            except (OSError, http.client.HTTPException) as exc:
+            except HttpError as exc:
                 log.debug("GENA renewal failed: %s", exc)
                 return False
-            if resp.status != 200 or (resp.getheader("SID") or "").strip() != self.sid:
+            if resp.status != 200 or (resp.headers.get("sid") or "").strip() != self.sid:
                 log.debug("GENA renewal answered %s", resp.status)
                 return False
-            self.granted = parse_timeout(resp.getheader("TIMEOUT"))
+            self.granted = parse_timeout(resp.headers.get("timeout"))
         return True
 
     def _keep_subscribed(self) -> None:
