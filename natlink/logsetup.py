@@ -31,7 +31,5 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING if not verbose else logging.INFO)
-    # urllib3's own warnings can quote a request's URL, query (a DDNS token) included; natlink.net.http reports
-    # every failure itself, without secrets
-    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    for noisy in ("urllib3", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)

@@ -1,13 +1,14 @@
 """The one outbound HTTP(S) client: DDNS APIs, public-IP echo services, the probe's checkers, the router's SOAP
-and GENA calls, alert webhooks. Built on urllib3 (docs/design/http.md says why not requests or httpx).
+and GENA calls, alert webhooks. Built on the standard library's http.client (docs/design/http.md says why not
+requests, httpx or urllib3).
 
 This module alone owns, for every request: the address family (ipv4 / ipv6) or a bound source address; a socket
 timeout per connect attempt and per read plus one wall-clock deadline for the whole request
 (natlink.net.deadline: a trickling server is cut off, TLS handshake included); a cap on the answer's size; TLS
 verified against the system's CAs (OpenSSL's defaults: SSL_CERT_FILE / SSL_CERT_DIR are honoured); and secrets
 kept out of logs, errors and reprs: credentials stay Secret until the header is built, an error names the URL
-without its query or user info, and no exception of the library leaves this module. urllib3 is imported on the
-first request (and ``prewarm`` can start that early), so importing this module costs nothing.
+without its query or user info, and no exception of the library leaves this module. http.client is imported on
+the first request (and ``prewarm`` can start that early), so importing this module costs next to nothing.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def default_agent() -> str:
     except (ImportError, PackageNotFoundError):  # a checkout that is not installed has no metadata
         urls = []
     return user_agent(__version__, urls)
+
+
+# For the router's SOAP and GENA on the LAN: name and version, without reading the package metadata (that costs
+# more than the call on the `natlink map` path).
+LAN_AGENT = f"natlink/{__version__}"
 
 
 def __getattr__(name: str) -> str:
@@ -171,34 +177,40 @@ def addresses(host: str, port: int, family: int = 0) -> list[str]:
     return found
 
 
-def _lib() -> Any:
-    import urllib3  # lazy: the first request pays for it (prewarm() can hide that behind a network wait)
+def _client_module() -> Any:
+    import http.client  # lazy: the first request pays for it (prewarm() can hide that behind a network wait)
 
-    return urllib3
+    return http.client
 
 
 def prewarm() -> None:
-    """Import the HTTP library on a daemon thread, for a caller about to wait on the network anyway (the UPnP
+    """Import the HTTP library on a daemon thread, for a caller about to wait on the network anyway (the router
     discovery burst): its first request then need not pay the import. Importing twice is harmless."""
-    threading.Thread(target=_lib, name="natlink-http-import", daemon=True).start()
+    threading.Thread(target=_client_module, name="natlink-http-import", daemon=True).start()
 
 
-def _tls_context(deadline: RequestDeadline) -> Any:
-    """A verifying client context (system CAs, as ssl.create_default_context) whose sockets the deadline tracks
-    *before* their handshake, so a handshake that trickles is cut too."""
-    import ssl
+def _connection(target: _Target, address: str, source: str | None, connect_timeout: float, read_timeout: float,
+                deadline: RequestDeadline) -> Any:
+    """An http.client connection to ``address`` whose connect() (a public method, overridden as http.client
+    intends) binds the source, pins the address, tracks every socket for the deadline (the TLS one before its
+    handshake, so a trickled handshake is cut too) and verifies TLS against the system's CAs."""
+    lib = _client_module()
 
-    class Context(ssl.SSLContext):
-        def wrap_socket(self, sock: socket.socket, *args: Any, do_handshake_on_connect: bool = True,
-                        **kw: Any) -> ssl.SSLSocket:
-            tls = deadline.track(super().wrap_socket(sock, *args, do_handshake_on_connect=False, **kw))
-            if do_handshake_on_connect:
+    class Connection(lib.HTTPConnection):  # type: ignore[name-defined,misc]
+        def connect(self) -> None:
+            raw = socket.create_connection((address, target.port), connect_timeout,
+                                           (source, 0) if source else None)
+            self.sock = deadline.track(raw)
+            if target.scheme == "https":
+                import ssl
+
+                tls = ssl.create_default_context().wrap_socket(raw, server_hostname=target.host.split("%")[0],
+                                                               do_handshake_on_connect=False)
+                self.sock = deadline.track(tls)
                 tls.do_handshake()
-            return tls
+            self.sock.settimeout(read_timeout)
 
-    ctx = Context(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
-    ctx.load_default_certs()
-    return ctx
+    return Connection(address, target.port, timeout=connect_timeout)
 
 
 @dataclass
@@ -220,6 +232,8 @@ class HttpClient:
                 family: str | None = None) -> HttpResponse:
         """One request and its whole answer, of any HTTP status; HttpError when there is no complete answer."""
         target = _Target.parse(url)
+        if (family or self.family) not in (None, *FAMILIES):
+            raise ValueError(f"family {family or self.family!r} is not ipv4 or ipv6")
         path = target.path
         if params:
             path += ("&" if "?" in path else "?") + urlencode(params, safe=",:")
@@ -253,8 +267,6 @@ class HttpClient:
 
     def _exchange(self, target: _Target, method: str, path: str, headers: dict[str, str], body: bytes | None,
                   family_name: str | None, deadline: RequestDeadline) -> tuple[int, dict[str, str], bytes]:
-        if family_name is not None and family_name not in FAMILIES:
-            raise ValueError(f"family {family_name!r} is not ipv4 or ipv6")
         family = FAMILIES[family_name] if family_name else _literal_family(self.source or "") or 0
         found = addresses(target.host, target.port, family)
         if not found:
@@ -262,64 +274,43 @@ class HttpClient:
         conn = self._connect(target, found, deadline)
         resp = None
         try:
-            conn.request(method, path, body=body, headers=headers, preload_content=False, decode_content=False)
+            conn.request(method, path, body=body, headers=headers)
             self.sent += 1
             resp = conn.getresponse()
             data = resp.read(self.max_body + 1)
-            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, data
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
         finally:
             if resp is not None:
                 resp.close()  # the answer holds the socket open (Connection: close) until it is closed
             conn.close()
 
     def _connect(self, target: _Target, found: list[str], deadline: RequestDeadline) -> Any:
-        """A connected (and for https, verified) connection to the first of ``found`` that accepts, every attempt
-        within the deadline; TLS failures are not retried on the next address."""
-        lib = _lib()
-        source = (self.source, 0) if self.source else None
-        error: Exception | None = None
+        """A connected (for https: verified) connection to the first of ``found`` that accepts, every attempt
+        within the deadline; a TLS failure is not retried on the next address."""
+        import ssl
+
+        error: OSError | None = None
         for address in found:
-            timeout = deadline.attempt_timeout(self.timeout)
-            if target.scheme == "https":
-                conn = lib.connection.HTTPSConnection(address, target.port, timeout=timeout, source_address=source,
-                                                      ssl_context=_tls_context(deadline),
-                                                      server_hostname=target.host)
-            else:
-                conn = lib.connection.HTTPConnection(address, target.port, timeout=timeout, source_address=source)
+            conn = _connection(target, address, self.source, deadline.attempt_timeout(self.timeout), self.timeout,
+                               deadline)
             try:
                 conn.connect()
-            except lib.exceptions.ConnectTimeoutError as exc:  # refused, unreachable, no answer: the next one
-                conn.close()
-                error = exc
-                continue
-            except BaseException:
+                return conn
+            except ssl.SSLError:
                 conn.close()
                 raise
-            deadline.track(conn.sock)  # a plain socket; the TLS one is tracked since before its handshake
-            conn.sock.settimeout(self.timeout)  # per read from now on
-            return conn
+            except OSError as exc:  # refused, unreachable, no answer: the next address
+                conn.close()
+                error = exc
         assert error is not None
         raise error
 
 
 def _translate(exc: BaseException, target: _Target, timeout: float) -> HttpError:
     """The library's or the socket's exception as an HttpError that names no secret."""
-    import http.client
     import ssl
 
-    lib = _lib()
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(exc, lib.exceptions.NameResolutionError):
-        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else "name not resolved"
-        return target.error("resolve", reason)
-    if isinstance(exc, (lib.exceptions.ConnectTimeoutError, lib.exceptions.NewConnectionError)) \
-            and isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-        exc = cause  # refused, unreachable: the socket's own error below
-    elif isinstance(exc, lib.exceptions.TimeoutError):
-        return target.error("timeout", limit=timeout)
-    if isinstance(exc, lib.exceptions.ProtocolError) and isinstance(exc.args[-1] if exc.args else None,
-                                                                    BaseException):
-        exc = exc.args[-1]  # urllib3 wraps the read's own error
+    lib = _client_module()
     if isinstance(exc, ssl.SSLCertVerificationError):
         return target.error("untrusted", exc.verify_message or exc.reason or exc.__class__.__name__)
     if isinstance(exc, ssl.SSLError):
@@ -328,10 +319,10 @@ def _translate(exc: BaseException, target: _Target, timeout: float) -> HttpError
         return target.error("timeout", limit=timeout)
     if isinstance(exc, socket.gaierror):
         return target.error("resolve", exc.strerror or exc.__class__.__name__)
+    if isinstance(exc, lib.HTTPException):  # before OSError: RemoteDisconnected is both
+        return target.error("protocol", exc.__class__.__name__)
     if isinstance(exc, ConnectionRefusedError):
         return target.error("refused", exc.strerror or exc.__class__.__name__)
-    if isinstance(exc, (http.client.HTTPException, lib.exceptions.HTTPError)):
-        return target.error("protocol", exc.__class__.__name__)
     if isinstance(exc, OSError):
         return target.error("connect", exc.strerror or exc.__class__.__name__)
     return target.error("protocol", exc.__class__.__name__)

@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlparse
 from xml.sax.saxutils import escape
 
 from natlink.errors import NatlinkError
-from natlink.net.http import HttpClient, HttpError
+from natlink.net.http import LAN_AGENT, HttpClient, HttpError
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,6 @@ class UpnpPinholes:
 
 def _http(url: str, method: str, body: bytes, headers: dict[str, str], source: str | None,
           timeout: float) -> tuple[int, bytes]:
-    resp = HttpClient(timeout=timeout, source=source, max_body=MAX_BODY).request(method, url, body=body or None,
-                                                                                headers=headers)
+    client = HttpClient(timeout=timeout, user_agent=LAN_AGENT, source=source, max_body=MAX_BODY)
+    resp = client.request(method, url, body=body or None, headers=headers)
     return resp.status, resp.body

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-from natlink.net.http import HttpClient, HttpError, HttpResponse
+from natlink.net.http import LAN_AGENT, HttpClient, HttpError, HttpResponse
 from natlink.service.events import Event
 from natlink.service.policy import GENA
 
@@ -163,7 +163,8 @@ class GenaSubscriber:
 
     def start(self) -> bool:
         try:
-            resp = HttpClient(timeout=self.timeout, max_body=MAX_DESCRIPTION).request("GET", self.root_url)
+            client = HttpClient(timeout=self.timeout, user_agent=LAN_AGENT, max_body=MAX_DESCRIPTION)
+            resp = client.request("GET", self.root_url)
             if resp.status != 200:
                 raise GenaError(f"{self.root_url} answered HTTP {resp.status}")
             self.event_url = (chosen_event_url(resp.body, self.root_url, self.wan_service, self.gateway)
@@ -205,7 +206,8 @@ class GenaSubscriber:
 
     def _request(self, method: str, headers: dict[str, str], timeout: float | None = None) -> HttpResponse:
         assert self.event_url is not None
-        client = HttpClient(timeout=timeout or self.timeout, source=self.lan_ip or None, max_body=MAX_BODY)
+        client = HttpClient(timeout=timeout or self.timeout, user_agent=LAN_AGENT, source=self.lan_ip or None,
+                            max_body=MAX_BODY)
         return client.request(method, self.event_url, headers=headers)
 
     def subscribe(self) -> bool:
