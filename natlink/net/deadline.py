@@ -10,6 +10,7 @@ Connect attempts get at most the time left. Name resolution is bounded by the sy
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import threading
 import time
@@ -48,7 +49,10 @@ class RequestDeadline:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[RequestDeadline]:
-        """While inside, shut every tracked socket down when the deadline passes."""
+        """While inside, shut every tracked socket down when the deadline passes (no timer for an endless one)."""
+        if math.isinf(self.seconds):
+            yield self
+            return
         timer = threading.Timer(self.remaining(), self._fire)
         timer.daemon = True
         timer.start()

@@ -8,7 +8,8 @@ timeout per connect attempt and per read plus one wall-clock deadline for the wh
 verified against the system's CAs (OpenSSL's defaults: SSL_CERT_FILE / SSL_CERT_DIR are honoured); and secrets
 kept out of logs, errors and reprs: credentials stay Secret until the header is built, an error names the URL
 without its query or user info, and no exception of the library leaves this module. http.client is imported on
-the first request (and ``prewarm`` can start that early), so importing this module costs next to nothing.
+the first request (the router session preloads it while the discovery burst waits), so importing this module
+costs next to nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import base64
 import functools
 import ipaddress
 import logging
+import math
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,6 +117,7 @@ class HttpResponse:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     elapsed: float
+    local: str = ""  # the address the request left from (what the server saw: an IGD learns our LAN address)
 
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
@@ -178,15 +180,9 @@ def addresses(host: str, port: int, family: int = 0) -> list[str]:
 
 
 def _client_module() -> Any:
-    import http.client  # lazy: the first request pays for it (prewarm() can hide that behind a network wait)
+    import http.client  # lazy: a command that makes no request never pays for it
 
     return http.client
-
-
-def prewarm() -> None:
-    """Import the HTTP library on a daemon thread, for a caller about to wait on the network anyway (the router
-    discovery burst): its first request then need not pay the import. Importing twice is harmless."""
-    threading.Thread(target=_client_module, name="natlink-http-import", daemon=True).start()
 
 
 def _connection(target: _Target, address: str, source: str | None, connect_timeout: float, read_timeout: float,
@@ -219,7 +215,8 @@ class HttpClient:
     No state is shared between requests: each opens its own connection (``Connection: close``)."""
 
     timeout: float = 10.0  # per connect attempt and per read
-    deadline: float = REQUEST_DEADLINE  # the whole request, however the server paces its bytes
+    deadline: float | None = REQUEST_DEADLINE  # the whole request, however the server paces its bytes; None:
+    # only the socket timeouts (the router's SOAP on the LAN: no timer thread per call on the `natlink map` path)
     user_agent: str | None = None  # None: natlink/VERSION (DDNS updater; project page)
     family: str | None = None  # "ipv4" | "ipv6" pins the family; None = any
     source: str | None = None  # send from this local address (an IGD compares it; GENA's callback is there)
@@ -245,11 +242,11 @@ class HttpClient:
         if bearer is not None:
             sent_headers["Authorization"] = f"Bearer {bearer.value}"
         sent_headers.update(headers or {})
-        deadline = RequestDeadline(self.deadline)
+        deadline = RequestDeadline(math.inf if self.deadline is None else self.deadline)
         started = time.monotonic()
         try:
             with deadline.running():
-                status, got, data = self._exchange(target, method, path, sent_headers, body,
+                status, got, data, local = self._exchange(target, method, path, sent_headers, body,
                                                    family or self.family, deadline)
         except HttpError:
             raise
@@ -263,22 +260,23 @@ class HttpClient:
             raise target.error("too-large", limit=self.max_body)
         elapsed = time.monotonic() - started
         log.debug("%s %s -> HTTP %d (%.0f ms)", method, target.where, status, elapsed * 1000)
-        return HttpResponse(status, got, data, elapsed)
+        return HttpResponse(status, got, data, elapsed, local)
 
     def _exchange(self, target: _Target, method: str, path: str, headers: dict[str, str], body: bytes | None,
-                  family_name: str | None, deadline: RequestDeadline) -> tuple[int, dict[str, str], bytes]:
+                  family_name: str | None, deadline: RequestDeadline) -> tuple[int, dict[str, str], bytes, str]:
         family = FAMILIES[family_name] if family_name else _literal_family(self.source or "") or 0
         found = addresses(target.host, target.port, family)
         if not found:
             raise target.error("family", f"{target.host} has no {family_name or 'usable'} address")
         conn = self._connect(target, found, deadline)
+        local = str(conn.sock.getsockname()[0])
         resp = None
         try:
             conn.request(method, path, body=body, headers=headers)
             self.sent += 1
             resp = conn.getresponse()
             data = resp.read(self.max_body + 1)
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data, local
         finally:
             if resp is not None:
                 resp.close()  # the answer holds the socket open (Connection: close) until it is closed

@@ -164,6 +164,6 @@ class UpnpPinholes:
 
 def _http(url: str, method: str, body: bytes, headers: dict[str, str], source: str | None,
           timeout: float) -> tuple[int, bytes]:
-    client = HttpClient(timeout=timeout, user_agent=LAN_AGENT, source=source, max_body=MAX_BODY)
+    client = HttpClient(timeout=timeout, deadline=None, user_agent=LAN_AGENT, source=source, max_body=MAX_BODY)
     resp = client.request(method, url, body=body or None, headers=headers)
     return resp.status, resp.body

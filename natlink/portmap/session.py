@@ -146,4 +146,5 @@ class RouterSession:
 def preload_upnp() -> None:
     """Import the UPnP client while the SSDP answer is on its way (it is needed the moment it arrives)."""
     import encodings.idna  # noqa: F401 - socket.getaddrinfo imports it on the first SOAP call
+    import http.client  # noqa: F401 - natlink.net.http's transport: the description's GET, the SOAP, the table
     from natlink.portmap import upnp_igd, xmlsafe  # noqa: F401 - the client, its SOAP, the description's parser

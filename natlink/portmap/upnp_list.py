@@ -1,14 +1,12 @@
 """IGD v2 GetListOfPortMappings: the router's whole table in one SOAP call per protocol.
 
 The miniupnpc binding has no call for it, and walking GetGenericPortMappingEntry costs one HTTP round trip
-per entry. The request/answer codec is pure; ``fetch`` is a plain HTTP/1.1 POST over a socket (http.client
-would cost more to import than the call takes on a LAN).
+per entry. The request/answer codec is pure; ``fetch`` POSTs it over upnp_soap's transport (natlink.net.http).
 """
 
 from __future__ import annotations
 
 import re
-import socket
 
 from natlink.portmap.base import Mapping
 
@@ -111,49 +109,3 @@ def fetch(control_url: str, protocol: str, *, timeout: float = 2.0, service: str
         raise ListUnavailable(f"GetListOfPortMappings: HTTP {status}", int(code.group(1)) if code else None)
     return parse_listing(payload)
 
-
-def read_response(sock: socket.socket) -> bytes:
-    """Until the peer closes, or Content-Length bytes of body have arrived (chunked bodies decoded); at most
-    MAX_RESPONSE bytes. Also natlink.portmap.upnp_soap's reader."""
-    chunks: list[bytes] = []
-    total, need = 0, None
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > MAX_RESPONSE:
-            raise ListUnavailable(f"answer larger than {MAX_RESPONSE} bytes")
-        if need is None:
-            data = b"".join(chunks)
-            head, sep, _ = data.partition(b"\r\n\r\n")
-            if sep:
-                length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                chunked = re.search(rb"(?im)^transfer-encoding:\s*chunked", head)
-                if length and not chunked:
-                    need = len(head) + 4 + int(length.group(1))
-        if need is not None and total >= need:
-            break
-    data = b"".join(chunks)
-    head, _, body = data.partition(b"\r\n\r\n")
-    if re.search(rb"(?im)^transfer-encoding:\s*chunked", head):
-        body = _dechunk(body)
-    return head + b"\r\n\r\n" + body
-
-
-def _dechunk(body: bytes) -> bytes:
-    out, rest = [], body
-    while rest:
-        size_line, _, rest = rest.partition(b"\r\n")
-        try:
-            size = int(size_line.split(b";")[0].strip() or b"0", 16)
-        except ValueError:
-            raise ListUnavailable(f"bad chunked encoding ({size_line[:20]!r})") from None
-        if size < 0 or size > len(rest):
-            raise ListUnavailable("bad chunked encoding (chunk past the end)")
-        if size == 0:
-            break
-        out.append(rest[:size])
-        rest = rest[size + 2:]
-    return b"".join(out)

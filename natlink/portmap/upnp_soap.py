@@ -2,8 +2,8 @@
 on one chosen WAN connection service.
 
 Why not the miniupnpc binding: it acts only on the first WAN*Connection service of a description, and cannot be
-pointed at another control URL (docs/design/router.md). The codec is pure; the transport is one HTTP/1.1 request
-per call over a plain socket (natlink.portmap.upnp_list's reader: Content-Length, chunked, a size limit).
+pointed at another control URL (docs/design/router.md). The codec is pure; the transport is natlink.net.http (one
+request per call, a size limit, socket timeouts only: the LAN router's calls get no deadline timer).
 Answers are parsed with defusedxml (natlink.portmap.xmlsafe).
 
 Failures keep miniupnpc's negative codes, so natlink.portmap.session treats them as before ("the router stopped
@@ -12,10 +12,10 @@ answering": rediscover and retry once): -101 socket error, -4 HTTP error, -3 inv
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from natlink.net.http import LAN_AGENT, HttpClient, HttpError
 from natlink.portmap import upnp_list
 from natlink.portmap.base import RouterUnavailable
 
@@ -74,42 +74,24 @@ def parse_answer(status: int, body: bytes, action: str) -> dict[str, str]:
     return {xmlsafe.local(c.tag): (c.text or "").strip() for c in response}
 
 
-def split_head(data: bytes) -> tuple[int, bytes]:
-    """PURE: (HTTP status, body) of a whole response as upnp_list.read_response returns it."""
-    status_line, _, rest = data.partition(b"\r\n")
-    _, _, body = rest.partition(b"\r\n\r\n")
-    parts = status_line.split()
-    if len(parts) < 2 or not parts[1].isdigit():
-        raise SoapFailed(INVALID_RESPONSE, f"not an HTTP answer ({status_line[:40]!r})")
-    return int(parts[1]), body
-
-
-def exchange(url: str, method: str, headers: str, body: bytes, timeout: float) -> tuple[int, bytes, str]:
-    """One HTTP/1.1 request (``headers``: extra header lines, each ending in CRLF): (status, body, the local
-    address the router saw)."""
+def exchange(url: str, method: str, headers: dict[str, str], body: bytes, timeout: float) -> tuple[int, bytes, str]:
+    """One HTTP/1.1 request: (status, body, the local address the router saw)."""
     try:
-        host, port, path = upnp_list.split_url(url)
+        upnp_list.split_url(url)  # an http:// URL with a port that is one
     except upnp_list.ListUnavailable as exc:
         raise SoapFailed(SOCKET_ERROR, str(exc)) from None
-    length = f"Content-Length: {len(body)}\r\n" if body else ""
-    request = (f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}{length}Connection: close\r\n\r\n"
-               ).encode("latin-1") + body
+    client = HttpClient(timeout=timeout, deadline=None, user_agent=LAN_AGENT, max_body=upnp_list.MAX_RESPONSE)
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(request)  # one segment: no Nagle / delayed-ACK stall between header and body
-            local = sock.getsockname()[0]
-            data = upnp_list.read_response(sock)
-    except OSError as exc:
-        raise SoapFailed(SOCKET_ERROR, f"{host}:{port}: {exc.strerror or exc}") from None
-    except upnp_list.ListUnavailable as exc:
-        raise SoapFailed(INVALID_RESPONSE, f"{host}:{port}: {exc}") from None
-    status, answer = split_head(data)
-    return status, answer, local
+        resp = client.request(method, url, body=body or None, headers=headers)
+    except HttpError as exc:
+        code = INVALID_RESPONSE if exc.kind in ("protocol", "too-large") else SOCKET_ERROR
+        raise SoapFailed(code, f"{exc.host}:{exc.port}: {exc.reason}") from None
+    return resp.status, resp.body, resp.local
 
 
 def get(url: str, timeout: float) -> tuple[bytes, str]:
     """A root description: (document, the local address the router saw); SoapFailed unless HTTP 200."""
-    status, body, local = exchange(url, "GET", "", b"", timeout)
+    status, body, local = exchange(url, "GET", {}, b"", timeout)
     if status != 200:
         raise SoapFailed(HTTP_ERROR, f"GET {url}: HTTP {status}")
     return body, local
@@ -117,7 +99,7 @@ def get(url: str, timeout: float) -> tuple[bytes, str]:
 
 def post(control_url: str, service_type: str, action: str, body: bytes, timeout: float) -> tuple[int, bytes]:
     """One SOAP request (``body``: the envelope): (HTTP status, answer); SoapFailed when there is none."""
-    headers = f"Content-Type: text/xml; charset=\"utf-8\"\r\nSOAPAction: \"{service_type}#{action}\"\r\n"
+    headers = {"Content-Type": 'text/xml; charset="utf-8"', "SOAPAction": f'"{service_type}#{action}"'}
     status, answer, _local = exchange(control_url, "POST", headers, body, timeout)
     return status, answer
 

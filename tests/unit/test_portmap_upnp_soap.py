@@ -7,8 +7,7 @@ import pytest
 
 from natlink.portmap.base import Mapping
 from natlink.portmap.upnp_errors import ErrorContext, refusal
-from natlink.portmap.upnp_soap import (HTTP_ERROR, INVALID_RESPONSE, SoapFailed, SoapFault, envelope, parse_answer,
-                                       split_head)
+from natlink.portmap.upnp_soap import HTTP_ERROR, INVALID_RESPONSE, SoapFailed, SoapFault, envelope, parse_answer
 
 S = "urn:schemas-upnp-org:service:WANIPConnection:2"
 ENV = ('<?xml version="1.0"?>\r\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -68,9 +67,3 @@ def test_envelope_escapes_arguments():
     body = envelope(S, "AddPortMapping", [("NewPortMappingDescription", "a<b&c"), ("NewExternalPort", 3390)])
     assert b"<NewPortMappingDescription>a&lt;b&amp;c</NewPortMappingDescription>" in body
     assert f'<u:AddPortMapping xmlns:u="{S}">'.encode() in body
-
-
-def test_split_head():
-    assert split_head(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") == (200, b"ok")
-    with pytest.raises(SoapFailed):
-        split_head(b"garbage")
