@@ -69,7 +69,7 @@ class AlidnsProvider(RecordApiProvider):
         }
         auth = acs3_authorization(str(self.option("access_key_id")), self.secrets["access_key_secret"].value,
                                   method, "/", query, signed, signed["x-acs-content-sha256"])
-        headers = {k: v for k, v in signed.items() if k != "host"}  # http.client sends Host itself
+        headers = {k: v for k, v in signed.items() if k != "host"}  # natlink.net.http sends Host itself
         resp = self.send(method, f"{self.base}/?{query}", headers={**headers, "Authorization": auth})
         return self.expect(resp, lambda status, payload: status == 200 and isinstance(payload, dict)
                            and "Code" not in payload, classify_error)
