@@ -259,7 +259,8 @@ class HttpClient:
         if len(data) > self.max_body:
             raise target.error("too-large", limit=self.max_body)
         elapsed = time.monotonic() - started
-        log.debug("%s %s -> HTTP %d (%.0f ms)", method, target.where, status, elapsed * 1000)
+        # the origin only: a webhook's or heartbeat's path is its token
+        log.debug("%s %s://%s -> HTTP %d (%.0f ms)", method, target.scheme, target.host_header, status, elapsed * 1000)
         return HttpResponse(status, got, data, elapsed, local)
 
     def _exchange(self, target: _Target, method: str, path: str, headers: dict[str, str], body: bytes | None,
