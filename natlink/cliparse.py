@@ -102,6 +102,9 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.arguments: list[argparse.Action] = []  # before argparse's __init__: it adds -h/--help
         self.commands: dict[str, argparse.ArgumentParser] = {}  # the subcommands' parsers by name
+        # No abbreviations: `--verbos` would silently run the command as `--verbose` (a router look and all);
+        # a mistyped option is an error with a did-you-mean instead.
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
@@ -125,7 +128,8 @@ def suggestion(exc: ArgError, commands: list[str]) -> str:
         return f" (did you mean `natlink {match[0]}`?)" if match else ""
     if exc.unknown and exc.unknown[0].startswith("-"):
         word = exc.unknown[0].split("=", 1)[0]
-        options = [o for a in exc.parser.arguments for o in a.option_strings if a.help is not argparse.SUPPRESS]
+        # every option the parser takes, the global ones a subcommand repeats with their help suppressed too
+        options = [o for a in exc.parser.arguments for o in a.option_strings]
         match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
         return f" (did you mean {match[0]}?)" if match else ""
     return ""

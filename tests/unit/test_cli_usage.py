@@ -25,6 +25,8 @@ def natlink(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("argv,first,usage", [
     (["map", "--dryrun"], "natlink map: unknown option or argument: --dryrun (did you mean --dry-run?)",
      "usage: natlink map [-h] [--dry-run]"),
+    (["ip", "--verbos"], "natlink ip: unknown option or argument: --verbos (did you mean --verbose?)",
+     "usage: natlink ip"),
     (["mapings"], "natlink: no command 'mapings' (did you mean `natlink mappings`?)", "usage: natlink "),
     (["doctor", "--max", "soon", "--measure-nat-timeout"], "natlink doctor: argument --max:", "usage: natlink doctor"),
 ])
