@@ -1,4 +1,5 @@
-"""What every protocol client shares: the Mapping record, the PortMapper interface and MappingError."""
+"""What every protocol client shares: the Forward and Mapping records, the PortMapper interface and
+MappingError."""
 
 from __future__ import annotations
 
@@ -11,24 +12,39 @@ OWNER_PREFIX = "natlink:"
 
 
 @dataclass(frozen=True)
-class Mapping:
-    """One entry of a router's table (or one we want there).
-
-    ``lease`` is the lifetime left in seconds as the router reports it; 0 = permanent; None = unknown.
-    """
+class Forward:
+    """What a port mapping forwards: ``protocol`` traffic to the router's ``external_port`` goes to
+    ``internal_ip:internal_port``. Mapping (a router's entry), plan.Desired (one natlink wants) and plan.Owned
+    (natlink's record of one it made) add what each knows besides: a lease of its own meaning, a description,
+    bookkeeping."""
 
     protocol: str  # "tcp" | "udp"
     external_port: int
     internal_ip: str
     internal_port: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """A router's table holds one entry per protocol and external port."""
+        return (self.protocol, self.external_port)
+
+    def same_target(self, other: Forward) -> bool:
+        """Both forward the same protocol to the same host and port (whatever the external port)."""
+        return (self.protocol, self.internal_ip, self.internal_port) == (other.protocol, other.internal_ip,
+                                                                          other.internal_port)
+
+
+@dataclass(frozen=True)
+class Mapping(Forward):
+    """One entry of a router's table (or one we want there).
+
+    ``lease`` is the lifetime left in seconds as the router reports it; 0 = permanent; None = unknown.
+    """
+
     description: str = ""
     lease: int | None = None
     enabled: bool = True
     remote_host: str = ""
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.protocol, self.external_port)
 
     @property
     def owner_name(self) -> str | None:

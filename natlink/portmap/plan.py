@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from natlink.durations import plain_duration
-from natlink.portmap.base import Mapping, owner_name
+from natlink.portmap.base import Forward, Mapping, owner_name
 from natlink.portmap.epoch import epoch_lost
 
 ADD, RENEW, REPLACE, KEEP, DELETE, CONFLICT = "add", "renew", "replace", "keep", "delete", "conflict"
@@ -22,13 +22,11 @@ _LABEL = {"natpmp": "NAT-PMP", "pcp": "PCP", "upnp": "UPnP"}
 REQUESTS = (ADD, RENEW, REPLACE, VERIFY)  # steps that send a mapping request to the router
 
 
-@dataclass(frozen=True)
-class Desired:
+@dataclass(frozen=True, kw_only=True)
+class Desired(Forward):
+    """A configured mapping made ready for the router (internal_ip resolved): what plan() works towards."""
+
     name: str
-    protocol: str
-    external_port: int
-    internal_ip: str
-    internal_port: int
     description: str  # the full router description, "natlink:<name> ..."
     lease: int  # requested seconds; 0 = permanent
     allow_other_port: bool = False
@@ -38,16 +36,13 @@ class Desired:
                        self.description, self.lease)
 
 
-@dataclass(frozen=True)
-class Owned:
-    """natlink's record of a mapping it made (state key "mappings")."""
+@dataclass(frozen=True, kw_only=True)
+class Owned(Forward):
+    """natlink's record of a mapping it made (state key "mappings": one flat JSON object per name, the
+    Forward's keys among the others)."""
 
     name: str
     mapper: str  # what made it: upnp | natpmp | pcp (the state record's key is "via")
-    protocol: str
-    external_port: int
-    internal_ip: str
-    internal_port: int
     lease: int  # granted; 0 = permanent
     granted_at: float
     renew_at: float | None = None  # None: never (permanent)
@@ -122,11 +117,6 @@ def renew_time(granted_at: float, lease: int, rng: random.Random | None = None) 
     return granted_at + lease * (rng or random).uniform(0.5, 0.625)
 
 
-def _same_target(have: Mapping, want: Desired) -> bool:
-    return (have.protocol == want.protocol and have.internal_ip == want.internal_ip
-            and have.internal_port == want.internal_port)
-
-
 def plan(desired: list[Desired], actual: list[Mapping] | None, owned: dict[str, Owned], *, self_ip: str,
          mapper: str, now: float, epoch: int | None = None, force_renew: bool = False,
          seen: list[Mapping] | None = None) -> Plan:
@@ -189,7 +179,7 @@ def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str,
             exact = next((m for m in mine if m.protocol == d.protocol), None)
         if exact is not None:
             used.add(exact.key)
-            if not _same_target(exact, d):
+            if not exact.same_target(d):
                 steps.append(Step(REPLACE, d.name, d.mapping(exact.external_port), exact,
                                   f"points at {exact.internal_ip}:{exact.internal_port}, configured "
                                   f"{d.internal_ip}:{d.internal_port}"))
@@ -203,11 +193,11 @@ def _plan_listed(desired: list[Desired], actual: list[Mapping], owned: dict[str,
                 steps.append(Step(KEEP, d.name, d.mapping(exact.external_port), exact,
                                   f"in the router's table, {when}"))
             continue
-        holder = by_key.get((d.protocol, d.external_port))
+        holder = by_key.get(d.key)
         if holder is None:
             reason = "missing from the router's table" + (" (the router forgot it)" if rec is not None else "")
             steps.append(Step(ADD, d.name, d.mapping(), None, reason))
-        elif _same_target(holder, d):
+        elif holder.same_target(d):
             used.add(holder.key)
             steps.append(Step(KEEP, d.name, d.mapping(), holder,
                               f"already mapped to this target by another client "
@@ -252,13 +242,11 @@ def _plan_unlisted(desired: list[Desired], owned: dict[str, Owned], *, mapper: s
             steps.append(Step(ADD, d.name, d.mapping(), None, "its lease has expired"))
             continue
         port_ok = rec.external_port == d.external_port or d.allow_other_port
-        if rec.protocol != d.protocol or not port_ok or rec.internal_ip != d.internal_ip \
-                or rec.internal_port != d.internal_port:
+        if not port_ok or not rec.same_target(d):
             steps.append(Step(REPLACE, d.name, d.mapping(), have, "the configuration changed"))
         elif rec.renew_at is not None and now >= rec.renew_at:
             steps.append(Step(RENEW, d.name, d.mapping(rec.external_port), have, "half the lease has passed"))
-        elif table is not None and (entry := table.get((d.protocol, rec.external_port))) is not None \
-                and _same_target(entry, d):
+        elif table is not None and (entry := table.get(rec.key)) is not None and entry.same_target(d):
             steps.append(Step(KEEP, d.name, d.mapping(rec.external_port), entry,
                               "in the router's table (read over UPnP)"))
         else:

@@ -118,9 +118,9 @@ def save_owned(store: Any, owned: dict[str, Owned]) -> None:
 
 
 def desired_mappings(cfg: Config, lan_ip: str) -> list[Desired]:
-    return [Desired(m.name, m.protocol, m.external_port, m.internal_ip or lan_ip, m.internal_port,
-                    owner_description(m.name, m.description), m.lease,
-                    m.allow_other_port) for m in cfg.mappings]
+    return [Desired(m.protocol, m.external_port, m.internal_ip or lan_ip, m.internal_port, name=m.name,
+                    description=owner_description(m.name, m.description), lease=m.lease,
+                    allow_other_port=m.allow_other_port) for m in cfg.mappings]
 
 
 def dhcp_warning(router: Router) -> str | None:
@@ -255,9 +255,11 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float,
         port = step.have.external_port if step.have else None
         if step.have is not None and step.name not in owned and not step.foreign:
             # in the table with our description but not in our records (state lost): adopt it again
-            owned[step.name] = Owned(step.name, router.mapper, step.have.protocol, step.have.external_port,
-                                     step.have.internal_ip, step.have.internal_port, step.have.lease or 0, now,
-                                     renew_time(now, step.have.lease or 0), router.epoch, gateway=router.gateway)
+            have = step.have
+            owned[step.name] = Owned(have.protocol, have.external_port, have.internal_ip, have.internal_port,
+                                     name=step.name, mapper=router.mapper, lease=have.lease or 0, granted_at=now,
+                                     renew_at=renew_time(now, have.lease or 0), epoch=router.epoch,
+                                     gateway=router.gateway)
         return Action(step, True, step.reason, external_port=port,
                       lease=step.have.lease if step.have else None)
     if step.action == CONFLICT:
@@ -293,10 +295,12 @@ def _apply(step: Step, router: Router, owned: dict[str, Owned], now: float,
         if mismatch is not None:
             _take_back(router, step.want, granted)
             raise mismatch
-        owned[step.name] = Owned(step.name, router.mapper, step.want.protocol, granted.external_port,
-                                 step.want.internal_ip, step.want.internal_port, granted.lease, now,
-                                 renew_time(now, granted.lease), router.epoch, granted.nonce or nonce,
-                                 permanent_only, router.gateway)
+        want = step.want
+        owned[step.name] = Owned(want.protocol, granted.external_port, want.internal_ip, want.internal_port,
+                                 name=step.name, mapper=router.mapper, lease=granted.lease, granted_at=now,
+                                 renew_at=renew_time(now, granted.lease), epoch=router.epoch,
+                                 nonce=granted.nonce or nonce, permanent_only=permanent_only,
+                                 gateway=router.gateway)
         lease_txt = "permanent lease (the router accepts no other)" if permanent_only else (
             "permanent" if granted.lease == 0 else f"lease {granted.lease} s")
         port_txt = (f", the router gave external port {granted.external_port}"
@@ -341,8 +345,7 @@ def _confirm(router: Router, report: ReconcileReport) -> None:
         assert a.step.want is not None
         key = (a.step.want.protocol, a.external_port or a.step.want.external_port)
         entry = table.get(key) if table is not None else get(*key)
-        if entry is None or entry.internal_ip != a.step.want.internal_ip \
-                or entry.internal_port != a.step.want.internal_port:
+        if entry is None or not entry.same_target(a.step.want):
             a.ok = False
             seen = "is not in its table" if entry is None else \
                 f"its table shows {entry.internal_ip}:{entry.internal_port} instead"

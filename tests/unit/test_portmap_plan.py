@@ -15,7 +15,8 @@ NOW = 1_000_000.0
 
 
 def want(name="rdp", ext=3390, ip=ME, port=3389, lease=3600, other=False, proto="tcp"):
-    return Desired(name, proto, ext, ip, port, owner_description(name), lease, other)
+    return Desired(proto, ext, ip, port, name=name, description=owner_description(name), lease=lease,
+                   allow_other_port=other)
 
 
 def entry(ext=3390, ip=ME, port=3389, desc="natlink:rdp", lease=3500, proto="tcp"):
@@ -24,8 +25,8 @@ def entry(ext=3390, ip=ME, port=3389, desc="natlink:rdp", lease=3500, proto="tcp
 
 def rec(name="rdp", via="upnp", ext=3390, ip=ME, port=3389, lease=3600, at=NOW - 100, renew_at=None, epoch=None,
         proto="tcp"):
-    return Owned(name, via, proto, ext, ip, port, lease, at, renew_at if renew_at is not None else at + lease * 0.55,
-                 epoch)
+    return Owned(proto, ext, ip, port, name=name, mapper=via, lease=lease, granted_at=at,
+                 renew_at=renew_at if renew_at is not None else at + lease * 0.55, epoch=epoch)
 
 
 LISTED = [

@@ -12,7 +12,7 @@ NOW = 1_000_000.0
 
 
 def want(name="rdp", ext=3390, port=3389, lease=3600, proto="tcp"):
-    return Desired(name, proto, ext, ME, port, owner_description(name), lease)
+    return Desired(proto, ext, ME, port, name=name, description=owner_description(name), lease=lease)
 
 
 def entry(name="rdp", ext=3390, ip=ME, port=3389, lease=3500, desc=None, proto="tcp"):
@@ -21,7 +21,7 @@ def entry(name="rdp", ext=3390, ip=ME, port=3389, lease=3500, desc=None, proto="
 
 def rec(name="rdp", via="natpmp", ext=3390, port=3389, lease=3600, at=NOW - 100, epoch=50, renew_at=None):
     renew = renew_at if renew_at is not None else (None if lease == 0 else at + lease * 0.55)
-    return Owned(name, via, "tcp", ext, ME, port, lease, at, renew, epoch)
+    return Owned("tcp", ext, ME, port, name=name, mapper=via, lease=lease, granted_at=at, renew_at=renew, epoch=epoch)
 
 
 LISTED = [
@@ -73,7 +73,8 @@ def test_forced_renew_says_why_and_keeps_the_mapping():
 
 
 def test_forced_renew_renews_at_the_port_the_router_gave():
-    d = Desired("rdp", "tcp", 3390, ME, 3389, owner_description("rdp"), 3600, allow_other_port=True)
+    d = Desired("tcp", 3390, ME, 3389, name="rdp", description=owner_description("rdp"), lease=3600,
+                allow_other_port=True)
     owned = {"rdp": rec(ext=3391)}
     step = plan([d], None, owned, self_ip=ME, mapper="natpmp", now=NOW, epoch=150, force_renew=True).steps[0]
     assert step.action == "verify" and step.want is not None and step.want.external_port == 3391
