@@ -56,7 +56,7 @@ def run(ctx, args: argparse.Namespace) -> int:
         # loaded now, while the router answers: the reconcile, and what the report needs after it
         from natlink import families  # noqa: F401
         from natlink.commands import map_ipv6  # noqa: F401
-        from natlink.portmap import pinhole_plan  # noqa: F401 - map_ipv6 reads natlink's pinholes with it
+        from natlink.portmap import pinhole_state  # noqa: F401 - map_ipv6 asks it whether natlink has pinholes
         from natlink.portmap.reconcile import reconcile
 
         report = reconcile(cfg, store, dry_run=args.dry_run, session=session)

@@ -50,9 +50,9 @@ def pinholes(ctx: Any, cfg: Any, store: Any, root_url: str | None, dry_run: bool
             item = step.want or step.have
             out.line(f"  {step.action:<8} {step.name:<14} {item.label if item else ''}")
         return PinholeReport(selection)
-    from natlink.portmap.pinhole_plan import load_owned
+    from natlink.portmap.pinhole_state import owned_records
 
-    if not wanted and not load_owned(store):
+    if not wanted and not owned_records(store):
         return None  # what reconcile_pinholes would find, without importing it
     from natlink.portmap.pinhole import VIA, reconcile_pinholes
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from natlink.portmap.pinhole_state import STATE_KEY, owned_records
+
 if TYPE_CHECKING:
     from natlink.ipv6addr import Selection
 
-STATE_KEY = "pinholes"
 LEASE_PERMANENT = 86400  # a pinhole cannot be permanent: lease 0 becomes a day, renewed like any other
 ADD, RENEW, MOVE, DELETE = "add", "renew", "move", "delete"
 VIA = {"upnp": "UPnP", "pcp": "PCP"}
@@ -104,8 +105,7 @@ def port_notes(want: list[Want]) -> list[str]:
 
 def load_owned(store: Any) -> dict[str, Hole]:
     """natlink's pinholes from the state (importable without the protocol code: `natlink status`, `ip`)."""
-    data = store.load(STATE_KEY, {}) or {}
-    return {name: Hole.from_json(h) for name, h in data.get("pinholes", {}).items()}
+    return {name: Hole.from_json(h) for name, h in owned_records(store).items()}
 
 
 def save_owned(store: Any, owned: dict[str, Hole]) -> None:
