@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable
 
-from natlink.config import load_ddns, load_probe, load_router, load_service
+from natlink.config import load_router, load_service
 from natlink.config.model import Config, DoctorCfg, PublicIpCfg, RouterCfg, ScheduleCfg, ServiceCfg
 from natlink.config.problems import Loader
 from natlink.config.section import Section, did_you_mean, keys
@@ -39,11 +39,30 @@ def parse_config(text: str, path: Path | None = None, *, check_secrets: bool = T
     router = section(load_router.router, "router", keys(RouterCfg), RouterCfg())
     mappings = load_router.mappings(loader, data.get("mapping", []), router)
     public_ip = section(load_router.public_ip, "public_ip", keys(PublicIpCfg), PublicIpCfg())
-    ddns = load_ddns.ddns_entries(loader, data.get("ddns", []))
-    probes = load_probe.probes(loader, data.get("probe", []), mappings)
+    ddns = _ddns(loader, data)
+    probes = _probes(loader, data, mappings)
     schedule = section(load_service.schedule, "schedule", keys(ScheduleCfg), ScheduleCfg())
     service = section(load_service.service, "service", keys(ServiceCfg, secrets=("web_password",)), ServiceCfg(), loader)
     doctor = section(load_service.doctor, "doctor", keys(DoctorCfg), DoctorCfg())
     loader.raise_problems()
     return Config(path=path, router=router, mappings=mappings, public_ip=public_ip, ddns=ddns, probes=probes,
                   schedule=schedule, service=service, doctor=doctor)
+
+
+# A config without [[ddns]] / [[probe]] has nothing for their loaders to check: they (and the DDNS provider
+# registry) are imported only for a config that has such entries, which keeps them off `natlink map`'s start-up.
+
+def _ddns(loader: Loader, data: dict[str, Any]) -> tuple[Any, ...]:
+    if "ddns" not in data:
+        return ()
+    from natlink.config import load_ddns
+
+    return load_ddns.ddns_entries(loader, data["ddns"])
+
+
+def _probes(loader: Loader, data: dict[str, Any], mappings: tuple[Any, ...]) -> tuple[Any, ...]:
+    if "probe" not in data:
+        return ()
+    from natlink.config import load_probe
+
+    return load_probe.probes(loader, data["probe"], mappings)
