@@ -119,7 +119,7 @@ def build_parser(command: str | None = None) -> cliparse.Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=cliparse.Parser)
     for name, (module_name, help_text) in COMMANDS.items():
         if command is not None and name != command:
-            sub.add_parser(name, help=help_text)
+            sub.add_parser(name, help=help_text, add_help=False)  # only listed: it never parses this argv
             continue
         module = importlib.import_module(f"natlink.commands.{module_name}")
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),

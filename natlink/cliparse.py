@@ -4,7 +4,6 @@ subcommand's own exit codes, and usage errors with close-match suggestions inste
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 import textwrap
 from collections.abc import Sequence
@@ -123,6 +122,8 @@ class Parser(argparse.ArgumentParser):
 
 def suggestion(exc: ArgError, commands: list[str]) -> str:
     """" (did you mean --dry-run?)" for an unknown option or command close to a real one, else ""."""
+    import difflib  # only after a usage error: not worth its import on every start
+
     if exc.command is not None:
         match = difflib.get_close_matches(exc.command, commands, n=1, cutoff=0.6)
         return f" (did you mean `natlink {match[0]}`?)" if match else ""
