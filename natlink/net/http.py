@@ -14,7 +14,6 @@ costs next to nothing.
 
 from __future__ import annotations
 
-import base64
 import functools
 import ipaddress
 import logging
@@ -237,6 +236,8 @@ class HttpClient:
         sent_headers = {"Host": target.host_header, "User-Agent": self.user_agent or default_agent(),
                         "Accept": "*/*", "Connection": "close"}
         if basic_auth is not None:
+            import base64  # only the DDNS providers that take basic auth need it
+
             user, password = basic_auth
             sent_headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password.value}".encode()).decode()
         if bearer is not None:
