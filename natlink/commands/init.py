@@ -85,14 +85,14 @@ def detect():
     except NatlinkError:
         return starter.Detected()
 
-    def ask(protocol: str) -> tuple[str, str | None]:
+    def ask(mapper: str) -> tuple[str, str | None]:
         try:
-            open_router(RouterCfg(protocols=(protocol,), gateway=lan.gateway), None).close()
-            return protocol, None
+            open_router(RouterCfg(protocols=(mapper,), gateway=lan.gateway), None).close()
+            return mapper, None
         except NoRouter as exc:
-            return protocol, exc.reasons.get(protocol, exc.message)
+            return mapper, exc.reasons.get(mapper, exc.message)
         except NatlinkError as exc:
-            return protocol, exc.message
+            return mapper, exc.message
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         answers = dict(pool.map(ask, starter.LABELS))

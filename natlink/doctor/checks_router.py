@@ -36,7 +36,7 @@ def router_check(router: Any | None, error: str | None, elapsed: float, hint: st
     answered = [p for p in probes if p.ok]
     others = [f"{LABELS.get(p.mapper, p.mapper)} {p.elapsed * 1000:.0f} ms" for p in answered
               if p.mapper != router.mapper]
-    # each protocol as discovery saw it: "no answer within N ms (not waited for longer)" is not "no answer"
+    # each mapper as discovery saw it: "no answer within N ms (not waited for longer)" is not "no answer"
     silent = [f"{LABELS.get(p.mapper, p.mapper)}: {p.detail}" for p in probes if not p.ok]
     won = next((p for p in probes if p.mapper == router.mapper), None)
     speed = f" in {won.elapsed * 1000:.0f} ms" if won else ""
@@ -102,13 +102,13 @@ def wan_check(report: Any | None, router_wan: str | None, reflector_seen: str | 
 
 
 def mapping_checks(mappings: tuple[MappingCfg, ...], table: list[Any] | None, lan_ip: str,
-                   owned: dict[str, Any] | None = None, protocol: str | None = None) -> list[CheckResult]:
+                   owned: dict[str, Any] | None = None, mapper: str | None = None) -> list[CheckResult]:
     """PURE: each configured mapping against the router's table read in this run (None: nothing that answered
     can list it). Only an entry seen in that table is ok; natlink's records are never proof."""
     if not mappings:
         return [skipped(4, "mapping", "no [[mapping]] configured", "add a [[mapping]] to the config", cause="not-configured")]
     out = []
-    label = LABELS.get(protocol or "", protocol or "the router's protocol")
+    label = LABELS.get(mapper or "", mapper or "the router's protocol")
     for m in mappings:
         want_ip = m.internal_ip or lan_ip
         what = f"{m.name}: {m.protocol.upper()} {m.external_port}"

@@ -75,8 +75,8 @@ class Discovery:
     def answered(self) -> list[str]:
         return [p for p, h in self.heard.items() if h.ok]
 
-    def describe(self, protocol: str) -> str:
-        h = self.heard[protocol]
+    def describe(self, mapper: str) -> str:
+        h = self.heard[mapper]
         if h.ok:
             return f"answered in {h.elapsed * 1000:.0f} ms" if h.elapsed is not None else "answered"
         if h.state == SILENT:
@@ -86,7 +86,7 @@ class Discovery:
 
 def choose(answered: list[str], preference: tuple[str, ...], *, cached: str | None = None,
            other_host: bool = False) -> list[str]:
-    """PURE: the protocols to try, best first.
+    """PURE: the mappers (upnp / natpmp / pcp) to try, best first.
 
     Mappings for another LAN host need UPnP (it names the internal client) or PCP (THIRD_PARTY); NAT-PMP maps
     only to the sender. Otherwise the protocol used last time stays (natlink's records of NAT-PMP/PCP mappings
@@ -189,16 +189,17 @@ def _send(sock: socket.socket | None, payload: bytes, dest: tuple[str, int] | No
         log.debug("discovery send to %s failed: %s", dest, exc)
 
 
-def burst(gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: float,
+def burst(gateway: str, lan_ip: str, mappers: tuple[str, ...], *, timeout: float,
           known_url: tuple[str, str] | None = None, open_url: Callable[[str], Any] | None = None,
           window: float = WINDOW, pmp_port: int = PORT, ssdp_port: int = 1900, multicast: bool = True) -> Discovery:
-    """Ask over every protocol in ``protocols`` at once and collect the answers; see the module docstring.
+    """Ask over every mapper in ``mappers`` (upnp / natpmp / pcp) at once and collect the answers; see the
+    module docstring.
 
     known_url: (url, "config" | "cache"); open_url reads it (raises when it does not work; router.py makes the
     client from what it returns after the burst).
     pmp_port / ssdp_port / multicast: other ports and no multicast for the in-process fake gateway's tests.
     """
-    return Burst(gateway, lan_ip, protocols, timeout=timeout, known_url=known_url, open_url=open_url, window=window,
+    return Burst(gateway, lan_ip, mappers, timeout=timeout, known_url=known_url, open_url=open_url, window=window,
                  pmp_port=pmp_port, ssdp_port=ssdp_port, multicast=multicast).collect()
 
 
@@ -209,7 +210,7 @@ class Burst:
     arrival stamp keeps each "answered in N ms" true however late they are read.
     """
 
-    def __init__(self, gateway: str, lan_ip: str, protocols: tuple[str, ...], *, timeout: float,
+    def __init__(self, gateway: str, lan_ip: str, mappers: tuple[str, ...], *, timeout: float,
                  known_url: tuple[str, str] | None = None, open_url: Callable[[str], Any] | None = None,
                  window: float = WINDOW, pmp_port: int = PORT, ssdp_port: int = 1900,
                  multicast: bool = True) -> None:
@@ -217,14 +218,14 @@ class Burst:
         self.ssdp_port, self.multicast = ssdp_port, multicast
         self.start = _Start(time.monotonic(), time.time())
         self.deadline = self.start.mono + timeout
-        self.heard = {p: Heard(p) for p in protocols}
+        self.heard = {p: Heard(p) for p in mappers}
         self.disc = Discovery(self.heard)
         self.socks = _Sockets()
         self._wake_r, self._wake_w = socket.socketpair()
         self.checker: threading.Thread | None = None
         try:
             for name in ("natpmp", "pcp", "upnp"):
-                if name not in protocols:
+                if name not in mappers:
                     continue
                 try:
                     sock = _ssdp_socket(lan_ip) if name == "upnp" else _udp(gateway, pmp_port)
@@ -338,8 +339,7 @@ def _receive(sock: socket.socket, socks: _Sockets, heard: dict[str, Heard], disc
     try:
         data, ancillary, _flags, (addr, _port) = sock.recvmsg(2048, _TIMESTAMP_SPACE)
     except ConnectionRefusedError:
-        protocol = "natpmp" if sock is socks.natpmp else "pcp"
-        h = heard[protocol]
+        h = heard["natpmp" if sock is socks.natpmp else "pcp"]
         if not h.ok:
             h.state, h.detail = REFUSED, f"{gateway}:{sock.getpeername()[1]} refused (nothing listens there)"
         return

@@ -84,7 +84,7 @@ class Firewall(Protocol):
     def delete(self, h: Hole) -> None: ...
 
 
-Factories = list[tuple[str, Callable[[], Firewall]]]  # (protocol, how to reach its firewall), in order
+Factories = list[tuple[str, Callable[[], Firewall]]]  # (mapper, how to reach its firewall), in order
 
 
 @dataclass
@@ -149,13 +149,13 @@ class Context:
     source: str
     gateway6: str | None
     root_url: str | None
-    protocols: tuple[str, ...]
+    mappers: tuple[str, ...]  # router.protocols
     timeout: float = 2.0
 
     def firewalls(self) -> Factories:
-        """(protocol, factory) in router.protocols order; NAT-PMP has no IPv6."""
+        """(mapper, factory) in router.protocols order; NAT-PMP has no IPv6."""
         out: Factories = []
-        for p in self.protocols:
+        for p in self.mappers:
             if p == "pcp" and self.gateway6:
                 out.append(("pcp", lambda: PcpFirewall(PcpPinholes(self.gateway6 or "", self.source, self.timeout))))
             elif p == "upnp" and self.root_url and self.gateway6:

@@ -201,7 +201,7 @@ def _reconcile(cfg: Config, store: Any, router: Router, dry_run: bool, force_ren
     report.dhcp_warning = _joined(checker, dhcp_check)
     if store is not None and router.epoch is not None:
         save_cache(store, router, store.load("router", {}) if store is not None else None,
-                   remember_protocol=False)
+                   remember_mapper=False)
     save_owned(store, owned)
     report.next_renewal = _next_renewal(owned, time.time())
     return report

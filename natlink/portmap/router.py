@@ -150,26 +150,27 @@ def _known_url(cfg: RouterCfg, cached: dict[str, Any], gateway: str, use_cache: 
     return None
 
 
-def open_router(cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | list[str] | None = None, *,
+def open_router(cfg: RouterCfg, store: Any = None, mappers: tuple[str, ...] | list[str] | None = None, *,
                 other_host: tuple[str, ...] = (), use_cache: bool = True) -> Router:
     """Reach the router: one discovery burst over every protocol (natlink.portmap.discover), then the best
     protocol that answered (discover.choose); NatlinkError (exit 1) within ~cfg.timeout if none answers.
 
     other_host: internal addresses of configured mappings; one that is not this host prefers UPnP, then PCP.
+    mappers: ask only these (upnp / natpmp / pcp) instead of router.protocols; the choice is then not remembered.
     use_cache=False skips the cached IGD URL (the session's reopen after the router stopped answering)."""
-    return Opening(cfg, store, protocols, other_host=other_host, use_cache=use_cache).finish()
+    return Opening(cfg, store, mappers, other_host=other_host, use_cache=use_cache).finish()
 
 
 class Opening:
     """open_router in two halves: the constructor sends the discovery burst, finish() collects the answers and
     builds the client. Work done between them overlaps the router's answers (miniupnpd holds SSDP's 50 ms)."""
 
-    def __init__(self, cfg: RouterCfg, store: Any = None, protocols: tuple[str, ...] | list[str] | None = None, *,
+    def __init__(self, cfg: RouterCfg, store: Any = None, mappers: tuple[str, ...] | list[str] | None = None, *,
                  other_host: tuple[str, ...] = (), use_cache: bool = True) -> None:
         self.cfg, self.store, self.other_host = cfg, store, other_host
         self.started = time.monotonic()
-        self.remember = protocols is None  # a narrowed set must not change the remembered choice
-        self.protocols = tuple(protocols or cfg.protocols)
+        self.remember = mappers is None  # a narrowed set must not change the remembered choice
+        self.mappers = tuple(mappers or cfg.protocols)
         self.lan = lan = lanip.resolve(cfg.gateway, cfg.lan_ip)
         self.cached: dict[str, Any] = (store.load(STATE_KEY, {}) if store is not None else {}) or {}
         # the WAN connection service chosen last time among several; not after a failure (then all are asked)
@@ -181,7 +182,7 @@ class Opening:
 
             return fetch(url, cfg.timeout)  # only the GET races SSDP; the client is made after (router._client)
 
-        self.burst = discover.Burst(lan.gateway, lan.lan_ip, self.protocols, timeout=cfg.timeout,
+        self.burst = discover.Burst(lan.gateway, lan.lan_ip, self.mappers, timeout=cfg.timeout,
                                     known_url=_known_url(cfg, self.cached, lan.gateway, use_cache),
                                     open_url=open_url)
 
@@ -190,10 +191,10 @@ class Opening:
         self.burst.close()
 
     def finish(self) -> Router:
-        cfg, store, cached, lan, protocols = self.cfg, self.store, self.cached, self.lan, self.protocols
+        cfg, store, cached, lan, mappers = self.cfg, self.store, self.cached, self.lan, self.mappers
         same_net = cached.get("gateway") == lan.gateway
         disc = self.burst.collect()
-        order = discover.choose(disc.answered, protocols, cached=cached.get("protocol") if same_net else None,
+        order = discover.choose(disc.answered, mappers, cached=cached.get("protocol") if same_net else None,
                                 other_host=any(ip != lan.lan_ip for ip in self.other_host))
         client: PortMapper | None = None
         for name in order:
@@ -204,7 +205,7 @@ class Opening:
                 h = disc.heard[name]
                 h.state, h.detail = discover.FAILED, exc.message
         if client is None:
-            reasons = {p: disc.describe(p) for p in protocols}
+            reasons = {p: disc.describe(p) for p in mappers}
             details = "; ".join(f"{LABELS[p]}: {why}" for p, why in reasons.items())
             raise NoRouter(f"no router answered at {lan.gateway} within {cfg.timeout:g} s ({details})",
                            "check that the router is on and UPnP or NAT-PMP/PCP is enabled in its settings; "
@@ -218,7 +219,7 @@ class Opening:
                         gateway_source=lan.gateway_source, igd_url=url if client.mapper == "upnp" else None,
                         igd_url_source=upnp.location_source if mapping_upnp else None,
                         probes=[MapperAnswer(p, h.ok, disc.describe(p), h.elapsed if h.elapsed is not None
-                                               else disc.waited) for p, h in ((p, disc.heard[p]) for p in protocols)],
+                                               else disc.waited) for p, h in ((p, disc.heard[p]) for p in mappers)],
                         open_time=time.monotonic() - self.started, discovery=disc, upnp_url=url)
         now = time.time()
         if router.epoch is not None and cached.get("epoch") is not None and same_net:
@@ -229,7 +230,7 @@ class Opening:
                 log.warning("the router's epoch went from %s to %s: it lost its mappings (reboot or new WAN address)",
                             cached["epoch"], router.epoch)
         if store is not None:
-            save_cache(store, router, cached, remember_protocol=self.remember)
+            save_cache(store, router, cached, remember_mapper=self.remember)
             if hasattr(client, "on_change"):  # UPnP moved to another WAN service: the cache follows
                 client.on_change = lambda: _recache(store, router)
         return router
@@ -241,17 +242,17 @@ def _recache(store: Any, router: Router) -> None:
         cached = store.load(STATE_KEY, {}) or {}
     except NatlinkError:
         cached = {}
-    save_cache(store, router, cached, remember_protocol=False)
+    save_cache(store, router, cached, remember_mapper=False)
 
 
 def save_cache(store: Any, router: Router, cached: dict[str, Any] | None = None, *,
-               remember_protocol: bool = True) -> None:
+               remember_mapper: bool = True) -> None:
     """Remember how the router was reached (gateway, IGD URL, protocol, last epoch) for a fast next start."""
     data = dict(cached or {})
     if data.get("gateway") not in (None, router.gateway):
         data = {}  # another network: forget everything learned about the old router
     data.update({"gateway": router.gateway, "lan_ip": router.lan_ip})
-    if remember_protocol:
+    if remember_mapper:
         data["protocol"] = router.mapper
     if router.upnp_url:  # only ever a URL at the gateway (discover re-points or ignores the others)
         data["igd_url"] = router.upnp_url

@@ -3,7 +3,7 @@
 Per target: (A) look inside (inside.py) — listen on the free internal port with a nonce, or read what the running
 service says first; (B) ask the outside (outside.py: reflector / echoip) or dial the public address (hairpin);
 (C) turn the observations into verdicts (verdicts.py) and compare targets with each other. The targets themselves
-come from targets.py, the router's facts from wan_facts.py.
+come from targets.py, the router's answers from wan_facts.py.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from natlink.probe.targets import (
 )
 from natlink.probe.verdicts import Inside, Observation, TargetVerdict, Verdict, cross_check, exit_code, result_from
 from natlink.probe.wan_facts import (
-    RouterFacts,
+    RouterAnswers,
     WanView,
     ask_router,
     cgnat_sentence,
@@ -75,10 +75,10 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
         views = inside_views(pool, tlist + list(six.values()), listen, hub)
         # A hairpin dial needs the router's address; otherwise the router gets a head start (a CGNAT answer
         # then skips the dial) and the dial-back does not wait for a router that is slow or absent.
-        facts = router_answer(wan_f, None if _needs_wan(tlist) else ROUTER_HEAD_START)
-        cgnat = wan_sentences(report, facts)[0]
+        answers = router_answer(wan_f, None if _needs_wan(tlist) else ROUTER_HEAD_START)
+        cgnat = wan_sentences(report, answers)[0]
         try:
-            jobs = _checks(cfg, tlist, report, facts, views, six, bool(cgnat))
+            jobs = _checks(cfg, tlist, report, answers, views, six, bool(cgnat))
             runnable = [j for j in jobs if not (cgnat and j.family == "ipv4" and j.target.via != "hairpin")]
             for j in runnable:
                 j.dialled = True
@@ -89,18 +89,18 @@ def probe_all(cfg: Config, targets: Iterable[str] | list[Target] | None = None, 
                 if view.listener is not None:
                     view.listener.stop()
     needs_table = any(j.outside.outcome != "open" for j in jobs)
-    if facts is None and wan_f is not None and (needs_table or wan_f.done()):
+    if answers is None and wan_f is not None and (needs_table or wan_f.done()):
         # A failure may be explained by CGNAT: the router's late answer is waited for within the time budget.
-        facts = router_answer(wan_f, max(0.0, budget_end - time.monotonic()))
-    wan = wan_view(report, facts, wan_f is not None)
+        answers = router_answer(wan_f, max(0.0, budget_end - time.monotonic()))
+    wan = wan_view(report, answers, wan_f is not None)
     # Failures get the router's table for a sharper sentence (within the probe's time budget); successes don't wait.
     if table_f is not None and (needs_table or table_f.done()):
         try:
             table = table_f.result(timeout=max(0.0, budget_end - time.monotonic()))
         except TimeoutError:
             table = None
-        facts = replace(facts, table=table) if facts is not None else RouterFacts(table=table)
-    results = [_judge(j, views, facts, wan, started) for j in jobs]
+        answers = replace(answers, table=table) if answers is not None else RouterAnswers(table=table)
+    results = [_judge(j, views, answers, wan, started) for j in jobs]
     return cross_check(results)
 
 
@@ -109,14 +109,14 @@ def _needs_wan(tlist: list[Target]) -> bool:
     return any(t.via == "hairpin" and not (t.host and is_ip(t.host)) for t in tlist)
 
 
-def _checks(cfg: Config, tlist: list[Target], report: Any, facts: RouterFacts | None,
+def _checks(cfg: Config, tlist: list[Target], report: Any, answers: RouterAnswers | None,
             views: dict[InsideKey, InsideView], six: dict[str, Target] | None = None,
             cgnat: bool = False) -> list[TargetCheck]:
     """One check per target and IP family (hairpin: the family of the address it dials)."""
     jobs: list[TargetCheck] = []
     public4 = getattr(report, "public_ipv4", None) if report is not None else None
-    if not public4 and facts is not None and facts.wan_ip and classify(facts.wan_ip) is AddrKind.PUBLIC:
-        public4 = facts.wan_ip
+    if not public4 and answers is not None and answers.wan_ip and classify(answers.wan_ip) is AddrKind.PUBLIC:
+        public4 = answers.wan_ip
     six = six or {}
     resolved: dict[str, dict[str, str] | CheckerError] = {}  # checker URL -> its families (resolved once)
     for t in tlist:
@@ -149,7 +149,7 @@ def _checks(cfg: Config, tlist: list[Target], report: Any, facts: RouterFacts | 
     return jobs
 
 
-def _judge(job: TargetCheck, views: dict[InsideKey, InsideView], facts: RouterFacts | None,
+def _judge(job: TargetCheck, views: dict[InsideKey, InsideView], answers: RouterAnswers | None,
            wan: WanView, started: float) -> TargetVerdict:
     t, out = job.target, job.outside
     key = inside_key(job.inside or t)
@@ -158,7 +158,7 @@ def _judge(job: TargetCheck, views: dict[InsideKey, InsideView], facts: RouterFa
     listener = view.listener if view else None
     nonce_seen = bool(listener and out.data and listener.line.strip() in out.data)
     # the router's table holds IPv4 port mappings only: it says nothing about an IPv6 pinhole
-    forwards, elsewhere = forwarding(facts, t) if t.via != "hairpin" and job.family == "ipv4" else (None, None)
+    forwards, elsewhere = forwarding(answers, t) if t.via != "hairpin" and job.family == "ipv4" else (None, None)
     seen = out.seen_as if t.via != "hairpin" else None
     wan_problem = cgnat_sentence(wan.cgnat, job.dialled, job.outside.outcome) if job.family == "ipv4" and t.via != "hairpin" else None
     if not wan_problem and seen and classify(seen) is AddrKind.CGNAT and t.via != "hairpin":

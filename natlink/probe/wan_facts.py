@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class RouterFacts:
+class RouterAnswers:
+    """What the router answered in this probe run (None / False / None: nothing heard yet)."""
+
     wan_ip: str | None = None  # "" = the router says it has none
     answered: bool = False
     table: list[Any] | None = None  # natlink.portmap.base.Mapping entries
@@ -29,7 +31,7 @@ class RouterFacts:
 class RouterAsks:
     """A probe run's questions to the router, asked in the background; None: not asked."""
 
-    wan: Future[RouterFacts] | None = None
+    wan: Future[RouterAnswers] | None = None
     table: Future[list[Any] | None] | None = None
 
 
@@ -68,14 +70,14 @@ def _background(fn: Any, *args: Any) -> Future[Any]:
     return fut
 
 
-def router_wan(router: Any) -> RouterFacts:
+def router_wan(router: Any) -> RouterAnswers:
     """The router's external address, through the caller's router session. Never raises."""
     try:
         wan = router.external_ip()
-        return RouterFacts(wan if wan is not None else "", True)
+        return RouterAnswers(wan if wan is not None else "", True)
     except (ImportError, NatlinkError, OSError) as exc:
         log.debug("router WAN address unavailable: %s", exc)
-        return RouterFacts()
+        return RouterAnswers()
 
 
 def router_table(router: Any) -> list[Any] | None:
@@ -87,11 +89,11 @@ def router_table(router: Any) -> list[Any] | None:
         return None
 
 
-def forwarding(facts: RouterFacts | None, t: Any) -> tuple[bool | None, str | None]:
+def forwarding(answers: RouterAnswers | None, t: Any) -> tuple[bool | None, str | None]:
     """(router forwards this port here?, "ip:port" it forwards to when that is somewhere else)."""
-    if facts is None or facts.table is None:
+    if answers is None or answers.table is None:
         return None, None
-    entry = next((m for m in facts.table if m.protocol == t.protocol and m.external_port == t.external_port), None)
+    entry = next((m for m in answers.table if m.protocol == t.protocol and m.external_port == t.external_port), None)
     if entry is None:
         return False, None
     if t.internal_ip is None:
@@ -101,13 +103,13 @@ def forwarding(facts: RouterFacts | None, t: Any) -> tuple[bool | None, str | No
     return False, f"{entry.internal_ip}:{entry.internal_port}"
 
 
-def wan_sentences(report: Any, facts: RouterFacts | None) -> tuple[str | None, str | None]:
+def wan_sentences(report: Any, answers: RouterAnswers | None) -> tuple[str | None, str | None]:
     """(cgnat problem, double-NAT note) from a PublicIpReport and/or the router's own WAN address; the cgnat
     sentence without the part saying whether a dial-back was attempted (the caller knows)."""
     verdict = getattr(report, "verdict", None) if report is not None else None
     wan = getattr(report, "router_wan_ipv4", None) if report is not None else None
-    if wan is None and facts is not None and facts.answered:
-        wan = facts.wan_ip  # "" when the router says it has no external address (miniupnpd behind CGNAT)
+    if wan is None and answers is not None and answers.answered:
+        wan = answers.wan_ip  # "" when the router says it has no external address (miniupnpd behind CGNAT)
     kind = classify(wan) if wan is not None else None
     hopeless = (AddrKind.CGNAT, AddrKind.RESERVED, AddrKind.INVALID)
     if verdict == "cgnat" or kind in hopeless:
@@ -129,16 +131,16 @@ class WanView:
     unverified: str | None = None  # set when the router never answered: why the WAN address is unverified
 
 
-def wan_view(report: Any, facts: RouterFacts | None, asked: bool) -> WanView:
-    cgnat, double_nat = wan_sentences(report, facts)
-    if report is None and asked and (facts is None or not facts.answered):
-        why = "the router had not answered yet" if facts is None else "the router did not answer"
+def wan_view(report: Any, answers: RouterAnswers | None, asked: bool) -> WanView:
+    cgnat, double_nat = wan_sentences(report, answers)
+    if report is None and asked and (answers is None or not answers.answered):
+        why = "the router had not answered yet" if answers is None else "the router did not answer"
         return WanView(unverified=f"the router's WAN address is unverified ({why}), so CGNAT is neither "
                                   "confirmed nor ruled out; `natlink ip` checks it")
     return WanView(cgnat, double_nat)
 
 
-def router_answer(wan_f: Future[RouterFacts] | None, wait: float | None) -> RouterFacts | None:
+def router_answer(wan_f: Future[RouterAnswers] | None, wait: float | None) -> RouterAnswers | None:
     """The router's answer when it came within `wait` seconds (None: until the router's own timeout)."""
     if wan_f is None:
         return None
