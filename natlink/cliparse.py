@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import textwrap
 from collections.abc import Sequence
 from typing import Any, NoReturn
+
+from natlink.output import terminal_width
 
 GENERIC_EXITS = (("0", "success; everything checked is healthy"),
                  ("1", "a runtime problem or a failed check"),
@@ -56,6 +59,14 @@ def epilog(command: str | None) -> str:
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Descriptions re-flowed to the width (docstrings are written at ~110 columns); indented lines (lists,
     exit codes) stay lines, wrapped under their text."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        # argparse's default, the terminal's width less 2, but without the shutil import it makes for it: a
+        # parser builds a formatter for every option it adds, so every start paid for shutil (and bz2, lzma)
+        if width is None:
+            width = terminal_width(sys.__stdout__) - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
 
     def _split_lines(self, text: str, width: int) -> list[str]:
         # argparse breaks "--tls-cert" after its hyphen; an option name or number+unit must stay whole

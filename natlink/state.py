@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,10 @@ class StateStore:
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory)
+            # what tempfile.mkstemp does (a fresh random name, exclusive, 0600, no symlink followed), without
+            # importing tempfile (and shutil, random) into every command that writes a state file
+            tmp = self.directory / f".{key}.{os.urandom(6).hex()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
                     fh.write(text)
