@@ -21,7 +21,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, TypeVar
@@ -326,22 +325,8 @@ class Lab(NetworkEvents):
     def wait_ready(self, timeout: float = 3.0) -> None:
         """Poll until miniupnpd (HTTP rootDesc.xml from lan + a NAT-PMP answer) and knot
         (SOA) answer; raise LabError naming what is not ready, with the daemon's log tail."""
-        deadline = time.monotonic() + timeout
-        pending = self._pending_checks()
-        while pending:
-            for name, check in list(pending.items()):
-                with contextlib.suppress(OSError):
-                    if check():
-                        del pending[name]
-            if not pending:
-                return
-            for daemon, label in ((self._miniupnpd, "miniupnpd"), (self._knot, "knotd")):
-                died = daemon.exited_early() if daemon is not None else None
-                if died is not None:
-                    raise LabError(f"{label} exited during start-up; log tail:\n{died}")
-            if time.monotonic() > deadline:
-                raise LabError(f"lab {self.tag} not ready after {timeout}s: {', '.join(pending)} not answering")
-            time.sleep(0.005)
+        daemons = {"miniupnpd": self._miniupnpd, "knotd": self._knot}
+        probes.poll_ready(f"lab {self.tag}", self._pending_checks(), daemons, timeout)
 
     def _pending_checks(self) -> dict[str, Callable[[], bool]]:
         checks: dict[str, Callable[[], bool]] = {}

@@ -1,4 +1,5 @@
-"""Tiny stdlib clients the lab uses to decide "ready" (run them inside a netns via call_in_netns).
+"""Tiny stdlib clients the lab uses to decide "ready" (run them inside a netns via call_in_netns), and the
+poll that waits for them (poll_ready).
 
 They are deliberately minimal and independent of natlink's own protocol code, so a bug
 there cannot make the lab look healthy.
@@ -6,10 +7,16 @@ there cannot make the lab look healthy.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 import struct
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from natlink.lab.errors import LabError
+from natlink.lab.procs import Daemon
 
 
 def http_get_status(host: str, port: int, path: str, timeout: float = 0.5) -> int:
@@ -73,3 +80,25 @@ def tcp_read_banner(host: str, port: int, timeout: float = 2.0) -> bytes:
                 break
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def poll_ready(what: str, checks: dict[str, Callable[[], bool]], daemons: dict[str, Daemon | None],
+               timeout: float) -> None:
+    """Poll ``checks`` (name -> passes?; OSError counts as not yet) until all pass. LabError naming what is not
+    answering after ``timeout``, or at once with the log tail of a daemon that died meanwhile."""
+    deadline = time.monotonic() + timeout
+    pending = dict(checks)
+    while pending:
+        for name, check in list(pending.items()):
+            with contextlib.suppress(OSError):
+                if check():
+                    del pending[name]
+        if not pending:
+            return
+        for label, daemon in daemons.items():
+            died = daemon.exited_early() if daemon is not None else None
+            if died is not None:
+                raise LabError(f"{label} exited during start-up; log tail:\n{died}")
+        if time.monotonic() > deadline:
+            raise LabError(f"{what} not ready after {timeout}s: {', '.join(pending)} not answering")
+        time.sleep(0.005)
