@@ -14,6 +14,8 @@ OPEN, BLOCKED, CGNAT, FAILED, OFF, UNKNOWN = "open", "blocked", "cgnat", "failed
 
 @dataclass(frozen=True)
 class FamilyVerdict:
+    """Whether one address family makes the server reachable from outside, and the line that says so."""
+
     family: int  # 4 | 6
     state: str  # open | cgnat | blocked | failed | off | unknown
     text: str

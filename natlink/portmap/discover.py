@@ -115,6 +115,8 @@ def repoint(location: str, gateway: str) -> str:
 
 @dataclass
 class _Sockets:
+    """The burst's sockets, one per protocol asked (None: not asked, or it could not be opened)."""
+
     natpmp: socket.socket | None = None
     pcp: socket.socket | None = None
     ssdp: socket.socket | None = None
@@ -151,6 +153,8 @@ def _ssdp_socket(bind_ip: str) -> socket.socket:
 
 @dataclass(frozen=True)
 class _Start:
+    """When the burst went out, on both clocks."""
+
     mono: float  # time.monotonic() at the burst
     wall: float  # time.time() at the burst, to compare with the kernel's receive timestamps
 

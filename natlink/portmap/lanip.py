@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LanSide:
+    """The gateway to ask and this host's address toward it, each with where it came from."""
+
     gateway: str
     gateway_source: str  # "config" | "default route"
     lan_ip: str

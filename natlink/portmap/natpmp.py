@@ -42,6 +42,8 @@ class MalformedReply(ValueError):
 
 @dataclass(frozen=True)
 class PublicAddressReply:
+    """A NAT-PMP public-address answer (RFC 6886 section 3.2)."""
+
     result: int
     epoch: int
     address: str
@@ -49,6 +51,8 @@ class PublicAddressReply:
 
 @dataclass(frozen=True)
 class MapReply:
+    """A NAT-PMP mapping answer (RFC 6886 section 3.3)."""
+
     protocol: str
     result: int
     epoch: int

@@ -56,6 +56,8 @@ class MalformedReply(ValueError):
 
 @dataclass(frozen=True)
 class Reply:
+    """A PCP answer (RFC 6887): the common header, and for MAP the mapping the server granted."""
+
     opcode: int
     result: int
     lifetime: int

@@ -63,6 +63,8 @@ class Action:
 
 @dataclass
 class ReconcileReport:
+    """What one reconcile planned, did and saw (`natlink map` prints it, the service schedules from it)."""
+
     plan: Plan
     actions: list[Action] = field(default_factory=list)
     wan_problem: str | None = None

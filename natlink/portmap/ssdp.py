@@ -22,6 +22,8 @@ SEARCH_TARGETS = (
 
 @dataclass(frozen=True)
 class SsdpAnswer:
+    """One answer to an M-SEARCH: where the device's root description is, and who sent it."""
+
     location: str
     st: str
     server: str

@@ -47,6 +47,8 @@ def exchange(gateway: str, payload: bytes, parse: Callable[[bytes], T | None], *
 
 @dataclass
 class _Request:
+    """One request of exchange_many: its bytes, the parser that recognises its answer, and its resend schedule."""
+
     payload: bytes
     parse: Callable[[bytes], Any]
     deadline: float
