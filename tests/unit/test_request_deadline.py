@@ -40,7 +40,8 @@ class Trickler:
         self.port = self.listener.getsockname()[1]
         self.stop = threading.Event()
         self.cut_off = threading.Event()  # the client closed while we were still trickling
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._server = threading.Thread(target=self._serve, daemon=True)
+        self._server.start()
 
     def _serve(self) -> None:
         with contextlib.suppress(OSError):
@@ -83,7 +84,17 @@ class Trickler:
 
     def close(self) -> None:
         self.stop.set()
-        self.listener.close()
+        _stop_accepting(self.listener, self._server)
+
+
+def _stop_accepting(listener: socket.socket, server: threading.Thread) -> None:
+    """Wake the thread blocked in accept() and wait for it before closing: a bare close() from here frees the
+    descriptor number while that thread may still call accept() on it, and a later test's server that gets the
+    same number then has its connections taken by this dead fixture (seen: heartbeat pings answered here)."""
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)  # Linux: a blocked accept() returns EINVAL
+    server.join(timeout=5)
+    listener.close()
 
 
 @pytest.fixture
@@ -156,10 +167,11 @@ def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]
                     conn.recv(65536)
                     conn.sendall(HEAD + b"Content-Length: 3\r\n\r\ntls")
 
-    threading.Thread(target=serve, daemon=True).start()
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
     yield listener.getsockname()[1]
     stop.set()
-    listener.close()
+    _stop_accepting(listener, server)
 
 
 def test_a_trickled_tls_handshake_is_cut_too(trickler: list[Trickler], tls_server: int) -> None:
