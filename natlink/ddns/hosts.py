@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from natlink.ddns.base import ProviderResult, combine
-from natlink.ddns.policy import FAMILY_KEYS, Decision, EntryState
+from natlink.ddns.policy import FAMILY_KEYS, EntryState, UpdateDecision
 from natlink.ddns.registry import SEPARATE
 
 ACTION_RANK = {"blocked": 0, "error": 1, "wait": 2, "no-ip": 3, "skip": 4}  # which one sums up untouched names
@@ -42,7 +42,7 @@ def load(doc: Any, hostnames: tuple[str, ...]) -> dict[str, EntryState]:
     return {h: EntryState.from_json(hosts.get(h)) for h in hostnames}
 
 
-def to_send(rule: str, decision: Decision, state: EntryState, cfg_hash: str, force: bool) -> dict[int, str]:
+def to_send(rule: str, decision: UpdateDecision, state: EntryState, cfg_hash: str, force: bool) -> dict[int, str]:
     """The addresses one name's update carries. Where each family is its own request (SEPARATE), an
     unchanged family is not sent again: that would only provoke a `nochg`. Elsewhere both go together,
     because a request with one family may delete the other family's record at some providers."""

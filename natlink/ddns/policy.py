@@ -60,7 +60,9 @@ class EntryState:
 
 
 @dataclass(frozen=True)
-class Decision:
+class UpdateDecision:
+    """Whether one DDNS entry sends an update now, and why."""
+
     action: str  # "update" | "skip" | "wait" | "blocked" | "no-ip"
     reason: str
     addresses: dict[int, str] = field(default_factory=dict)  # what to send when action == "update"
@@ -87,35 +89,35 @@ def stopped_hint(name: str) -> str:
 
 
 def decide(state: EntryState, want: dict[int, str | None], cfg_hash: str, now: float,
-           keepalive: int = 0, force: bool = False, secrets_hash: str | None = None) -> Decision:
+           keepalive: int = 0, force: bool = False, secrets_hash: str | None = None) -> UpdateDecision:
     """What to do for one entry. `want` maps each enabled family to the detected address (None = unknown).
     secrets_hash: secret_hash() of the secret values now (needed only for a stopped entry; None = unknown)."""
     known = {fam: ip for fam, ip in sorted(want.items()) if ip}
     if not known:
-        return Decision("no-ip", "public address unknown; records left as they are")
+        return UpdateDecision("no-ip", "public address unknown; records left as they are")
     config_changed = state.config_hash is not None and state.config_hash != cfg_hash
     secret_changed = None not in (state.secret_hash, secrets_hash) and state.secret_hash != secrets_hash
     if state.fatal and not config_changed and not secret_changed and not force:
-        return Decision("blocked", f"stopped after {state.last_outcome}: {state.last_message or 'fatal error'}")
+        return UpdateDecision("blocked", f"stopped after {state.last_outcome}: {state.last_message or 'fatal error'}")
     if force:
-        return Decision("update", "forced", known)
+        return UpdateDecision("update", "forced", known)
     if config_changed:
-        return Decision("update", "config changed", known)
+        return UpdateDecision("update", "config changed", known)
     if secret_changed:
-        return Decision("update", "a secret changed", known)
+        return UpdateDecision("update", "a secret changed", known)
     if state.next_attempt is not None and now < state.next_attempt:
-        return Decision("wait", f"backing off after {state.last_outcome} (next try in "
-                                f"{int(state.next_attempt - now)}s)")
+        return UpdateDecision("wait", f"backing off after {state.last_outcome} (next try in "
+                                      f"{int(state.next_attempt - now)}s)")
     changed = [fam for fam, ip in known.items() if state.published.get(FAMILY_KEYS[fam]) != ip]
     if changed:
         parts = []
         for fam in changed:
             old = state.published.get(FAMILY_KEYS[fam])
             parts.append(f"{old} -> {known[fam]}" if old else f"first update ({known[fam]})")
-        return Decision("update", "; ".join(parts), known)
+        return UpdateDecision("update", "; ".join(parts), known)
     if keepalive > 0 and (state.last_success is None or now - state.last_success >= keepalive):
-        return Decision("update", f"keep-alive (unchanged for {format_duration(keepalive)} or more)", known)
-    return Decision("skip", "unchanged")
+        return UpdateDecision("update", f"keep-alive (unchanged for {format_duration(keepalive)} or more)", known)
+    return UpdateDecision("skip", "unchanged")
 
 
 def backoff_delay(failures: int, fraction: float, retry_after: float | None = None,
@@ -147,7 +149,7 @@ def after_attempt(state: EntryState, result: ProviderResult, sent: dict[int, str
                    next_attempt=now + backoff_delay(failures, fraction, result.retry_after))
 
 
-def cooldown(decision: Decision, state: EntryState, now: float, min_interval: int) -> Decision:
+def cooldown(decision: UpdateDecision, state: EntryState, now: float, min_interval: int) -> UpdateDecision:
     """An update the provider's documented minimum interval does not allow yet becomes a wait (--force is the
     caller's way around it): providers block clients that update more often than they ask."""
     if decision.action != "update" or min_interval <= 0 or state.last_attempt is None:
@@ -155,5 +157,5 @@ def cooldown(decision: Decision, state: EntryState, now: float, min_interval: in
     left = state.last_attempt + min_interval - now
     if left <= 0:
         return decision
-    return Decision("wait", f"{decision.reason}, but the provider asks for at least {format_duration(min_interval)} "
-                            f"between updates (next try in {int(left) + 1}s)")
+    return UpdateDecision("wait", f"{decision.reason}, but the provider asks for at least "
+                                  f"{format_duration(min_interval)} between updates (next try in {int(left) + 1}s)")

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from natlink.ddns import authoritative, hosts, registry
 from natlink.ddns.base import ProviderResult, combine, transient
 from natlink.net.http import HttpClient
-from natlink.ddns.policy import (FAMILY_KEYS, Decision, EntryState, after_attempt, config_hash, cooldown, decide,
+from natlink.ddns.policy import (FAMILY_KEYS, EntryState, UpdateDecision, after_attempt, config_hash, cooldown, decide,
                                  secret_hash, stopped_hint)
 from natlink.ddns.registry import IPV4_ONLY, SEPARATE
 from natlink.errors import UsageError
@@ -111,7 +111,7 @@ def update_entry(entry: Any, store: Any, report: Any, *, force: bool, now: float
         except SecretUnavailable:
             secrets = None
     kept = {h: notes.get(h, {}).get(authoritative.KEY) for h in entry.hostnames}
-    decisions: dict[str, Decision] = {}
+    decisions: dict[str, UpdateDecision] = {}
     outcomes: dict[str, hosts.HostOutcome] = {}
     drift_seen: list[str] = []
     for h, state in states.items():
@@ -221,7 +221,7 @@ def _verify(provider: Any, entry: Any, sent: dict[int, str], secrets: dict[str, 
 
 
 def _live_check(entry: Any, spec: Any, rule: str, hostname: str, state: EntryState, note: dict[str, Any],
-                known: dict[int, str], now: float, since: float | None = None) -> tuple[Decision, str, list[str]]:
+                known: dict[int, str], now: float, since: float | None = None) -> tuple[UpdateDecision, str, list[str]]:
     """Before "unchanged": ask the zone's authoritative server. A record someone changed (or the provider
     lost) is repaired now; one the provider is still publishing after our update is given time; one that a
     repair did not fix is reported, not re-sent (the provider would only answer nochg again)."""
@@ -233,23 +233,23 @@ def _live_check(entry: Any, spec: Any, rule: str, hostname: str, state: EntrySta
         note.pop("drift_repair", None)
         problems = [r.problem for r in records if r.problem]
         if problems:
-            return Decision("skip", "unchanged"), f"live record not checked: {problems[0]}", []
-        return Decision("skip", "unchanged"), f"{records[0].server} answers the same", []
+            return UpdateDecision("skip", "unchanged"), f"live record not checked: {problems[0]}", []
+        return UpdateDecision("skip", "unchanged"), f"{records[0].server} answers the same", []
     sentence = "; ".join(drifted.values())
     previous = note.get("previous") or {}
     lagging = [r for r in records if r.family in drifted and r.addresses is not None
                and r.addresses <= {previous.get(FAMILY_KEYS[r.family])}]
     if lagging and state.last_success is not None and now - state.last_success < DRIFT_GRACE:
-        return Decision("skip", "unchanged"), f"{sentence} (updated {int(now - state.last_success)}s ago: " \
-                                               "the provider may still be publishing it)", []
+        return UpdateDecision("skip", "unchanged"), f"{sentence} (updated {int(now - state.last_success)}s ago: " \
+                                                     "the provider may still be publishing it)", []
     repaired = note.get("drift_repair")
     if repaired is not None and state.last_success is not None and repaired >= state.last_success:
-        return Decision("skip", "unchanged"), (f"{sentence}, although natlink repaired it; not sent again (the "
-                                               "provider would answer nochg): check the record at the provider, "
-                                               f"or natlink ddns --force {entry.name}"), [sentence]
+        return UpdateDecision("skip", "unchanged"), (f"{sentence}, although natlink repaired it; not sent again (the "
+                                                     "provider would answer nochg): check the record at the provider, "
+                                                     f"or natlink ddns --force {entry.name}"), [sentence]
     log.warning("ddns %s: drift: %s; repairing", entry.name, sentence)
     addresses = {f: known[f] for f in drifted} if rule == SEPARATE else dict(known)
-    return Decision("update", f"drift: {sentence}", addresses, drift=True), "", [sentence]
+    return UpdateDecision("update", f"drift: {sentence}", addresses, drift=True), "", [sentence]
 
 
 def _ask(entry: Any, spec: Any, hostname: str, families: list[int]) -> list[Any]:
@@ -265,7 +265,7 @@ def _record(note: dict[str, Any], records: list[Any], now: float, since: float |
         note[authoritative.KEY] = fresh
 
 
-def _remember(note: dict[str, Any], old: EntryState, new: EntryState, decision: Decision, now: float) -> None:
+def _remember(note: dict[str, Any], old: EntryState, new: EntryState, decision: UpdateDecision, now: float) -> None:
     """The drift bookkeeping: what the name held before a change (a provider still publishing shows that),
     and when natlink last repaired a drift."""
     if new.published != old.published and old.published:
@@ -274,7 +274,7 @@ def _remember(note: dict[str, Any], old: EntryState, new: EntryState, decision: 
         note["drift_repair"] = now
 
 
-def _untouched(entry: Any, hostname: str, decision: Decision, state: EntryState, report: Any,
+def _untouched(entry: Any, hostname: str, decision: UpdateDecision, state: EntryState, report: Any,
                note: str) -> hosts.HostOutcome:
     outcome = {"skip": "unchanged", "wait": "backoff", "blocked": state.last_outcome or "blocked",
                "no-ip": "no-ip"}[decision.action]

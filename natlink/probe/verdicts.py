@@ -69,13 +69,15 @@ class Observation:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Diagnosis:
+    """One observation's verdict and the sentence that explains it (before targets are compared)."""
+
     verdict: Verdict
     detail: str  # one sentence: "<verdict>: <cause> — <fix>"
     identity: str = "unproven"  # nonce | greeting | mismatch | other-host | unproven
 
 
-def decide(obs: Observation) -> Decision:
+def decide(obs: Observation) -> Diagnosis:
     """The verdict and diagnosis for one observation (without looking at other targets)."""
     d = _decide(obs)
     stale = obs.router_forwards_to and obs.via != "hairpin" and d.verdict is not Verdict.CGNAT
@@ -86,71 +88,71 @@ def decide(obs: Observation) -> Decision:
     return d
 
 
-def _decide(obs: Observation) -> Decision:
+def _decide(obs: Observation) -> Diagnosis:
     if obs.wan_problem and obs.family == "ipv4" and obs.via != "hairpin":
-        return Decision(Verdict.CGNAT, f"cgnat: {obs.wan_problem}")
+        return Diagnosis(Verdict.CGNAT, f"cgnat: {obs.wan_problem}")
     if obs.via == "hairpin":
         return _hairpin(obs)
     if obs.outcome == "error":
-        return Decision(Verdict.CHECKER_ERROR,
-                        f"checker-error: {obs.error or 'the outside checker failed'} — this says nothing about "
-                        f"{obs.external}; fix the checker or try another one")
+        return Diagnosis(Verdict.CHECKER_ERROR,
+                         f"checker-error: {obs.error or 'the outside checker failed'} — this says nothing about "
+                         f"{obs.external}; fix the checker or try another one")
     if obs.outcome == "open":
         return _open(obs)
     if obs.outcome == "closed":  # echoip: it could not connect, without saying how it failed
         if obs.listener_hits:
-            return Decision(Verdict.CHECKER_ERROR,
-                            f"checker-error: the checker said {obs.external} is closed, yet natlink's listener on "
-                            f"{obs.internal} accepted a connection from outside — the checker is unreliable")
-        return Decision(Verdict.UNREACHABLE,
-                        f"unreachable: the checker could not connect to {obs.external} (it does not say whether it "
-                        f"was refused or timed out) — {_closed_fix(obs)}")
+            return Diagnosis(Verdict.CHECKER_ERROR,
+                             f"checker-error: the checker said {obs.external} is closed, yet natlink's listener on "
+                             f"{obs.internal} accepted a connection from outside — the checker is unreliable")
+        return Diagnosis(Verdict.UNREACHABLE,
+                         f"unreachable: the checker could not connect to {obs.external} (it does not say whether it "
+                         f"was refused or timed out) — {_closed_fix(obs)}")
     if obs.outcome == "refused":
-        return Decision(Verdict.REFUSED, _refused(obs))
+        return Diagnosis(Verdict.REFUSED, _refused(obs))
     if obs.outcome == "timeout":
-        return Decision(Verdict.TIMEOUT, _timeout(obs))
+        return Diagnosis(Verdict.TIMEOUT, _timeout(obs))
     if obs.outcome == "unreachable":
         why = f" ({obs.error})" if obs.error else ""
-        return Decision(Verdict.UNREACHABLE,
-                        f"unreachable: the outside got a network error connecting to {obs.external}{why} — the "
-                        "address is not routed to your router; check the public address and the ISP link")
-    return Decision(Verdict.CHECKER_ERROR, f"checker-error: unknown outcome {obs.outcome!r}")
+        return Diagnosis(Verdict.UNREACHABLE,
+                         f"unreachable: the outside got a network error connecting to {obs.external}{why} — the "
+                         "address is not routed to your router; check the public address and the ISP link")
+    return Diagnosis(Verdict.CHECKER_ERROR, f"checker-error: unknown outcome {obs.outcome!r}")
 
 
-def _open(obs: Observation) -> Decision:
+def _open(obs: Observation) -> Diagnosis:
     suffix = f"; note: {obs.name_mismatch}" if obs.name_mismatch else ""
     if obs.nonce_seen:
-        return Decision(Verdict.VERIFIED,
-                        f"verified: a connect from outside to {obs.external} reached natlink's own listener on "
-                        f"{obs.internal} (nonce read back) — the path works; start the service on that port"
-                        + suffix, "nonce")
+        return Diagnosis(Verdict.VERIFIED,
+                         f"verified: a connect from outside to {obs.external} reached natlink's own listener on "
+                         f"{obs.internal} (nonce read back) — the path works; start the service on that port"
+                         + suffix, "nonce")
     if obs.inside is Inside.SELF:
         if obs.listener_hits:  # our listener accepted it but the bytes did not come back (echoip never reads)
-            return Decision(Verdict.VERIFIED,
-                            f"verified: natlink's own listener on {obs.internal} accepted the connect from outside "
-                            f"to {obs.external}" + suffix, "listener")
-        return Decision(Verdict.OPEN,
-                        f"open: something answered on {obs.external}, but not this host (natlink listened on "
-                        f"{obs.internal} and saw nothing) — the router forwards {obs.external_port} elsewhere, "
-                        "e.g. a stale mapping to an old machine; delete it and run `natlink map`" + suffix,
-                        "other-host")
+            return Diagnosis(Verdict.VERIFIED,
+                             f"verified: natlink's own listener on {obs.internal} accepted the connect from outside "
+                             f"to {obs.external}" + suffix, "listener")
+        return Diagnosis(Verdict.OPEN,
+                         f"open: something answered on {obs.external}, but not this host (natlink listened on "
+                         f"{obs.internal} and saw nothing) — the router forwards {obs.external_port} elsewhere, "
+                         "e.g. a stale mapping to an old machine; delete it and run `natlink map`" + suffix,
+                         "other-host")
     inside, outside = obs.greeting_inside, obs.greeting_outside
     if inside:
         if outside == inside:
-            return Decision(Verdict.VERIFIED,
-                            f"verified: what {obs.external} sends first, read from outside, matches what the service "
-                            f"on {obs.internal} sends" + suffix, "greeting")
-        return Decision(Verdict.OPEN,
-                        f"open: {obs.external} answers from outside, but what it sends first is not what the "
-                        f"service on {obs.internal} sends ({_show(outside)} vs {_show(inside)}) — the router may forward {obs.external_port} to "
-                        "another machine; check the mapping's internal address" + suffix, "mismatch")
+            return Diagnosis(Verdict.VERIFIED,
+                             f"verified: what {obs.external} sends first, read from outside, matches what the service "
+                             f"on {obs.internal} sends" + suffix, "greeting")
+        return Diagnosis(Verdict.OPEN,
+                         f"open: {obs.external} answers from outside, but what it sends first is not what the "
+                         f"service on {obs.internal} sends ({_show(outside)} vs {_show(inside)}) — the router may forward {obs.external_port} to "
+                         "another machine; check the mapping's internal address" + suffix, "mismatch")
     if obs.protocol == "udp":
-        return Decision(Verdict.OPEN,
-                        f"open: a UDP datagram from outside to {obs.external} was answered (which machine answered "
-                        "is not proven)" + suffix)
-    return Decision(Verdict.OPEN,
-                    f"open: a TCP connect from outside to {obs.external} completed (the service does not speak "
-                    "first, so which machine answered is not proven)" + suffix)
+        return Diagnosis(Verdict.OPEN,
+                         f"open: a UDP datagram from outside to {obs.external} was answered (which machine answered "
+                         "is not proven)" + suffix)
+    return Diagnosis(Verdict.OPEN,
+                     f"open: a TCP connect from outside to {obs.external} completed (the service does not speak "
+                     "first, so which machine answered is not proven)" + suffix)
 
 
 def _refused(obs: Observation) -> str:
@@ -203,25 +205,26 @@ def _closed_fix(obs: Observation) -> str:
     return f"check the router's mapping for {obs.external_port}; ISPs often block low ports"
 
 
-def _hairpin(obs: Observation) -> Decision:
+def _hairpin(obs: Observation) -> Diagnosis:
     note = "this is not proof of reachability from outside"
     if obs.outcome == "error":
-        return Decision(Verdict.CHECKER_ERROR, f"checker-error: hairpin check failed: {obs.error}")
+        return Diagnosis(Verdict.CHECKER_ERROR, f"checker-error: hairpin check failed: {obs.error}")
     if obs.outcome == "open":
         if obs.nonce_seen:
-            return Decision(Verdict.VERIFIED,
-                            f"verified (hairpin): connecting from inside to {obs.external} loops back to natlink on "
-                            f"{obs.internal} — the router supports hairpin NAT; {note}", "nonce")
+            return Diagnosis(Verdict.VERIFIED,
+                             f"verified (hairpin): connecting from inside to {obs.external} loops back to natlink on "
+                             f"{obs.internal} — the router supports hairpin NAT; {note}", "nonce")
         same = obs.greeting_inside and obs.greeting_outside == obs.greeting_inside
-        return Decision(Verdict.VERIFIED if same else Verdict.OPEN,
-                        f"{'verified' if same else 'open'} (hairpin): connecting from inside to {obs.external} "
-                        f"reaches {'the service' if same else 'something'} — the router supports hairpin NAT; {note}",
-                        "greeting" if same else "unproven")
+        return Diagnosis(Verdict.VERIFIED if same else Verdict.OPEN,
+                         f"{'verified' if same else 'open'} (hairpin): connecting from inside to {obs.external} "
+                         f"reaches {'the service' if same else 'something'} — the router supports hairpin NAT; "
+                         f"{note}",
+                         "greeting" if same else "unproven")
     verdict = {"refused": Verdict.REFUSED, "timeout": Verdict.TIMEOUT}.get(obs.outcome, Verdict.UNREACHABLE)
-    return Decision(verdict,
-                    f"{verdict.value} (hairpin): connecting from inside to {obs.external} does not loop back "
-                    f"({obs.outcome}) — the router has no hairpin NAT (or no mapping); inside clients should use "
-                    f"{obs.internal or 'the LAN address'} or split DNS; {note}")
+    return Diagnosis(verdict,
+                     f"{verdict.value} (hairpin): connecting from inside to {obs.external} does not loop back "
+                     f"({obs.outcome}) — the router has no hairpin NAT (or no mapping); inside clients should use "
+                     f"{obs.internal or 'the LAN address'} or split DNS; {note}")
 
 
 def _show(data: bytes | None) -> str:

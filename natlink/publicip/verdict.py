@@ -89,13 +89,15 @@ def _who_said(answers: tuple[SourceAnswer, ...]) -> str:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class WanVerdict:
+    """Whether the internet reaches this network through the router: public | cgnat | double-nat | unknown."""
+
     verdict: str  # one of VERDICTS
     problem: str | None
 
 
 def verdict(router_answered: bool, router_wan: str | None, public_ipv4: str | None,
-            host_has_public: bool = False, rejected: tuple[str, ...] = ()) -> Verdict:
+            host_has_public: bool = False, rejected: tuple[str, ...] = ()) -> WanVerdict:
     """Can the internet reach us through this router?
 
     router_answered: a router gave an answer (possibly an empty address, as miniupnpd does behind NAT).
@@ -103,29 +105,29 @@ def verdict(router_answered: bool, router_wan: str | None, public_ipv4: str | No
     rejected: non-public addresses that sources reported (a 100.64/10 one is evidence of CGNAT).
     """
     if host_has_public and public_ipv4 is not None:
-        return Verdict("public", None)
+        return WanVerdict("public", None)
     if router_answered:
         kind = classify(router_wan)
         if kind is AddrKind.CGNAT:
-            return Verdict("cgnat", _explain_cgnat(router_wan))
+            return WanVerdict("cgnat", _explain_cgnat(router_wan))
         if kind is AddrKind.PRIVATE:
-            return Verdict("double-nat", explain_wan(router_wan))
+            return WanVerdict("double-nat", explain_wan(router_wan))
         if kind is AddrKind.PUBLIC:
             if public_ipv4 is None or public_ipv4 == router_wan:
-                return Verdict("public", None)
-            return Verdict("unknown", f"the router's WAN address {router_wan} differs from the address the internet "
-                                      f"sees ({public_ipv4}): traffic leaves through another path (VPN, second "
-                                      "uplink?); mappings on this router will not be reached at " + public_ipv4)
+                return WanVerdict("public", None)
+            return WanVerdict("unknown", f"the router's WAN address {router_wan} differs from the address the internet "
+                                         f"sees ({public_ipv4}): traffic leaves through another path (VPN, second "
+                                         "uplink?); mappings on this router will not be reached at " + public_ipv4)
         if any(classify(r) is AddrKind.CGNAT for r in rejected):
-            return Verdict("cgnat", _explain_cgnat(next(r for r in rejected if classify(r) is AddrKind.CGNAT)))
+            return WanVerdict("cgnat", _explain_cgnat(next(r for r in rejected if classify(r) is AddrKind.CGNAT)))
         # the same sentences natlink map and the prober use for a router WAN address that cannot be reached
-        return Verdict("unknown", explain_wan(router_wan if kind is not AddrKind.INVALID else None))
+        return WanVerdict("unknown", explain_wan(router_wan if kind is not AddrKind.INVALID else None))
     if any(classify(r) is AddrKind.CGNAT for r in rejected):
-        return Verdict("cgnat", _explain_cgnat(next(r for r in rejected if classify(r) is AddrKind.CGNAT)))
+        return WanVerdict("cgnat", _explain_cgnat(next(r for r in rejected if classify(r) is AddrKind.CGNAT)))
     if public_ipv4 is None:
-        return Verdict("unknown", None)
-    return Verdict("unknown", "no router answered, so natlink cannot tell whether the public address reaches this "
-                              "network; check [router] (natlink mappings) or add an interface: source")
+        return WanVerdict("unknown", None)
+    return WanVerdict("unknown", "no router answered, so natlink cannot tell whether the public address reaches this "
+                                 "network; check [router] (natlink mappings) or add an interface: source")
 
 
 def _explain_cgnat(addr: str | None) -> str:

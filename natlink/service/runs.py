@@ -12,7 +12,7 @@ from typing import Any
 
 from natlink.service import jobs
 from natlink.service.policy import DDNS, MAPPINGS, PROBE, RouterObservation, jobs_after_poll
-from natlink.service.slots import Result, describe_error
+from natlink.service.slots import JobResult, describe_error
 
 log = logging.getLogger("natlink.service")
 
@@ -40,7 +40,7 @@ class JobRuns:
     _forced_lock: Any
     _pinged_ok: bool | None
 
-    def _job_mappings(self, reason: str) -> Result:
+    def _job_mappings(self, reason: str) -> JobResult:
         # Cleared before the run so an announcement during it forces the next run too; set again when this
         # run could not renew (router unreachable, WAN down, a renewal refused). Failed adds and conflicts
         # do not need it: the next plan retries those anyway.
@@ -84,8 +84,8 @@ class JobRuns:
                 problems = []  # IPv4 cannot work (CGNAT), but every mapping is open over IPv6
             problems += v6_problems
             if problems:
-                return Result(False, "failed", "; ".join(p for p in problems if p))
-        return Result(True, "changed" if changed else "unchanged")
+                return JobResult(False, "failed", "; ".join(p for p in problems if p))
+        return JobResult(True, "changed" if changed else "unchanged")
 
     def _pinholes(self) -> Any:
         """IPv6 pinholes after the IPv4 mappings (a failure there is this job's failure, not a crash)."""
@@ -123,7 +123,7 @@ class JobRuns:
         # (one open attempt, not a second router.timeout), and the other sources still answer.
         return jobs.detect(self.cfg, router=_JustPolled(self._session, self._last_obs))
 
-    def _job_public_ip(self, reason: str) -> Result:
+    def _job_public_ip(self, reason: str) -> JobResult:
         try:
             obs = self._observe()
         except Exception as exc:
@@ -131,7 +131,7 @@ class JobRuns:
                 log.warning("the router stopped answering: %s", describe_error(exc))
             self._last_obs = RouterObservation(None, None, time.monotonic())
             self.watch.router(describe_error(exc))
-            return Result(False, "no-router", describe_error(exc))
+            return JobResult(False, "no-router", describe_error(exc))
         self.watch.router(None)
         run, why = jobs_after_poll(self._last_obs, obs)
         prev = self._last_obs
@@ -152,10 +152,10 @@ class JobRuns:
                 run = run - {MAPPINGS}
                 self._mappings_after_ddns = why
             self.trigger(run, why)
-            return Result(True, "changed")
-        return Result(True, "unchanged")
+            return JobResult(True, "changed")
+        return JobResult(True, "unchanged")
 
-    def _job_ddns(self, reason: str) -> Result:
+    def _job_ddns(self, reason: str) -> JobResult:
         report = self._detect() if "router" in self.cfg.public_ip.sources else jobs.detect(self.cfg)
         previous, self.report = self.report, report
         self.outcomes.public_ip_verdict = getattr(report, "verdict", None)
@@ -164,7 +164,7 @@ class JobRuns:
         self.watch.public_ip(previous, report)
         self.round[DDNS] = {"public_ip": jobs.to_json(report), "entries": []}
         if not self.cfg.ddns:
-            return Result(bool(ip), "ok" if ip else "no-ip", None if ip else getattr(report, "problem", None))
+            return JobResult(bool(ip), "ok" if ip else "no-ip", None if ip else getattr(report, "problem", None))
         # Stopped entries are asked too: the DDNS state answers "blocked" without a request, unless the fix
         # (a config or secret change) arrived, and then this round is the retry.
         with self._forced_lock:
@@ -178,22 +178,22 @@ class JobRuns:
             del self.watch.stopped[name]  # removed from the config
         errors = self.watch.ddns(results)
         if errors:
-            return Result(False, "entries-failed", "; ".join(errors))
+            return JobResult(False, "entries-failed", "; ".join(errors))
         if ip is None:
-            return Result(True, "no-ip")  # detection failed: records untouched; the verdict alert covers CGNAT
-        return Result(True, "updated" if any(r.kind == "success" for r in results) else "unchanged")
+            return JobResult(True, "no-ip")  # detection failed: records untouched; the verdict alert covers CGNAT
+        return JobResult(True, "updated" if any(r.kind == "success" for r in results) else "unchanged")
 
-    def _job_probe(self, reason: str) -> Result:
+    def _job_probe(self, reason: str) -> JobResult:
         results = jobs.probe(self.cfg, self.store, self.report, self._session)
         for r in results:
             self.outcomes.probes[f"{r.name}/{r.family}"] = r.ok
         self.round[PROBE] = {"results": [jobs.to_json(r) for r in results]}
         failed = self.watch.probes(results)
         if failed:
-            return Result(False, "unreachable", "; ".join(failed))
-        return Result(True, "reachable")
+            return JobResult(False, "unreachable", "; ".join(failed))
+        return JobResult(True, "reachable")
 
-    def _after_job(self, name: str, result: Result, prev_failures: int) -> None:
+    def _after_job(self, name: str, result: JobResult, prev_failures: int) -> None:
         # The jobs alert per subject (watch.py); left here: a DDNS round failing as a whole (detection crashed),
         # not for entries that failed (those alerted by name).
         if name == DDNS and result.outcome != "entries-failed":

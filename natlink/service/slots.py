@@ -23,7 +23,7 @@ log = logging.getLogger("natlink.service")
 
 
 @dataclass
-class Result:
+class JobResult:
     """What a job function returns: ok, and an outcome name for metrics ("ok", "unchanged", "failed", ...)."""
 
     ok: bool = True
@@ -40,8 +40,8 @@ def describe_error(exc: BaseException) -> str:
 
 
 class JobSlot:
-    def __init__(self, name: str, fn: Callable[[str], Result], *, interval: float, jitter: float,
-                 health: "Health", on_done: Callable[[str, Result, int], None] | None = None) -> None:
+    def __init__(self, name: str, fn: Callable[[str], JobResult], *, interval: float, jitter: float,
+                 health: "Health", on_done: Callable[[str, JobResult, int], None] | None = None) -> None:
         self.name = name
         self.fn = fn
         self.interval = interval
@@ -117,7 +117,7 @@ class JobSlot:
 
     # ------------------------------------------------------------------ running
 
-    def run(self, reason: str = "schedule") -> Result | None:
+    def run(self, reason: str = "schedule") -> JobResult | None:
         with self._lock:
             if self._closed:
                 return None
@@ -126,7 +126,7 @@ class JobSlot:
                 return None
             self._busy = True
             self._idle.clear()
-        result: Result | None = None
+        result: JobResult | None = None
         try:
             while True:
                 result = self._run_once(reason)
@@ -143,13 +143,13 @@ class JobSlot:
             raise
         return result
 
-    def _run_once(self, reason: str) -> Result:
+    def _run_once(self, reason: str) -> JobResult:
         self.health.started(self.name, reason)
         started = time.monotonic()
         try:
             result = self.fn(reason)
         except Exception as exc:  # never kill the service: one line, back off
-            result = Result(False, "failed", describe_error(exc))
+            result = JobResult(False, "failed", describe_error(exc))
             log.debug("job %s traceback", self.name, exc_info=True)
         prev_failures = self.health.finished(self.name, result.ok, result.error, result.outcome)
         failures = self.health.job(self.name).failures

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from natlink.service.policy import DDNS, MAPPINGS, PROBE
-from natlink.service.slots import Result
+from natlink.service.slots import JobResult
 
 
-def document(round_: dict[str, Any], results: dict[str, Result], state_dir: str) -> dict[str, Any]:
+def document(round_: dict[str, Any], results: dict[str, JobResult], state_dir: str) -> dict[str, Any]:
     """The --json document: every job's outcome and what it did; ok = every job that ran succeeded."""
     jobs = {name: {"ok": r.ok, "outcome": r.outcome, "error": r.error, **(round_.get(name) or {})}
             for name, r in results.items()}

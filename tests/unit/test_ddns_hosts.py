@@ -6,13 +6,13 @@ import pytest
 
 from natlink.ddns import hosts
 from natlink.ddns.base import combine, fatal, success, transient
-from natlink.ddns.policy import Decision, EntryState, cooldown
+from natlink.ddns.policy import EntryState, UpdateDecision, cooldown
 from natlink.ddns.registry import SEPARATE, TOGETHER
 
 V4, V6 = "11.0.0.2", "2001:db8::2"
 PUB = EntryState(published={"ipv4": V4, "ipv6": "2001:db8::1"}, last_success=100.0, last_attempt=100.0,
                  config_hash="h")
-BOTH = Decision("update", "2001:db8::1 -> 2001:db8::2", {4: V4, 6: V6})
+BOTH = UpdateDecision("update", "2001:db8::1 -> 2001:db8::2", {4: V4, 6: V6})
 
 
 @pytest.mark.parametrize("rule, state, force, cfg_hash, expected", [
@@ -58,13 +58,13 @@ def test_summary_and_legacy_documents() -> None:
 
 
 @pytest.mark.parametrize("decision, last_attempt, now, interval, action", [
-    (Decision("update", "x", {4: V4}), 1000.0, 1300.0, 600, "wait"),
-    (Decision("update", "x", {4: V4}), 1000.0, 1600.0, 600, "update"),
-    (Decision("update", "x", {4: V4}), None, 1300.0, 600, "update"),
-    (Decision("update", "x", {4: V4}), 1000.0, 1001.0, 0, "update"),
-    (Decision("skip", "unchanged"), 1000.0, 1300.0, 600, "skip"),
+    (UpdateDecision("update", "x", {4: V4}), 1000.0, 1300.0, 600, "wait"),
+    (UpdateDecision("update", "x", {4: V4}), 1000.0, 1600.0, 600, "update"),
+    (UpdateDecision("update", "x", {4: V4}), None, 1300.0, 600, "update"),
+    (UpdateDecision("update", "x", {4: V4}), 1000.0, 1001.0, 0, "update"),
+    (UpdateDecision("skip", "unchanged"), 1000.0, 1300.0, 600, "skip"),
 ])
-def test_cooldown(decision: Decision, last_attempt: float | None, now: float, interval: int, action: str) -> None:
+def test_cooldown(decision: UpdateDecision, last_attempt: float | None, now: float, interval: int, action: str) -> None:
     result = cooldown(decision, EntryState(last_attempt=last_attempt), now, interval)
     assert result.action == action
     if action == "wait":

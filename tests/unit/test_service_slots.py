@@ -14,7 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from natlink.errors import NatlinkError
 from natlink.service.health import Health
-from natlink.service.slots import JobSlot, Result, describe_error
+from natlink.service.slots import JobResult, JobSlot, describe_error
 from natlink.state import StateStore
 from waiting import wait_until
 
@@ -39,7 +39,7 @@ def test_trigger_runs_now_and_a_trigger_while_busy_runs_once_more(scheduler, hea
     gate = threading.Event()
     lock = threading.Lock()
 
-    def job(reason: str) -> Result:
+    def job(reason: str) -> JobResult:
         nonlocal running, max_running
         with lock:
             running += 1
@@ -49,7 +49,7 @@ def test_trigger_runs_now_and_a_trigger_while_busy_runs_once_more(scheduler, hea
             gate.wait(5)
         with lock:
             running -= 1
-        return Result()
+        return JobResult()
 
     slot = JobSlot("ddns", job, interval=3600, jitter=0, health=health)
     slot.attach(scheduler, None)  # no first run: only triggers
@@ -69,7 +69,7 @@ def test_trigger_runs_now_and_a_trigger_while_busy_runs_once_more(scheduler, hea
 def test_failure_backs_off_and_the_next_run_is_sooner_than_the_interval(scheduler, health, caplog):
     calls: list[float] = []
 
-    def job(reason: str) -> Result:
+    def job(reason: str) -> JobResult:
         calls.append(time.time())
         raise NatlinkError("router did not answer", "check it")
 
@@ -85,13 +85,13 @@ def test_failure_backs_off_and_the_next_run_is_sooner_than_the_interval(schedule
 def test_unexpected_exception_is_contained(health):
     slot = JobSlot("probe", lambda reason: 1 / 0, interval=60, jitter=0, health=health)
     result = slot.run("test")
-    assert result == Result(False, "failed", "ZeroDivisionError: division by zero")
+    assert result == JobResult(False, "failed", "ZeroDivisionError: division by zero")
     assert slot.run("again").ok is False  # still usable
 
 
 def test_on_done_gets_previous_failures(health):
     seen: list[tuple[str, bool, int]] = []
-    outcomes = iter([Result(False, "failed", "x"), Result(False, "failed", "x"), Result(True)])
+    outcomes = iter([JobResult(False, "failed", "x"), JobResult(False, "failed", "x"), JobResult(True)])
     slot = JobSlot("ddns", lambda r: next(outcomes), interval=60, jitter=0, health=health,
                    on_done=lambda name, res, prev: seen.append((name, res.ok, prev)))
     for _ in range(3):
@@ -101,7 +101,7 @@ def test_on_done_gets_previous_failures(health):
 
 def test_a_closed_slot_starts_no_run(tmp_path: Path) -> None:
     runs: list[str] = []
-    slot = JobSlot("mappings", lambda reason: runs.append(reason) or Result(), interval=60, jitter=0,
+    slot = JobSlot("mappings", lambda reason: runs.append(reason) or JobResult(), interval=60, jitter=0,
                    health=Health(StateStore(tmp_path)))
     slot.close()
     assert slot.run("ip change") is None  # e.g. handed to a worker thread just before the stop
