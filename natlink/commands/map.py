@@ -28,8 +28,9 @@ def fmt_mapping(m) -> str:
 
 def describe_router(ctx, router, external_ip) -> None:
     out = ctx.out
-    via = {"config": "from router.igd_url", "cache": "cached", "ssdp": "found by SSDP"}.get(router.igd_url_source or "", "")
-    out.line(f"router: {router.describe()}{f' ({via})' if via else ''}, WAN address {external_ip or 'none'}"
+    found = {"config": "from router.igd_url", "cache": "cached",
+             "ssdp": "found by SSDP"}.get(router.igd_url_source or "", "")
+    out.line(f"router: {router.describe()}{f' ({found})' if found else ''}, WAN address {external_ip or 'none'}"
              f", answered in {router.open_time * 1000:.0f} ms")
     if router.lan_ip_source == "auto":
         out.line(f"lan ip: {router.lan_ip} (auto: this host's source address toward the gateway {router.gateway})")

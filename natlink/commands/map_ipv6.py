@@ -54,12 +54,13 @@ def pinholes(ctx: Any, cfg: Any, store: Any, root_url: str | None, dry_run: bool
 
     if not wanted and not owned_records(store):
         return None  # what reconcile_pinholes would find, without importing it
-    from natlink.portmap.pinhole import VIA, reconcile_pinholes
+    from natlink.portmap.pinhole import MAPPER_LABEL, reconcile_pinholes
 
     report = reconcile_pinholes(cfg, store, root_url=root_url)
     if not report.outcomes and report.problem is None:
         return None
-    out.line(f"IPv6 pinholes for {report.address}" + (f" (via {VIA[report.mapper]}):" if report.mapper else ":"))
+    via = f" (via {MAPPER_LABEL[report.mapper]}):" if report.mapper else ":"
+    out.line(f"IPv6 pinholes for {report.address}{via}")
     print_outcomes(ctx, report)
     return report
 

@@ -39,7 +39,9 @@ RULES: tuple[Rule, ...] = (
 
 
 @dataclass(frozen=True)
-class Entry:
+class ChainEntry:
+    """One check's result in the chain, and the earlier result it follows from (if any)."""
+
     result: CheckResult
     consequence_of: int | None = None  # index (into ChainReport.entries) of the root cause
 
@@ -49,7 +51,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class ChainReport:
-    entries: tuple[Entry, ...]
+    entries: tuple[ChainEntry, ...]
     broken: int | None  # index of the first broken link's entry (the root cause to fix first)
 
     @property
@@ -61,10 +63,10 @@ class ChainReport:
         return 1 if self.failed else 0
 
     @property
-    def broken_entry(self) -> Entry | None:
+    def broken_entry(self) -> ChainEntry | None:
         return None if self.broken is None else self.entries[self.broken]
 
-    def cause_of(self, entry: Entry) -> Entry | None:
+    def cause_of(self, entry: ChainEntry) -> ChainEntry | None:
         return None if entry.consequence_of is None else self.entries[entry.consequence_of]
 
     def counts(self) -> dict[str, int]:
@@ -85,7 +87,7 @@ class ChainReport:
             "checks": [self._entry_json(e) for e in self.entries],
         }
 
-    def _entry_json(self, entry: Entry) -> dict[str, Any]:
+    def _entry_json(self, entry: ChainEntry) -> dict[str, Any]:
         doc = entry.result.to_json()
         cause = self.cause_of(entry)
         doc["title"] = LINKS[entry.result.link].title
@@ -115,7 +117,7 @@ def analyse(results: Iterable[CheckResult], rules: tuple[Rule, ...] = RULES) -> 
         if candidates:
             first = candidates[0]  # the earliest link is the cause to fix first
             roots[d] = roots[first] if roots[first] is not None else first
-    entries = tuple(Entry(r, roots[i]) for i, r in enumerate(ordered))
+    entries = tuple(ChainEntry(r, roots[i]) for i, r in enumerate(ordered))
     blamed = {root for root in roots if root is not None}
     broken_candidates = [i for i, e in enumerate(entries)
                          if e.consequence_of is None and (e.result.status is Status.FAIL or i in blamed)]

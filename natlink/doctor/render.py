@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from natlink.doctor.chain import ChainReport, Entry
+from natlink.doctor.chain import ChainEntry, ChainReport
 from natlink.doctor.family_line import family_line
 from natlink.doctor.model import LINKS, Status
 
@@ -21,7 +21,7 @@ class Style:
         return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
 
 
-def _status_tag(entry: Entry, style: Style) -> str:
+def _status_tag(entry: ChainEntry, style: Style) -> str:
     status = entry.result.status
     tag = f"[{_MARK[status]:>4}]"
     return style.paint(tag, _COLOUR[status])

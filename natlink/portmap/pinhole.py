@@ -15,13 +15,13 @@ from typing import Any, Callable, Protocol
 from natlink.errors import NatlinkError
 from natlink.ipv6addr import Selection, default_gateway6, read_addresses, select
 from natlink.portmap.pinhole_pcp import PcpPinholes
-from natlink.portmap.pinhole_plan import (ADD, DELETE, MOVE, RENEW, STATE_KEY, VIA, Hole, Step, Want, load_owned, plan,
-                                          port_notes, save_owned, wants)
+from natlink.portmap.pinhole_plan import (ADD, DELETE, MAPPER_LABEL, MOVE, RENEW, STATE_KEY, Hole, Step, Want, load_owned,
+                                          plan, port_notes, save_owned, wants)
 from natlink.portmap.pinhole_upnp import NoFirewallControl, PinholeError, UpnpPinholes
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ADD", "DELETE", "MOVE", "RENEW", "VIA", "Hole", "Step", "Want", "plan", "port_notes", "wants",
+__all__ = ["ADD", "DELETE", "MOVE", "RENEW", "MAPPER_LABEL", "Hole", "Step", "Want", "plan", "port_notes", "wants",
            "PinholeReport", "reconcile_pinholes", "remove_pinholes", "load_owned", "save_owned", "STATE_KEY",
            "current_selection"]
 
@@ -284,7 +284,7 @@ def _run(step: Step, fw: Firewall | None, candidates: Factories, ctx: Context) -
                                            f"take its deletion from here; it closes at the end of its lease "
                                            f"({h.lease} s at most)")
             (fw if fw is not None and fw.mapper == h.mapper else _by_mapper(h.mapper, candidates)).delete(h)
-            return Outcome(step, True, f"deleted {h.label} (via {VIA.get(h.mapper, h.mapper)})")
+            return Outcome(step, True, f"deleted {h.label} (via {MAPPER_LABEL.get(h.mapper, h.mapper)})")
         want = step.want
         assert want is not None
         if step.action == RENEW and step.have is not None and step.have.mapper == fw.mapper:
@@ -301,7 +301,7 @@ def _run(step: Step, fw: Firewall | None, candidates: Factories, ctx: Context) -
                 except PinholeError as exc:
                     notes.append(f"the old pinhole could not be deleted: {exc.message}")
         hole = fw.add(want)
-        return Outcome(step, True, f"opened {want.label} for {hole.lease} s (via {VIA[fw.mapper]})", hole=hole,
+        return Outcome(step, True, f"opened {want.label} for {hole.lease} s (via {MAPPER_LABEL[fw.mapper]})", hole=hole,
                        notes=notes)
     except NoFirewallControl:
         raise

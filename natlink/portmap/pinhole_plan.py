@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 LEASE_PERMANENT = 86400  # a pinhole cannot be permanent: lease 0 becomes a day, renewed like any other
 ADD, RENEW, MOVE, DELETE = "add", "renew", "move", "delete"
-VIA = {"upnp": "UPnP", "pcp": "PCP"}
+MAPPER_LABEL = {"upnp": "UPnP", "pcp": "PCP"}  # a pinhole's mapper, as the output names it
 
 
 @dataclass(frozen=True)

@@ -187,13 +187,13 @@ def render(doc: dict[str, Any], now: float) -> list[str]:
         lines.append("public IP: not checked yet (no detection recorded in this state directory)")
     if ip.get("public_ipv6"):
         lines.append(f"public IPv6: {ip['public_ipv6']} (checked {_ago(ip.get('checked_at'), now)})")
-    from natlink.portmap.pinhole_plan import VIA
+    from natlink.portmap.pinhole_plan import MAPPER_LABEL
 
     for p in doc.get("pinholes", []):
         left = p["lease_left"]
         state = f"lease {format_duration(int(left))} left" if left > 0 else "EXPIRED (the mappings job renews it)"
-        lines.append(f"pinhole   {p['name']}: {p['pinhole']} via {VIA.get(p['via'], p['via'])}, {state}, confirmed by the "
-                     f"router {_ago(p['renewed'], now)}")
+        lines.append(f"pinhole   {p['name']}: {p['pinhole']} via {MAPPER_LABEL.get(p['via'], p['via'])}, {state}, "
+                     f"confirmed by the router {_ago(p['renewed'], now)}")
     for m in doc["mappings"]:
         head = f"mapping   {m['name']}: {str(m['protocol']).upper()} {m['external_port']} -> {m['internal']}"
         if m["present"]:
