@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-LABELS = {"upnp": "UPnP IGD", "natpmp": "NAT-PMP", "pcp": "PCP"}
+from natlink.portmap.base import MAPPER_LABELS
+
 UNITS = ("natlink.service", "natlink-oneshot.service", "natlink-oneshot.timer", "natlink-reflector.service")
 UNIT_BINARY = "/usr/local/bin/natlink"  # what the shipped units' ExecStart runs
 
@@ -50,10 +51,10 @@ def example_config() -> Path:
 def starter_config(d: Detected, *, state_dir: str | None = None) -> str:
     """A config that works as written (no mapping yet), with what was detected filled in and commented
     examples of the rest; every key is documented in the example config named at the top."""
-    protocols = d.answered or tuple(LABELS)
+    protocols = d.answered or tuple(MAPPER_LABELS)
     if d.answered:
-        seen = ", ".join(LABELS[p] for p in d.answered)
-        quiet = "; ".join(f"{LABELS[p]}: {why}" for p, why in d.silent.items())
+        seen = ", ".join(MAPPER_LABELS[p] for p in d.answered)
+        quiet = "; ".join(f"{MAPPER_LABELS[p]}: {why}" for p, why in d.silent.items())
         proto_note = f"# answered when `natlink init` asked: {seen}" + (f" (no answer: {quiet})" if quiet else "")
     else:
         proto_note = ("# no router protocol answered when `natlink init` asked: enable UPnP IGD or NAT-PMP/PCP "

@@ -44,6 +44,7 @@ def _below(root: Path, path: Path) -> Path:
 
 def _write_config(ctx, root: Path) -> int:
     from natlink import starter
+    from natlink.portmap.base import MAPPER_LABELS
 
     euid = os.geteuid()
     target = Path(ctx.config_path).expanduser() if ctx.config_path else _below(root, starter.default_config_path(euid))
@@ -65,7 +66,7 @@ def _write_config(ctx, root: Path) -> int:
               "protocols_answered": list(detected.answered), "example": str(starter.example_config())})
     out.result(f"wrote {target}")
     out.line(f"  router {detected.gateway or 'not found'}, this host {detected.lan_ip or 'not found'}, answered: "
-             + (", ".join(starter.LABELS[p] for p in detected.answered) or "nothing"))
+             + (", ".join(MAPPER_LABELS[p] for p in detected.answered) or "nothing"))
     out.line("next: add a [[mapping]] in it, then `natlink doctor`; every key is explained in "
              f"{starter.example_config()}")
     return 0
@@ -77,7 +78,7 @@ def detect():
     from natlink import starter
     from natlink.config import RouterCfg
     from natlink.portmap import lanip
-    from natlink.portmap.base import NoRouter
+    from natlink.portmap.base import MAPPER_LABELS, NoRouter
     from natlink.portmap.router import open_router
 
     try:
@@ -95,7 +96,7 @@ def detect():
             return mapper, exc.message
 
     with ThreadPoolExecutor(max_workers=3) as pool:
-        answers = dict(pool.map(ask, starter.LABELS))
+        answers = dict(pool.map(ask, MAPPER_LABELS))
     return starter.Detected(gateway=lan.gateway, lan_ip=lan.lan_ip, lan_ip_dhcp=lanip.looks_dhcp(lan.lan_ip),
                             answered=tuple(p for p, why in answers.items() if why is None),
                             silent={p: why for p, why in answers.items() if why is not None})

@@ -53,17 +53,18 @@ class ChainLinks:
     lab: Any
 
     def find_router(self) -> StepResult:
-        from natlink.portmap.router import LABELS, open_router
+        from natlink.portmap.base import MAPPER_LABELS
+        from natlink.portmap.router import open_router
 
         assert self.sb is not None and self.cfg is not None
         started = time.monotonic()
         self.router = self.sb.in_lan(open_router, self.cfg.router, self.store)
         elapsed = time.monotonic() - started
         r = self.router
-        also = [f"{LABELS[p.mapper]} {fmt_time(p.elapsed)}" for p in r.probes if p.ok and p.mapper != r.mapper]
+        also = [f"{MAPPER_LABELS[p.mapper]} {fmt_time(p.elapsed)}" for p in r.probes if p.ok and p.mapper != r.mapper]
         where = r.igd_url or r.gateway
         # what discovery did not hear within its window is said as such, never as "no answer"
-        unheard = [f"{LABELS[p.mapper]}: {p.detail}" for p in r.probes if not p.ok]
+        unheard = [f"{MAPPER_LABELS[p.mapper]}: {p.detail}" for p in r.probes if not p.ok]
         detail = f"{r.label} at {where}" + (f" (also answered: {', '.join(also)})" if also else "") + \
             (f"; {'; '.join(unheard)}" if unheard else "")
         return StepResult("router", "router found", detail=detail, elapsed=elapsed,

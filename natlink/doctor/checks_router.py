@@ -16,7 +16,7 @@ from natlink.config import Config, MappingCfg
 from natlink.doctor.model import CheckResult, Status, fail, ok, skipped, warn
 from natlink.durations import plain_duration
 from natlink.netaddr import AddrKind, classify
-from natlink.portmap.granted import LABELS
+from natlink.portmap.base import MAPPER_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,10 @@ def router_check(router: Any | None, error: str | None, elapsed: float, hint: st
                     "or set router.gateway / router.igd_url", cause="no-router", elapsed=elapsed)
     probes = getattr(router, "probes", []) or []
     answered = [p for p in probes if p.ok]
-    others = [f"{LABELS.get(p.mapper, p.mapper)} {p.elapsed * 1000:.0f} ms" for p in answered
+    others = [f"{MAPPER_LABELS.get(p.mapper, p.mapper)} {p.elapsed * 1000:.0f} ms" for p in answered
               if p.mapper != router.mapper]
     # each mapper as discovery saw it: "no answer within N ms (not waited for longer)" is not "no answer"
-    silent = [f"{LABELS.get(p.mapper, p.mapper)}: {p.detail}" for p in probes if not p.ok]
+    silent = [f"{MAPPER_LABELS.get(p.mapper, p.mapper)}: {p.detail}" for p in probes if not p.ok]
     won = next((p for p in probes if p.mapper == router.mapper), None)
     speed = f" in {won.elapsed * 1000:.0f} ms" if won else ""
     finding = f"{router.describe()} answered{speed}"
@@ -108,7 +108,7 @@ def mapping_checks(mappings: tuple[MappingCfg, ...], table: list[Any] | None, la
     if not mappings:
         return [skipped(4, "mapping", "no [[mapping]] configured", "add a [[mapping]] to the config", cause="not-configured")]
     out = []
-    label = LABELS.get(mapper or "", mapper or "the router's protocol")
+    label = MAPPER_LABELS.get(mapper or "", mapper or "the router's protocol")
     for m in mappings:
         want_ip = m.internal_ip or lan_ip
         what = f"{m.name}: {m.protocol.upper()} {m.external_port}"

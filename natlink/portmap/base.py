@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from natlink.errors import NatlinkError
 
 OWNER_PREFIX = "natlink:"
+MAPPER_LABELS = {"upnp": "UPnP IGD", "natpmp": "NAT-PMP", "pcp": "PCP"}  # how the output names each mapper
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,8 @@ host can never go over it; whatever the router reports back as the internal side
 
 from __future__ import annotations
 
-from natlink.portmap.base import Granted, Mapping, MappingError
+from natlink.portmap.base import MAPPER_LABELS, Granted, Mapping, MappingError
 from natlink.portmap.results import OTHER_PORT_FIX
-
-LABELS = {"upnp": "UPnP IGD", "natpmp": "NAT-PMP", "pcp": "PCP"}
-
 
 def other_host_refusal(mapper: str, want: Mapping, self_ip: str | None) -> MappingError | None:
     """The error for a mapping to another host over a protocol that can only map to the asking host."""
@@ -42,7 +39,7 @@ def granted_mismatch(mapper: str, want: Mapping, granted: Granted) -> MappingErr
         wrong.append(f"port {granted.internal_port}")
     if not wrong:
         return None
-    return MappingError(None, f"the router answered {LABELS.get(mapper, mapper)} {want.protocol.upper()} "
+    return MappingError(None, f"the router answered {MAPPER_LABELS.get(mapper, mapper)} {want.protocol.upper()} "
                               f"{want.external_port} with internal {' and '.join(wrong)}, not "
                               f"{want.internal_ip}:{want.internal_port}",
                         "check the router's port-forwarding page for an entry that overrides it; run natlink on "

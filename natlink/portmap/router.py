@@ -13,9 +13,8 @@ from typing import Any
 from natlink.config import RouterCfg
 from natlink.errors import NatlinkError
 from natlink.portmap import discover, lanip
-from natlink.portmap.base import AddRequest, Granted, Mapping, NoRouter, PortMapper, MapperAnswer
+from natlink.portmap.base import MAPPER_LABELS, AddRequest, Granted, MapperAnswer, Mapping, NoRouter, PortMapper
 from natlink.portmap.epoch import epoch_lost
-from natlink.portmap.granted import LABELS
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class Router:
 
     @property
     def label(self) -> str:
-        return LABELS[self.mapper]
+        return MAPPER_LABELS[self.mapper]
 
     @property
     def epoch(self) -> int | None:
@@ -216,7 +215,7 @@ class Opening:
                 h.state, h.detail = discover.FAILED, exc.message
         if client is None:
             reasons = {p: disc.describe(p) for p in mappers}
-            details = "; ".join(f"{LABELS[p]}: {why}" for p, why in reasons.items())
+            details = "; ".join(f"{MAPPER_LABELS[p]}: {why}" for p, why in reasons.items())
             raise NoRouter(f"no router answered at {lan.gateway} within {cfg.timeout:g} s ({details})",
                            "check that the router is on and UPnP or NAT-PMP/PCP is enabled in its settings; "
                            "set router.gateway if the default route does not point at it", reasons=reasons)
