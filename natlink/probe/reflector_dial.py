@@ -192,6 +192,9 @@ class _TcpDial:
     def close(self) -> None:
         if self.done is not None:  # still running: the batch was cancelled
             self._report(DialOutcome("error", time.monotonic() - self.started, error="cancelled"))
+        # the FIN may have come after the line was read (a loaded machine splits them): look once more
+        if self.sock is not None and self.connected is not None and not self.peer_closed:
+            self.peer_closed = self._at_eof()
         sock, self.sock = self.sock, None
         if sock is not None:
             if self.connected is not None and self.peer_closed:
