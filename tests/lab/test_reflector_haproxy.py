@@ -49,6 +49,14 @@ def _cert(lab, ip: str) -> str:
     return cert
 
 
+def _wait_in_wan(lab, check, what: str) -> None:
+    """Until ``check()``, run in the WAN host's namespace, is true (at most 15 s)."""
+    deadline = time.monotonic() + 15
+    while not lab.call("wan", check):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
 def _wait_up(lab, cert: str | None, host: str, port: int) -> None:
     """Until HAProxy and an instance behind it answer (a TLS handshake, or a plain /v1/health)."""
     def up() -> bool:
@@ -62,10 +70,7 @@ def _wait_up(lab, cert: str | None, host: str, port: int) -> None:
         except OSError:
             return False
 
-    deadline = time.monotonic() + 15
-    while not lab.call("wan", up):
-        assert time.monotonic() < deadline, f"{host}:{port} did not come up"
-        time.sleep(0.1)
+    _wait_in_wan(lab, up, f"{host}:{port} did not come up")
 
 
 def _wait_listening(lab, host: str, port: int) -> None:
@@ -77,10 +82,7 @@ def _wait_listening(lab, host: str, port: int) -> None:
         except OSError:
             return False
 
-    deadline = time.monotonic() + 15
-    while not lab.call("wan", listening):
-        assert time.monotonic() < deadline, f"{host}:{port} did not start listening"
-        time.sleep(0.1)
+    _wait_in_wan(lab, listening, f"{host}:{port} did not start listening")
 
 
 def behind_haproxy(lab, tls: bool) -> str | None:
