@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlparse
-from xml.sax.saxutils import escape
 
 from natlink.errors import NatlinkError
 from natlink.net.http import LAN_AGENT, HttpClient, HttpError
+from natlink.portmap import upnp_soap, xmlsafe
 
 log = logging.getLogger(__name__)
 
@@ -58,29 +58,23 @@ def upnp_error(code: int | None, description: str, what: str) -> PinholeError:
                         "see the router's log")
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
 def control_path(root_xml: bytes) -> str | None:
     """The controlURL of WANIPv6FirewallControl:1 in a root description, or None when it has none."""
     from defusedxml import ElementTree  # imported when a router is asked: `natlink map` without IPv6 never needs it
 
     root = ElementTree.fromstring(root_xml)
     for service in root.iter():
-        if _local(service.tag) != "service":
+        if xmlsafe.local(service.tag) != "service":
             continue
-        fields = {_local(c.tag): (c.text or "").strip() for c in service}
+        fields = {xmlsafe.local(c.tag): (c.text or "").strip() for c in service}
         if fields.get("serviceType") == SERVICE:
             return fields.get("controlURL") or None
     return None
 
 
 def envelope(action: str, args: list[tuple[str, str | int]]) -> bytes:
-    body = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in args)
-    return ('<?xml version="1.0"?>\r\n<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
-            's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
-            f'<u:{action} xmlns:u="{SERVICE}">{body}</u:{action}></s:Body></s:Envelope>\r\n').encode()
+    """The SOAP request for a WANIPv6FirewallControl action (the IGD client's envelope, this service's type)."""
+    return upnp_soap.envelope(SERVICE, action, args)
 
 
 def parse_answer(status: int, data: bytes) -> dict[str, str]:
@@ -93,12 +87,12 @@ def parse_answer(status: int, data: bytes) -> dict[str, str]:
         raise PinholeError(None, f"the router answered HTTP {status} with no readable SOAP ({exc.__class__.__name__})",
                            "see the router's log") from None
     elements = list(root.iter())
-    code = next((e.text for e in elements if _local(e.tag) == "errorCode"), None)
+    code = next((e.text for e in elements if xmlsafe.local(e.tag) == "errorCode"), None)
     if code is not None or status != 200:
-        desc = next((e.text or "" for e in elements if _local(e.tag) == "errorDescription"), "")
+        desc = next((e.text or "" for e in elements if xmlsafe.local(e.tag) == "errorDescription"), "")
         raise PinholeError(int(code) if code and code.strip().isdigit() else None, desc or f"HTTP {status}")
-    response = next((e for e in elements if _local(e.tag).endswith("Response")), None)
-    return {_local(c.tag): (c.text or "").strip() for c in (response if response is not None else [])}
+    response = next((e for e in elements if xmlsafe.local(e.tag).endswith("Response")), None)
+    return {xmlsafe.local(c.tag): (c.text or "").strip() for c in (response if response is not None else [])}
 
 
 @dataclass
